@@ -1,0 +1,48 @@
+//! # kiln-core
+//!
+//! What every Kiln step stands on:
+//!
+//! - [`store`]: the [`ArtifactStore`] over a local folder, S3 or memory, with atomic
+//!   writes and sha256 content hashes; [`parquet_io`] streams Parquet through it and
+//!   [`csv_source`] streams raw CSV into typed Arrow batches.
+//! - [`spec`]: the typed, strict [`PipelineSpec`] and its JSON Schema.
+//! - [`transform`]: the one [`FittedTransform`], fitted by prepare and applied by every
+//!   later step to record batches and single JSON records alike.
+//! - [`profile`] and [`sketch`]: column statistics, the reference for drift.
+//! - [`manifest`] and [`step`]: manifests as commit markers, the cache rule, and the
+//!   staged-then-committed protocol every step follows.
+//! - [`runtime`]: flags, logging and exit codes shared by the binaries.
+//!
+//! ```
+//! use kiln_core::spec::LoadedSpec;
+//!
+//! let text = r#"
+//! name: demo
+//! data: {format: csv, sources: [{uri: data.csv}]}
+//! schema: [{name: x, type: float}, {name: y, type: string}]
+//! label: {column: y, positive: "yes"}
+//! split: {method: hash, test_fraction: 0.2}
+//! transform: {numeric: [{column: x, standardize: true}]}
+//! "#;
+//! let loaded = LoadedSpec::from_text(text, "spec.yaml", &[]).unwrap();
+//! assert_eq!(loaded.resolve("data.csv"), "data.csv");
+//! ```
+
+pub mod csv_source;
+pub mod error;
+pub mod manifest;
+pub mod parquet_io;
+pub mod profile;
+pub mod runtime;
+pub mod sketch;
+pub mod spec;
+pub mod step;
+pub mod store;
+pub mod table;
+pub mod transform;
+
+pub use error::{Error, ExitClass, Result};
+pub use manifest::StepManifest;
+pub use spec::PipelineSpec;
+pub use store::ArtifactStore;
+pub use transform::FittedTransform;

@@ -1,0 +1,163 @@
+//! What every Kiln binary shares: common flags, logging, the spec and run root, and
+//! turning a result into one line on stderr and an exit code.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::{Error, Result};
+use crate::spec::LoadedSpec;
+use crate::store::ArtifactStore;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (for Argo and log collectors).
+    Json,
+}
+
+/// Logging flags shared by every binary.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log format: `text` for people, `json` for Argo and log collectors.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true, env = "KILN_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// More detail (-v debug, -vv trace). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// Flags every step takes.
+#[derive(Debug, Clone, Args)]
+pub struct StepArgs {
+    /// Pipeline spec (YAML or JSON): a path or a store URI.
+    #[arg(long, env = "KILN_SPEC", value_name = "FILE|URI")]
+    pub spec: String,
+    /// Run root: a folder or `s3://bucket/prefix` [default: ./kiln-runs/<spec name>].
+    #[arg(long, env = "KILN_RUN", value_name = "URI")]
+    pub run: Option<String>,
+    /// Rerun even when inputs, spec and version match the last completed run.
+    #[arg(long)]
+    pub force: bool,
+    /// Override a spec value, e.g. `--set split.seed=7` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+}
+
+/// A loaded spec and an opened run root: what a step needs to start.
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    pub spec: LoadedSpec,
+    pub run: ArtifactStore,
+    pub force: bool,
+}
+
+impl StepArgs {
+    /// Loads the spec and opens the run root.
+    pub async fn context(&self) -> Result<StepContext> {
+        let spec = LoadedSpec::load(&self.spec, &self.overrides).await?;
+        let run_uri = self
+            .run
+            .clone()
+            .unwrap_or_else(|| default_run_uri(&spec.spec.name));
+        Ok(StepContext {
+            run: ArtifactStore::open(&run_uri)?,
+            spec,
+            force: self.force,
+        })
+    }
+}
+
+/// The run root used when `--run` is not given.
+pub fn default_run_uri(spec_name: &str) -> String {
+    format!("./kiln-runs/{spec_name}")
+}
+
+/// Sets up `tracing` for a binary: logs go to stderr, so stdout stays for results.
+pub fn init_logging(args: &LogArgs) {
+    use tracing_subscriber::EnvFilter;
+    let level = if args.quiet {
+        "warn"
+    } else {
+        match args.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match args.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+    };
+    // A second init (tests calling main twice) keeps the first subscriber.
+    drop(result);
+}
+
+/// A progress bar on an interactive terminal; hidden otherwise (CI, Argo, pipes).
+pub fn progress_bar(len: Option<u64>, message: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {msg} {human_pos} rows {per_sec}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        ),
+    };
+    bar.set_message(message.to_string());
+    bar
+}
+
+/// Builds the multi-threaded runtime a binary runs on.
+pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+/// Reports a binary's result: nothing on success; on failure one `error:` line (and
+/// one line per failed gate) on stderr. Returns the exit code of ARCHITECTURE.md.
+/// A broken pipe (`kiln ... | head`) is a normal end: exit 0, no message.
+pub fn exit_code(result: Result<()>) -> ExitCode {
+    let Err(err) = result else {
+        return ExitCode::SUCCESS;
+    };
+    if err.is_broken_pipe() {
+        return ExitCode::SUCCESS;
+    }
+    let mut stderr = std::io::stderr().lock();
+    // This is the process boundary: the one place a library-side helper writes to stderr.
+    let _ = writeln!(stderr, "error: {err}");
+    if let Error::Gate { failures, .. } = &err {
+        for failure in failures {
+            let _ = writeln!(stderr, "  failed: {failure}");
+        }
+    }
+    ExitCode::from(err.class().code())
+}
+
+/// Writes text to stdout, mapping a closed pipe to an error [`exit_code`] treats as success.
+pub fn write_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing to stdout", e))
+}

@@ -1,0 +1,430 @@
+//! The pipeline spec: one YAML or JSON file that describes a project end to end.
+//!
+//! The types here are the contract: unknown fields are errors that name the field and
+//! the file, and `kiln spec schema` prints a JSON Schema generated from these types so
+//! that editors validate the file as it is written.
+
+mod load;
+mod validate;
+
+pub use load::{LoadedSpec, apply_override};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A whole pipeline: data, schema, label, split, transform and what later steps need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Project name; the default run folder is `./kiln-runs/<name>`.
+    pub name: String,
+    /// Where the raw data is and how to read it.
+    pub data: DataSpec,
+    /// The typed columns of the raw data, in file order for header-less CSV.
+    pub schema: Vec<ColumnSpec>,
+    /// The label column and its positive class.
+    pub label: LabelSpec,
+    /// Sensitive attributes for fairness analysis (kept as columns in every table).
+    #[serde(default)]
+    pub sensitive: Vec<String>,
+    /// Row filters applied after parsing, before splitting; a row must pass all.
+    #[serde(default)]
+    pub filters: Vec<RowFilter>,
+    /// How rows are split into train and test.
+    pub split: SplitSpec,
+    /// The feature transform, fitted on the train split.
+    pub transform: TransformSpec,
+    /// Where each row's `event_timestamp` comes from.
+    #[serde(default)]
+    pub event_time: EventTimeSpec,
+    /// Data quality checks run by the validate step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationSpec>,
+    /// Where the register step records the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySpec>,
+}
+
+/// Raw data sources and their format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// File format of every source.
+    pub format: DataFormat,
+    /// CSV parsing options (ignored for Parquet).
+    #[serde(default)]
+    pub csv: CsvOptions,
+    /// One or more files. A relative URI is relative to the spec file's folder.
+    pub sources: Vec<SourceSpec>,
+}
+
+/// The file format of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    Csv,
+    Parquet,
+}
+
+/// How CSV sources are parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    /// Field delimiter, one character.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Whether the first line (after `skip_lines`) is a header naming the columns.
+    #[serde(default)]
+    pub header: bool,
+    /// Trim spaces and tabs around every field.
+    #[serde(default = "default_true")]
+    pub trim: bool,
+    /// Field values (after trimming) that mean "missing", e.g. `?` or `NA`.
+    /// An empty field is always missing.
+    #[serde(default)]
+    pub null_values: Vec<String>,
+    /// Skip blank lines (a trailing empty line is common in exported files).
+    #[serde(default = "default_true")]
+    pub skip_blank_lines: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: default_delimiter(),
+            header: false,
+            trim: true,
+            null_values: Vec::new(),
+            skip_blank_lines: true,
+        }
+    }
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One raw data file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Path or URI: plain path, `file://`, `s3://bucket/key`, `memory://name/key`.
+    pub uri: String,
+    /// Lines to skip at the top of the file, before any header (e.g. a banner line).
+    #[serde(default)]
+    pub skip_lines: u64,
+    /// With `split.method: files`, which split this file's rows go to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitRole>,
+}
+
+/// Which split a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitRole {
+    Train,
+    Test,
+}
+
+impl SplitRole {
+    /// The artifact name of this split (`train`, `test`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SplitRole::Train => "train",
+            SplitRole::Test => "test",
+        }
+    }
+}
+
+/// A typed column of the raw data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnSpec {
+    /// Column name, kept unchanged in the prepared tables.
+    pub name: String,
+    /// Logical type.
+    #[serde(rename = "type")]
+    pub dtype: ColumnType,
+    /// Whether missing values are allowed; a missing value in a non-nullable column is an error.
+    #[serde(default = "default_true")]
+    pub nullable: bool,
+}
+
+/// Logical column types and their Arrow types in the prepared tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnType {
+    /// 64-bit signed integer (Arrow Int64).
+    Int,
+    /// 64-bit float (Arrow Float64).
+    Float,
+    /// UTF-8 text (Arrow Utf8).
+    String,
+    /// Boolean: true/false, 1/0, yes/no (Arrow Boolean).
+    Bool,
+    /// RFC 3339 date-time, `YYYY-MM-DD HH:MM:SS` or a date, in UTC (Arrow Timestamp µs, UTC).
+    Timestamp,
+}
+
+impl ColumnType {
+    /// Whether numeric transforms apply to this type.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ColumnType::Int | ColumnType::Float)
+    }
+}
+
+/// The label column and how its raw values map to 0/1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    /// The label column (declared in `schema`); written as 0/1 under the same name.
+    pub column: String,
+    /// The raw value of the positive class (label 1).
+    pub positive: String,
+    /// The raw value of the negative class (label 0). When given, any other value is an
+    /// error; when absent, every non-positive value is 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative: Option<String>,
+    /// A suffix stripped from raw labels before comparing (e.g. `.` for `>50K.`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strip_suffix: Option<String>,
+}
+
+/// A row filter: `column op value`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RowFilter {
+    /// The column compared.
+    pub column: String,
+    /// The comparison.
+    pub op: FilterOp,
+    /// The value for `eq`, `ne`, `lt`, `le`, `gt`, `ge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
+    /// The values for `in` and `not_in`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<serde_json::Value>>,
+}
+
+/// Comparison operators of a [`RowFilter`]. A missing value fails every comparison
+/// except `is_null` (as in SQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    NotIn,
+    IsNull,
+    NotNull,
+}
+
+/// How rows are assigned to train and test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, tag = "method", rename_all = "snake_case")]
+pub enum SplitSpec {
+    /// Every source names its split (`sources[].split`).
+    Files,
+    /// A deterministic hash of a key column (or the row id) with a seed.
+    Hash {
+        /// Column whose value is hashed; rows with equal keys land in the same split.
+        /// Without it, the row id is hashed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        /// Fraction of rows (by hash) that go to test, in (0, 1).
+        test_fraction: f64,
+        /// Seed mixed into the hash; change it for a different split.
+        #[serde(default)]
+        seed: u64,
+    },
+}
+
+/// The feature transform: which columns feed the model and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSpec {
+    /// Numeric features, in output order.
+    #[serde(default)]
+    pub numeric: Vec<NumericFeatureSpec>,
+    /// Categorical features, in output order after the numeric ones.
+    #[serde(default)]
+    pub categorical: Vec<CategoricalFeatureSpec>,
+}
+
+/// A numeric feature: impute → clip → log1p → standardise, plus optional buckets and a
+/// missing-value indicator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NumericFeatureSpec {
+    /// Source column (int or float).
+    pub column: String,
+    /// How missing values are filled.
+    #[serde(default)]
+    pub impute: Impute,
+    /// Clip to fixed bounds or to quantiles fitted on train.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip: Option<ClipSpec>,
+    /// Apply `ln(1 + x)` after clipping (values must be > -1 after clipping).
+    #[serde(default)]
+    pub log1p: bool,
+    /// Standardise to zero mean and unit variance (population std, fitted on train).
+    #[serde(default)]
+    pub standardize: bool,
+    /// Add one-hot bucket features over the (clipped, log1p'd) value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucketize: Option<BucketSpec>,
+    /// Add a 0/1 feature that says the value was missing.
+    #[serde(default)]
+    pub missing_indicator: bool,
+}
+
+/// Imputation of missing numeric values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Impute {
+    /// The train median.
+    #[default]
+    Median,
+    /// The train mean.
+    Mean,
+    /// A fixed value.
+    Constant(f64),
+}
+
+/// Clipping bounds: fixed values or train quantiles (not both on one side).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClipSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Lower bound = this quantile of train, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lower_quantile: Option<f64>,
+    /// Upper bound = this quantile of train, in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upper_quantile: Option<f64>,
+}
+
+/// Bucket boundaries: given, or at equally spaced train quantiles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum BucketSpec {
+    /// Ascending boundaries; n boundaries make n + 1 buckets.
+    Boundaries(Vec<f64>),
+    /// This many buckets at train quantiles (duplicate edges are merged).
+    Quantiles(u32),
+}
+
+/// A categorical feature: a vocabulary fitted on train, with an unknown bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoricalFeatureSpec {
+    /// Source column (string, int or bool).
+    pub column: String,
+    /// Categories seen fewer times than this in train go to the unknown bucket.
+    #[serde(default = "default_min_frequency")]
+    pub min_frequency: u64,
+    /// Keep at most this many categories (the most frequent; ties by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_categories: Option<usize>,
+    /// Output encoding.
+    #[serde(default)]
+    pub encoding: CategoricalEncoding,
+    /// How a missing value is encoded.
+    #[serde(default)]
+    pub missing: MissingCategory,
+}
+
+fn default_min_frequency() -> u64 {
+    1
+}
+
+/// How a categorical feature is written into the feature vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CategoricalEncoding {
+    /// One 0/1 feature per category, plus one for unknown (and one for missing if separate).
+    #[default]
+    OneHot,
+    /// One feature holding the category index (0 = unknown), for learned embeddings.
+    Index,
+}
+
+/// Where a missing categorical value goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingCategory {
+    /// Its own slot, so "missing" can carry signal.
+    #[default]
+    Separate,
+    /// The unknown bucket.
+    Unknown,
+}
+
+/// Where `event_timestamp` comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub enum EventTimeSpec {
+    /// The time prepare ran (the default; makes the output differ between reruns).
+    #[default]
+    IngestTime,
+    /// A timestamp column of the data.
+    Column(String),
+    /// One fixed RFC 3339 time for every row (e.g. the census date of a snapshot).
+    Fixed(String),
+}
+
+/// Data quality checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationSpec {
+    /// Expectation suite (Great Expectations JSON), relative to the spec file.
+    pub suite: String,
+}
+
+/// Model registry settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySpec {
+    /// Registered model name.
+    pub model_name: String,
+}
+
+impl PipelineSpec {
+    /// The column spec of a named column.
+    pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
+        self.schema.iter().find(|c| c.name == name)
+    }
+
+    /// The JSON Schema of the spec file, for editors and `kiln spec schema`.
+    pub fn json_schema() -> serde_json::Value {
+        serde_json::to_value(schemars::schema_for!(PipelineSpec))
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A stable sha256 over the named top-level sections, so that each step reruns
+    /// only when the part of the spec it reads changes.
+    pub fn fingerprint(&self, sections: &[&str]) -> String {
+        let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        let mut picked = serde_json::Map::new();
+        for section in sections {
+            picked.insert(
+                (*section).to_string(),
+                value.get(*section).cloned().unwrap_or(serde_json::Value::Null),
+            );
+        }
+        // serde_json's map is ordered by key, so the text is canonical.
+        let text = serde_json::Value::Object(picked).to_string();
+        crate::store::sha256_hex(text.as_bytes())
+    }
+}

@@ -1,0 +1,290 @@
+//! Semantic checks that types alone cannot express: every named column exists with a
+//! fitting type, splits are consistent, bounds are ordered. Each message names the field.
+
+use std::collections::HashSet;
+
+use super::{
+    BucketSpec, ColumnType, DataFormat, EventTimeSpec, FilterOp, PipelineSpec, SplitSpec,
+};
+
+impl PipelineSpec {
+    /// Checks the spec's internal consistency; the error names the offending field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() || self.name.contains('/') {
+            return Err("name: must be non-empty and contain no `/`".into());
+        }
+        self.check_schema()?;
+        self.check_data()?;
+        self.check_label()?;
+        for (i, name) in self.sensitive.iter().enumerate() {
+            self.need_column(&format!("sensitive[{i}]"), name)?;
+        }
+        self.check_filters()?;
+        self.check_transform()?;
+        match &self.event_time {
+            EventTimeSpec::Column(name) => {
+                let col = self.need_column("event_time.column", name)?;
+                if col.dtype != ColumnType::Timestamp {
+                    return Err(format!("event_time.column: `{name}` must have type timestamp"));
+                }
+            }
+            EventTimeSpec::Fixed(text) => {
+                crate::table::parse_timestamp(text)
+                    .ok_or_else(|| format!("event_time.fixed: `{text}` is not an RFC 3339 time"))?;
+            }
+            EventTimeSpec::IngestTime => {}
+        }
+        Ok(())
+    }
+
+    fn need_column(&self, field: &str, name: &str) -> Result<&super::ColumnSpec, String> {
+        self.column(name)
+            .ok_or_else(|| format!("{field}: column `{name}` is not in `schema`"))
+    }
+
+    fn check_schema(&self) -> Result<(), String> {
+        if self.schema.is_empty() {
+            return Err("schema: declare at least one column".into());
+        }
+        let mut seen = HashSet::new();
+        for (i, col) in self.schema.iter().enumerate() {
+            if col.name.is_empty() {
+                return Err(format!("schema[{i}].name: must not be empty"));
+            }
+            if matches!(col.name.as_str(), "row_id" | "event_timestamp") {
+                return Err(format!(
+                    "schema[{i}].name: `{}` is reserved for the column prepare adds",
+                    col.name
+                ));
+            }
+            if !seen.insert(col.name.as_str()) {
+                return Err(format!("schema[{i}].name: duplicate column `{}`", col.name));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_data(&self) -> Result<(), String> {
+        if self.data.sources.is_empty() {
+            return Err("data.sources: name at least one file".into());
+        }
+        if self.data.format == DataFormat::Csv && !self.data.csv.delimiter.is_ascii() {
+            return Err("data.csv.delimiter: must be one ASCII character".into());
+        }
+        match &self.split {
+            SplitSpec::Files => {
+                for (i, source) in self.data.sources.iter().enumerate() {
+                    if source.split.is_none() {
+                        return Err(format!(
+                            "data.sources[{i}].split: required when split.method is `files` (train or test)"
+                        ));
+                    }
+                }
+                for role in [super::SplitRole::Train, super::SplitRole::Test] {
+                    if !self.data.sources.iter().any(|s| s.split == Some(role)) {
+                        return Err(format!(
+                            "data.sources: split.method `files` needs a source with `split: {}`",
+                            role.as_str()
+                        ));
+                    }
+                }
+            }
+            SplitSpec::Hash {
+                key, test_fraction, ..
+            } => {
+                if !(*test_fraction > 0.0 && *test_fraction < 1.0) {
+                    return Err(format!("split.test_fraction: {test_fraction} must be in (0, 1)"));
+                }
+                if let Some(key) = key {
+                    self.need_column("split.key", key)?;
+                }
+                if let Some(i) = self.data.sources.iter().position(|s| s.split.is_some()) {
+                    return Err(format!(
+                        "data.sources[{i}].split: only allowed when split.method is `files`"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_label(&self) -> Result<(), String> {
+        let col = self.need_column("label.column", &self.label.column)?;
+        if col.dtype != ColumnType::String {
+            return Err(format!(
+                "label.column: `{}` must have type string (its raw values are mapped to 0/1)",
+                col.name
+            ));
+        }
+        if self.label.negative.as_deref() == Some(self.label.positive.as_str()) {
+            return Err("label.negative: must differ from label.positive".into());
+        }
+        Ok(())
+    }
+
+    fn check_filters(&self) -> Result<(), String> {
+        for (i, filter) in self.filters.iter().enumerate() {
+            let field = format!("filters[{i}]");
+            let col = self.need_column(&format!("{field}.column"), &filter.column)?;
+            let values: Vec<&serde_json::Value> = match filter.op {
+                FilterOp::IsNull | FilterOp::NotNull => Vec::new(),
+                FilterOp::In | FilterOp::NotIn => filter
+                    .values
+                    .as_ref()
+                    .ok_or_else(|| format!("{field}.values: required for `in` / `not_in`"))?
+                    .iter()
+                    .collect(),
+                _ => vec![
+                    filter
+                        .value
+                        .as_ref()
+                        .ok_or_else(|| format!("{field}.value: required for this op"))?,
+                ],
+            };
+            for value in values {
+                let fits = match col.dtype {
+                    ColumnType::Int => value.as_i64().is_some(),
+                    ColumnType::Float => value.as_f64().is_some(),
+                    ColumnType::String => value.is_string(),
+                    ColumnType::Bool => value.is_boolean(),
+                    ColumnType::Timestamp => value
+                        .as_str()
+                        .and_then(crate::table::parse_timestamp)
+                        .is_some(),
+                };
+                if !fits {
+                    return Err(format!(
+                        "{field}: value {value} does not fit column `{}` of type {:?}",
+                        col.name, col.dtype
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_transform(&self) -> Result<(), String> {
+        if self.transform.numeric.is_empty() && self.transform.categorical.is_empty() {
+            return Err("transform: name at least one feature".into());
+        }
+        let mut used = HashSet::new();
+        for (i, feature) in self.transform.numeric.iter().enumerate() {
+            let field = format!("transform.numeric[{i}]");
+            let col = self.need_column(&format!("{field}.column"), &feature.column)?;
+            if !col.dtype.is_numeric() {
+                return Err(format!("{field}.column: `{}` is not int or float", col.name));
+            }
+            if !used.insert(("n", feature.column.as_str())) {
+                return Err(format!("{field}.column: `{}` is listed twice", feature.column));
+            }
+            if feature.column == self.label.column {
+                return Err(format!("{field}.column: the label cannot be a feature"));
+            }
+            if let Some(clip) = &feature.clip {
+                if clip.min.is_some() && clip.lower_quantile.is_some()
+                    || clip.max.is_some() && clip.upper_quantile.is_some()
+                {
+                    return Err(format!(
+                        "{field}.clip: give a fixed bound or a quantile per side, not both"
+                    ));
+                }
+                for q in [clip.lower_quantile, clip.upper_quantile].into_iter().flatten() {
+                    if !(0.0..=1.0).contains(&q) {
+                        return Err(format!("{field}.clip: quantile {q} must be in [0, 1]"));
+                    }
+                }
+                if let (Some(lo), Some(hi)) = (clip.min, clip.max)
+                    && lo > hi
+                {
+                    return Err(format!("{field}.clip: min {lo} is above max {hi}"));
+                }
+            }
+            match &feature.bucketize {
+                Some(BucketSpec::Boundaries(edges)) => {
+                    if edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) {
+                        return Err(format!(
+                            "{field}.bucketize.boundaries: must be non-empty and strictly ascending"
+                        ));
+                    }
+                }
+                Some(BucketSpec::Quantiles(n)) if *n < 2 => {
+                    return Err(format!("{field}.bucketize.quantiles: need at least 2 buckets"));
+                }
+                _ => {}
+            }
+        }
+        for (i, feature) in self.transform.categorical.iter().enumerate() {
+            let field = format!("transform.categorical[{i}]");
+            let col = self.need_column(&format!("{field}.column"), &feature.column)?;
+            if matches!(col.dtype, ColumnType::Float | ColumnType::Timestamp) {
+                return Err(format!(
+                    "{field}.column: `{}` is {:?}; categorical features need string, int or bool",
+                    col.name, col.dtype
+                ));
+            }
+            if !used.insert(("c", feature.column.as_str())) {
+                return Err(format!("{field}.column: `{}` is listed twice", feature.column));
+            }
+            if feature.column == self.label.column {
+                return Err(format!("{field}.column: the label cannot be a feature"));
+            }
+            if feature.max_categories == Some(0) {
+                return Err(format!("{field}.max_categories: must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::LoadedSpec;
+
+    fn spec_with(extra: &str) -> Result<LoadedSpec, crate::error::Error> {
+        let text = format!(
+            r#"
+name: demo
+data:
+  format: csv
+  sources: [{{uri: a.csv, split: train}}, {{uri: b.csv, split: test}}]
+schema:
+  - {{name: x, type: float}}
+  - {{name: c, type: string}}
+  - {{name: y, type: string}}
+label: {{column: y, positive: "1"}}
+split: {{method: files}}
+{extra}
+"#
+        );
+        LoadedSpec::from_text(&text, "spec.yaml", &[])
+    }
+
+    fn message(extra: &str) -> String {
+        spec_with(extra).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn valid_spec_passes() {
+        spec_with("transform: {numeric: [{column: x}], categorical: [{column: c}]}").unwrap();
+    }
+
+    #[test]
+    fn each_inconsistency_names_its_field() {
+        let cases = [
+            ("transform: {numeric: [{column: nope}]}", "transform.numeric[0].column: column `nope` is not in `schema`"),
+            ("transform: {numeric: [{column: c}]}", "transform.numeric[0].column: `c` is not int or float"),
+            ("transform: {numeric: [{column: x, clip: {min: 3, max: 1}}]}", "min 3 is above max 1"),
+            ("transform: {numeric: [{column: x, bucketize: {boundaries: [2, 1]}}]}", "strictly ascending"),
+            ("transform: {categorical: [{column: y}]}", "the label cannot be a feature"),
+            ("transform: {numeric: [{column: x}]}\nsensitive: [sex]", "sensitive[0]: column `sex` is not in `schema`"),
+            ("transform: {numeric: [{column: x}]}\nfilters: [{column: x, op: gt, value: abc}]", "filters[0]: value \"abc\" does not fit"),
+            ("transform: {numeric: [{column: x}]}\nfilters: [{column: x, op: in}]", "filters[0].values: required"),
+            ("transform: {numeric: [{column: x}]}\nevent_time: {fixed: yesterday}", "event_time.fixed"),
+            ("transform: {}", "transform: name at least one feature"),
+        ];
+        for (extra, expected) in cases {
+            let msg = message(extra);
+            assert!(msg.contains(expected), "for {extra:?}: {msg}");
+        }
+    }
+}
