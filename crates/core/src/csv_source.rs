@@ -48,10 +48,8 @@ pub async fn stream_csv(
     let file = object.uri().to_string();
     let (tx, mut rx) = mpsc::channel::<Result<TypedBatch>>(4);
     tokio::task::spawn_blocking(move || {
-        let reader = std::io::BufReader::with_capacity(
-            1 << 20,
-            SyncIoBridge::new(StreamReader::new(bytes)),
-        );
+        let reader =
+            std::io::BufReader::with_capacity(1 << 20, SyncIoBridge::new(StreamReader::new(bytes)));
         if let Err(e) = parse(reader, &file, &read, &tx) {
             // The receiver may be gone already (the consumer stopped); nothing to do then.
             let _ = tx.blocking_send(Err(e));
@@ -85,7 +83,11 @@ fn parse(
         .delimiter(opts.delimiter as u8)
         .has_headers(false)
         .flexible(true)
-        .trim(if opts.trim { csv::Trim::All } else { csv::Trim::None })
+        .trim(if opts.trim {
+            csv::Trim::All
+        } else {
+            csv::Trim::None
+        })
         .from_reader(reader);
 
     let mut record = csv::StringRecord::new();
@@ -108,27 +110,39 @@ fn parse(
     };
     // With a header, map each spec column to its field; without, fields are in spec order.
     let order: Option<Vec<usize>> = if opts.header {
-        if !csv.read_record(&mut record).map_err(|e| csv_error(e, file))? {
+        if !csv
+            .read_record(&mut record)
+            .map_err(|e| csv_error(e, file))?
+        {
             return Ok(());
         }
         let line = line_after(csv.position().byte());
         let mut order = Vec::with_capacity(read.columns.len());
         for column in &read.columns {
-            let idx = record.iter().position(|h| h == column.name).ok_or_else(|| Error::Data {
-                file: file.to_string(),
-                line,
-                message: format!("header has no column `{}`", column.name),
-            })?;
+            let idx = record
+                .iter()
+                .position(|h| h == column.name)
+                .ok_or_else(|| Error::Data {
+                    file: file.to_string(),
+                    line,
+                    message: format!("header has no column `{}`", column.name),
+                })?;
             order.push(idx);
         }
         Some(order)
     } else {
         None
     };
-    let expected = order.as_ref().map(|_| record.len()).unwrap_or(read.columns.len());
+    let expected = order
+        .as_ref()
+        .map(|_| record.len())
+        .unwrap_or(read.columns.len());
 
     let mut builder = TextBatchBuilder::new(&read.columns, &opts.null_values, read.batch_rows);
-    while csv.read_record(&mut record).map_err(|e| csv_error(e, file))? {
+    while csv
+        .read_record(&mut record)
+        .map_err(|e| csv_error(e, file))?
+    {
         if opts.skip_blank_lines && record.len() == 1 && record[0].is_empty() {
             continue;
         }
@@ -211,27 +225,47 @@ mod tests {
 
     fn columns() -> Vec<ColumnSpec> {
         vec![
-            ColumnSpec { name: "a".into(), dtype: ColumnType::Int, nullable: true },
-            ColumnSpec { name: "b".into(), dtype: ColumnType::String, nullable: true },
+            ColumnSpec {
+                name: "a".into(),
+                dtype: ColumnType::Int,
+                nullable: true,
+            },
+            ColumnSpec {
+                name: "b".into(),
+                dtype: ColumnType::String,
+                nullable: true,
+            },
         ]
     }
 
     async fn read_all(text: &'static str, header: bool, skip: u64) -> Result<Vec<TypedBatch>> {
         let store = ArtifactStore::open("memory://csv-tests").unwrap();
         let name = format!("f{}.csv", crate::store::sha256_hex(text.as_bytes()));
-        store.put(&name, Bytes::from_static(text.as_bytes())).await.unwrap();
+        store
+            .put(&name, Bytes::from_static(text.as_bytes()))
+            .await
+            .unwrap();
         let read = CsvRead {
-            options: CsvOptions { header, null_values: vec!["?".into()], ..CsvOptions::default() },
+            options: CsvOptions {
+                header,
+                null_values: vec!["?".into()],
+                ..CsvOptions::default()
+            },
             skip_lines: skip,
             columns: columns(),
             batch_rows: 2,
         };
-        stream_csv(&store.object(&name), read).await?.try_collect().await
+        stream_csv(&store.object(&name), read)
+            .await?
+            .try_collect()
+            .await
     }
 
     #[tokio::test]
     async fn reads_batches_skipping_banner_and_blank_lines() {
-        let batches = read_all("junk line\n1, x\n2, ?\n\n3, z\n\n", false, 1).await.unwrap();
+        let batches = read_all("junk line\n1, x\n2, ?\n\n3, z\n\n", false, 1)
+            .await
+            .unwrap();
         let rows: usize = batches.iter().map(|b| b.batch.num_rows()).sum();
         assert_eq!(rows, 3);
         assert_eq!(batches[0].lines, vec![2, 3]);
@@ -246,7 +280,10 @@ mod tests {
         assert_eq!(batch.schema().field(0).name(), "a");
         assert_eq!(batch.num_rows(), 1);
         let err = read_all("b,c\nx,1\n", true, 0).await.unwrap_err();
-        assert!(err.to_string().ends_with(":1: header has no column `a`"), "{err}");
+        assert!(
+            err.to_string().ends_with(":1: header has no column `a`"),
+            "{err}"
+        );
     }
 
     #[tokio::test]

@@ -106,7 +106,9 @@ impl CacheDecision {
 /// Compares the current key with the step's manifest and re-hashes its outputs.
 pub async fn check_cache(step_dir: &ArtifactStore, key: &CacheKey) -> Result<CacheDecision> {
     let Some(manifest) = StepManifest::load(step_dir).await? else {
-        return Ok(CacheDecision::Miss(vec!["no manifest (the step has not completed in this run)".into()]));
+        return Ok(CacheDecision::Miss(vec![
+            "no manifest (the step has not completed in this run)".into(),
+        ]));
     };
     let mut reasons = Vec::new();
     if manifest.spec_fingerprint != key.spec_fingerprint {
@@ -125,9 +127,10 @@ pub async fn check_cache(step_dir: &ArtifactStore, key: &CacheKey) -> Result<Cac
     for input in &key.inputs {
         match manifest.inputs.iter().find(|i| i.name == input.name) {
             None => reasons.push(format!("new input {} ({})", input.name, input.uri)),
-            Some(old) if old.uri != input.uri => {
-                reasons.push(format!("input {} moved ({} → {})", input.name, old.uri, input.uri))
-            }
+            Some(old) if old.uri != input.uri => reasons.push(format!(
+                "input {} moved ({} → {})",
+                input.name, old.uri, input.uri
+            )),
             Some(old) if old.hash != input.hash => reasons.push(format!(
                 "input {} changed (sha256 {} → {})",
                 input.name,
@@ -172,13 +175,19 @@ mod tests {
         InputRecord {
             name: name.into(),
             uri: format!("file:///{name}"),
-            hash: ContentHash { sha256: sha.into(), size: 1 },
+            hash: ContentHash {
+                sha256: sha.into(),
+                size: 1,
+            },
         }
     }
 
     async fn setup(name: &str) -> (ArtifactStore, CacheKey) {
         let dir = ArtifactStore::open(&format!("memory://manifest-{name}/run/prepare")).unwrap();
-        let out = dir.put("out.txt", Bytes::from_static(b"data")).await.unwrap();
+        let out = dir
+            .put("out.txt", Bytes::from_static(b"data"))
+            .await
+            .unwrap();
         let key = CacheKey {
             spec_fingerprint: "f1".into(),
             tool_version: TOOL_VERSION.into(),
@@ -192,7 +201,10 @@ mod tests {
             started_at: Utc::now(),
             finished_at: Utc::now(),
             inputs: key.inputs.clone(),
-            outputs: vec![OutputRecord { path: "out.txt".into(), hash: out }],
+            outputs: vec![OutputRecord {
+                path: "out.txt".into(),
+                hash: out,
+            }],
             summary: serde_json::Value::Null,
         };
         dir.put_json(MANIFEST, &manifest).await.unwrap();
@@ -202,7 +214,10 @@ mod tests {
     #[tokio::test]
     async fn same_key_and_intact_outputs_hit() {
         let (dir, key) = setup("hit").await;
-        assert!(matches!(check_cache(&dir, &key).await.unwrap(), CacheDecision::Hit(_)));
+        assert!(matches!(
+            check_cache(&dir, &key).await.unwrap(),
+            CacheDecision::Hit(_)
+        ));
     }
 
     #[tokio::test]
@@ -216,13 +231,21 @@ mod tests {
         assert!(text.contains("spec changed"), "{text}");
         assert!(text.contains("input source[0] changed"), "{text}");
 
-        dir.put("out.txt", Bytes::from_static(b"tampered")).await.unwrap();
+        dir.put("out.txt", Bytes::from_static(b"tampered"))
+            .await
+            .unwrap();
         let text = check_cache(&dir, &key).await.unwrap().explain();
         assert_eq!(text, "miss: output out.txt was modified");
         dir.delete("out.txt").await.unwrap();
         let text = check_cache(&dir, &key).await.unwrap().explain();
         assert_eq!(text, "miss: output out.txt is missing");
         dir.delete(MANIFEST).await.unwrap();
-        assert!(check_cache(&dir, &key).await.unwrap().explain().contains("no manifest"));
+        assert!(
+            check_cache(&dir, &key)
+                .await
+                .unwrap()
+                .explain()
+                .contains("no manifest")
+        );
     }
 }

@@ -12,13 +12,13 @@ use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::buffered::BufWriter;
 use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::async_reader::AsyncFileReader;
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
-use std::ops::Range;
-use std::sync::Arc;
 use parquet::arrow::async_writer::AsyncFileWriter;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
 use parquet::basic::Compression;
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::WriterProperties;
+use std::ops::Range;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 use crate::error::{Error, Result};
@@ -79,12 +79,11 @@ impl ParquetSink {
             .set_max_row_group_row_count(Some(65_536))
             .set_created_by(format!("kiln {}", env!("CARGO_PKG_VERSION")))
             .build();
-        let writer = AsyncArrowWriter::try_new(upload, schema, Some(props)).map_err(|e| {
-            Error::Parquet {
+        let writer =
+            AsyncArrowWriter::try_new(upload, schema, Some(props)).map_err(|e| Error::Parquet {
                 uri: target.uri().to_string(),
                 source: e,
-            }
-        })?;
+            })?;
         Ok(ParquetSink {
             writer,
             uri: target.uri().to_string(),
@@ -141,7 +140,10 @@ impl AsyncFileReader for StoreFileReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         Box::pin(async move {
             use object_store::ObjectStoreExt;
-            self.store.get_range(&self.path, range).await.map_err(external)
+            self.store
+                .get_range(&self.path, range)
+                .await
+                .map_err(external)
         })
     }
 
@@ -149,7 +151,12 @@ impl AsyncFileReader for StoreFileReader {
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        Box::pin(async move { self.store.get_ranges(&self.path, &ranges).await.map_err(external) })
+        Box::pin(async move {
+            self.store
+                .get_ranges(&self.path, &ranges)
+                .await
+                .map_err(external)
+        })
     }
 
     fn get_metadata<'a>(
@@ -252,9 +259,18 @@ mod tests {
     #[tokio::test]
     async fn corrupt_file_is_a_parquet_error_naming_it() {
         let store = ArtifactStore::open("memory://pq-corrupt").unwrap();
-        store.put("bad.parquet", Bytes::from_static(b"not parquet at all")).await.unwrap();
-        let err = read_parquet_all(&store.object("bad.parquet")).await.unwrap_err();
-        assert!(err.to_string().starts_with("parquet memory://pq-corrupt/bad.parquet"), "{err}");
+        store
+            .put("bad.parquet", Bytes::from_static(b"not parquet at all"))
+            .await
+            .unwrap();
+        let err = read_parquet_all(&store.object("bad.parquet"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("parquet memory://pq-corrupt/bad.parquet"),
+            "{err}"
+        );
         assert_eq!(err.class().code(), 1);
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMicrosecondType};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,8 @@ use crate::error::Result;
 use crate::sketch::QuantileSketch;
 
 /// Quantile levels reported for numeric columns.
-pub const QUANTILE_LEVELS: [f64; 11] = [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
+pub const QUANTILE_LEVELS: [f64; 11] =
+    [0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
 /// Bins of the equal-width histogram of numeric columns.
 pub const HISTOGRAM_BINS: usize = 20;
 /// Categories listed with counts (the rest are summed as `other_count`).
@@ -115,9 +116,19 @@ impl Moments {
 }
 
 enum Accumulator {
-    Numeric { sketch: QuantileSketch, moments: Moments },
-    Categorical { counts: HashMap<String, u64>, saturated: bool, untracked: u64 },
-    Timestamp { min: Option<i64>, max: Option<i64> },
+    Numeric {
+        sketch: QuantileSketch,
+        moments: Moments,
+    },
+    Categorical {
+        counts: HashMap<String, u64>,
+        saturated: bool,
+        untracked: u64,
+    },
+    Timestamp {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
 }
 
 /// Builds a [`TableProfile`] from streamed batches.
@@ -135,13 +146,18 @@ impl TableProfiler {
         let mut names = Vec::new();
         let mut accumulators = Vec::new();
         for name in columns {
-            let Ok(field) = schema.field_with_name(name) else { continue };
+            let Ok(field) = schema.field_with_name(name) else {
+                continue;
+            };
             let acc = match field.data_type() {
-                DataType::Int64 | DataType::Float64 => Accumulator::Numeric {
+                DataType::Int32 | DataType::Int64 | DataType::Float64 => Accumulator::Numeric {
                     sketch: QuantileSketch::default(),
                     moments: Moments::default(),
                 },
-                DataType::Timestamp(..) => Accumulator::Timestamp { min: None, max: None },
+                DataType::Timestamp(..) => Accumulator::Timestamp {
+                    min: None,
+                    max: None,
+                },
                 _ => Accumulator::Categorical {
                     counts: HashMap::new(),
                     saturated: false,
@@ -152,14 +168,22 @@ impl TableProfiler {
             accumulators.push(acc);
         }
         let n = names.len();
-        TableProfiler { names, accumulators, nulls: vec![0; n], counts: vec![0; n], rows: 0 }
+        TableProfiler {
+            names,
+            accumulators,
+            nulls: vec![0; n],
+            counts: vec![0; n],
+            rows: 0,
+        }
     }
 
     /// Adds a batch (columns are found by name).
     pub fn update(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
         for (i, name) in self.names.iter().enumerate() {
-            let Some(array) = batch.column_by_name(name) else { continue };
+            let Some(array) = batch.column_by_name(name) else {
+                continue;
+            };
             self.nulls[i] += array.null_count() as u64;
             self.counts[i] += (array.len() - array.null_count()) as u64;
             match &mut self.accumulators[i] {
@@ -169,8 +193,13 @@ impl TableProfiler {
                         moments.push(v);
                     }
                 }
-                Accumulator::Categorical { counts, saturated, untracked } => {
-                    for key in (0..array.len()).filter_map(|row| category_key(array.as_ref(), row)) {
+                Accumulator::Categorical {
+                    counts,
+                    saturated,
+                    untracked,
+                } => {
+                    for key in (0..array.len()).filter_map(|row| category_key(array.as_ref(), row))
+                    {
                         if let Some(c) = counts.get_mut(&key) {
                             *c += 1;
                         } else if counts.len() < MAX_TRACKED {
@@ -224,17 +253,28 @@ impl TableProfiler {
                 stats: finish_stats(&self.accumulators[i]),
             })
             .collect();
-        TableProfile { rows: self.rows, columns }
+        TableProfile {
+            rows: self.rows,
+            columns,
+        }
     }
 }
 
 fn finish_stats(acc: &Accumulator) -> ColumnStats {
     match acc {
         Accumulator::Numeric { sketch, moments } => {
-            let (min, max) = sketch.min_max().map_or((None, None), |(a, b)| (Some(a), Some(b)));
+            let (min, max) = sketch
+                .min_max()
+                .map_or((None, None), |(a, b)| (Some(a), Some(b)));
             let quantiles = sketch
                 .quantiles(&QUANTILE_LEVELS)
-                .map(|vals| QUANTILE_LEVELS.iter().zip(vals).map(|(l, v)| [*l, v]).collect())
+                .map(|vals| {
+                    QUANTILE_LEVELS
+                        .iter()
+                        .zip(vals)
+                        .map(|(l, v)| [*l, v])
+                        .collect()
+                })
                 .unwrap_or_default();
             let levels: Vec<f64> = (0..=100).map(|p| p as f64 / 100.0).collect();
             let (edges, counts) = sketch.histogram(HISTOGRAM_BINS).unwrap_or_default();
@@ -250,7 +290,11 @@ fn finish_stats(acc: &Accumulator) -> ColumnStats {
                 distinct: sketch.value_counts().map(|v| v.len() as u64),
             }
         }
-        Accumulator::Categorical { counts, saturated, untracked } => {
+        Accumulator::Categorical {
+            counts,
+            saturated,
+            untracked,
+        } => {
             let mut top: Vec<(String, u64)> = counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
             top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             let listed: u64 = top.iter().take(MAX_CATEGORIES).map(|t| t.1).sum();
@@ -270,10 +314,20 @@ fn finish_stats(acc: &Accumulator) -> ColumnStats {
     }
 }
 
-/// The values of an Int64 or Float64 array as f64 (None for nulls; empty for other types).
+/// The values of an Int32, Int64 or Float64 array as f64 (None for nulls; empty for
+/// other types).
 pub fn numeric_values(array: &dyn Array) -> Vec<Option<f64>> {
     match array.data_type() {
-        DataType::Int64 => array.as_primitive::<Int64Type>().iter().map(|v| v.map(|x| x as f64)).collect(),
+        DataType::Int32 => array
+            .as_primitive::<Int32Type>()
+            .iter()
+            .map(|v| v.map(f64::from))
+            .collect(),
+        DataType::Int64 => array
+            .as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map(|x| x as f64))
+            .collect(),
         DataType::Float64 => array.as_primitive::<Float64Type>().iter().collect(),
         _ => Vec::new(),
     }
@@ -305,8 +359,24 @@ mod tests {
     #[test]
     fn profiles_numeric_and_categorical_columns() {
         let batch = RecordBatch::try_from_iter([
-            ("x", Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0), Some(2.0)])) as ArrayRef),
-            ("c", Arc::new(StringArray::from(vec![Some("a"), Some("b"), None, Some("a")])) as ArrayRef),
+            (
+                "x",
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    None,
+                    Some(3.0),
+                    Some(2.0),
+                ])) as ArrayRef,
+            ),
+            (
+                "c",
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("b"),
+                    None,
+                    Some("a"),
+                ])) as ArrayRef,
+            ),
         ])
         .unwrap();
         let mut p = TableProfiler::new(&batch.schema(), &["x", "c"]);
@@ -317,7 +387,14 @@ mod tests {
         let x = profile.column("x").unwrap();
         assert_eq!((x.count, x.nulls), (6, 2));
         match &x.stats {
-            ColumnStats::Numeric { mean, std, min, max, quantiles, .. } => {
+            ColumnStats::Numeric {
+                mean,
+                std,
+                min,
+                max,
+                quantiles,
+                ..
+            } => {
                 assert_eq!(*mean, Some(2.0));
                 // pandas: Series([1,3,2,1,3,2]).std() == 0.894427190999916
                 assert!((std.unwrap() - 0.894_427_190_999_916).abs() < 1e-12);
@@ -328,7 +405,12 @@ mod tests {
         }
         let c = profile.column("c").unwrap();
         match &c.stats {
-            ColumnStats::Categorical { distinct, top, other_count, .. } => {
+            ColumnStats::Categorical {
+                distinct,
+                top,
+                other_count,
+                ..
+            } => {
                 assert_eq!(*distinct, 2);
                 assert_eq!(top[0], ("a".to_string(), 4));
                 assert_eq!(*other_count, 0);
@@ -337,6 +419,9 @@ mod tests {
         }
         // Round-trips through JSON.
         let text = serde_json::to_string(&profile).unwrap();
-        assert_eq!(serde_json::from_str::<TableProfile>(&text).unwrap(), profile);
+        assert_eq!(
+            serde_json::from_str::<TableProfile>(&text).unwrap(),
+            profile
+        );
     }
 }

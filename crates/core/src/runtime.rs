@@ -98,7 +98,11 @@ pub fn init_logging(args: &LogArgs) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let result = match args.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Text => builder
             .with_target(false)
             .with_ansi(std::io::stderr().is_terminal())
@@ -130,7 +134,9 @@ pub fn progress_bar(len: Option<u64>, message: &str) -> ProgressBar {
 
 /// Builds the multi-threaded runtime a binary runs on.
 pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }
 
 /// Reports a binary's result: nothing on success; on failure one `error:` line (and

@@ -14,11 +14,19 @@ use std::collections::BTreeMap;
 /// Maps an f64 to a u64 whose order is the numeric order (for finite values).
 fn ordered_key(v: f64) -> u64 {
     let bits = v.to_bits();
-    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    }
 }
 
 fn from_key(key: u64) -> f64 {
-    let bits = if key >> 63 == 1 { key & !(1 << 63) } else { !key };
+    let bits = if key >> 63 == 1 {
+        key & !(1 << 63)
+    } else {
+        !key
+    };
     f64::from_bits(bits)
 }
 
@@ -123,7 +131,11 @@ impl QuantileSketch {
             return None;
         }
         let n = self.total as f64;
-        let entries: Vec<(f64, f64)> = self.counts.iter().map(|(k, w)| (from_key(*k), *w)).collect();
+        let entries: Vec<(f64, f64)> = self
+            .counts
+            .iter()
+            .map(|(k, w)| (from_key(*k), *w))
+            .collect();
         // Value at 0-based rank r: the entry whose cumulative weight passes r.
         let at_rank = |rank: f64| -> f64 {
             let mut cumulative = 0.0;
@@ -226,7 +238,10 @@ mod tests {
         for q in [0.01, 0.25, 0.5, 0.75, 0.99] {
             let got = s.quantile(q).unwrap();
             let want = q * (n - 1) as f64;
-            assert!((got - want).abs() / (n as f64) < 0.01, "q={q}: {got} vs {want}");
+            assert!(
+                (got - want).abs() / (n as f64) < 0.01,
+                "q={q}: {got} vs {want}"
+            );
         }
     }
 

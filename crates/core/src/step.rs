@@ -61,7 +61,10 @@ impl StepWriter {
     pub fn record(&self, path: &str, hash: ContentHash) {
         let mut outputs = self.outputs.lock().unwrap_or_else(|e| e.into_inner());
         outputs.retain(|o| o.path != path);
-        outputs.push(OutputRecord { path: path.to_string(), hash });
+        outputs.push(OutputRecord {
+            path: path.to_string(),
+            hash,
+        });
     }
 
     /// Writes and records a JSON output.
@@ -89,7 +92,13 @@ pub struct Step {
 
 impl Step {
     /// A step named `name` under the run root.
-    pub fn new(run: &ArtifactStore, name: &str, spec_fingerprint: String, inputs: Vec<InputRecord>, force: bool) -> Self {
+    pub fn new(
+        run: &ArtifactStore,
+        name: &str,
+        spec_fingerprint: String,
+        inputs: Vec<InputRecord>,
+        force: bool,
+    ) -> Self {
         Step {
             name: name.to_string(),
             dir: run.child(name),
@@ -122,11 +131,16 @@ impl Step {
                 }
                 miss => tracing::info!(step = %self.name, "running: cache {}", miss.explain()),
             }
+        } else {
+            tracing::info!(step = %self.name, "running: --force given, cache not consulted");
         }
         let started_at = Utc::now();
         // Leftovers of a killed attempt are never read; clear them.
         self.dir.delete_prefix(STAGING).await?;
-        let attempt = format!("{STAGING}/{}", started_at.timestamp_nanos_opt().unwrap_or_default());
+        let attempt = format!(
+            "{STAGING}/{}",
+            started_at.timestamp_nanos_opt().unwrap_or_default()
+        );
         let writer = StepWriter {
             staging: self.dir.child(&attempt),
             outputs: Mutex::new(Vec::new()),
@@ -140,10 +154,15 @@ impl Step {
                 return Err(e);
             }
         };
-        let mut outputs = writer.outputs.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut outputs = writer
+            .outputs
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
         outputs.sort_by(|a, b| a.path.cmp(&b.path));
         if outputs.iter().any(|o| o.path == MANIFEST) {
-            return Err(Error::Invalid("a step may not write its own manifest.json".into()));
+            return Err(Error::Invalid(
+                "a step may not write its own manifest.json".into(),
+            ));
         }
         // Commit: un-commit the old result, move outputs into place, manifest last.
         self.dir.delete(MANIFEST).await?;
@@ -192,7 +211,10 @@ mod tests {
         let first = run_once(&run, false, false).await.unwrap();
         assert!(!first.cached());
         assert_eq!(first.manifest().outputs.len(), 2);
-        assert_eq!(run.list("demo").await.unwrap(), vec!["demo/a.json", "demo/b.txt", "demo/manifest.json"]);
+        assert_eq!(
+            run.list("demo").await.unwrap(),
+            vec!["demo/a.json", "demo/b.txt", "demo/manifest.json"]
+        );
         assert!(run_once(&run, false, false).await.unwrap().cached());
         assert!(!run_once(&run, false, true).await.unwrap().cached());
     }
@@ -203,9 +225,16 @@ mod tests {
         let first = run_once(&run, false, false).await.unwrap();
         let err = run_once(&run, true, true).await.unwrap_err();
         assert_eq!(err.to_string(), "boom");
-        let manifest = StepManifest::load(&run.child("demo")).await.unwrap().unwrap();
+        let manifest = StepManifest::load(&run.child("demo"))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&manifest, first.manifest());
-        assert_eq!(run.list("demo").await.unwrap().len(), 3, "no staged leftovers");
+        assert_eq!(
+            run.list("demo").await.unwrap().len(),
+            3,
+            "no staged leftovers"
+        );
     }
 
     #[tokio::test]

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
@@ -81,7 +81,7 @@ impl std::fmt::Debug for ObjectRef {
 impl ObjectRef {
     /// Resolves a URI (plain path, `file://`, `s3://bucket/key`, `memory://name/key`).
     pub fn parse(uri: &str) -> Result<Self> {
-        let (store, path) = resolve(uri)?;
+        let (store, path, _) = resolve(uri)?;
         Ok(ObjectRef {
             store,
             path,
@@ -167,6 +167,8 @@ pub struct ArtifactStore {
     store: Arc<dyn ObjectStore>,
     root: Path,
     uri: String,
+    /// The folder on disk when the store is local (to remove emptied folders).
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for ArtifactStore {
@@ -179,11 +181,12 @@ impl ArtifactStore {
     /// Opens a store rooted at `uri`: a plain path, `file://`, `s3://bucket/prefix`
     /// or `memory://name/prefix`. S3 settings come from the standard AWS variables.
     pub fn open(uri: &str) -> Result<Self> {
-        let (store, root) = resolve(uri)?;
+        let (store, root, local_dir) = resolve(uri)?;
         Ok(ArtifactStore {
             store,
             root,
             uri: uri.trim_end_matches('/').to_string(),
+            local_dir,
         })
     }
 
@@ -198,6 +201,7 @@ impl ArtifactStore {
             store: Arc::clone(&self.store),
             root: self.path(rel),
             uri: self.uri_of(rel),
+            local_dir: self.local_dir.as_ref().map(|d| d.join(rel)),
         }
     }
 
@@ -282,6 +286,14 @@ impl ArtifactStore {
                 Err(e) => return Err(Error::from_store(self.uri_of(rel), e)),
             }
         }
+        // Object stores have no folders, but a local disk keeps the emptied ones.
+        if let Some(dir) = &self.local_dir {
+            let folder = dir.join(rel);
+            if folder.is_dir() {
+                std::fs::remove_dir_all(&folder)
+                    .map_err(|e| Error::io(format!("removing {}", folder.display()), e))?;
+            }
+        }
         Ok(())
     }
 
@@ -337,14 +349,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8], uri: &str) -> Result<T> {
     })
 }
 
+/// A backend, a path inside it, and the folder on disk for local stores.
+type Resolved = (Arc<dyn ObjectStore>, Path, Option<std::path::PathBuf>);
+
 /// Resolves a URI to a backend and a path inside it.
-fn resolve(uri: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
+fn resolve(uri: &str) -> Result<Resolved> {
     if let Some(rest) = uri.strip_prefix("s3://") {
         let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(Error::usage(format!("`{uri}`: an s3:// URI needs a bucket")));
+            return Err(Error::usage(format!(
+                "`{uri}`: an s3:// URI needs a bucket"
+            )));
         }
-        return Ok((open_s3(bucket, uri)?, parse_key(key, uri)?));
+        return Ok((open_s3(bucket, uri)?, parse_key(key, uri)?, None));
     }
     if let Some(rest) = uri.strip_prefix("memory://") {
         let (name, key) = rest.split_once('/').unwrap_or((rest, ""));
@@ -354,7 +371,7 @@ fn resolve(uri: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
             .entry(name.to_string())
             .or_insert_with(|| Arc::new(InMemory::new()))
             .clone();
-        return Ok((store, parse_key(key, uri)?));
+        return Ok((store, parse_key(key, uri)?, None));
     }
     let local = match uri.strip_prefix("file://") {
         Some(rest) => std::path::PathBuf::from(rest),
@@ -375,7 +392,9 @@ fn resolve(uri: &str) -> Result<(Arc<dyn ObjectStore>, Path)> {
     let normalised = normalise(&absolute);
     let path = Path::from_absolute_path(&normalised)
         .map_err(|e| Error::usage(format!("`{uri}`: invalid path: {e}")))?;
-    Ok((Arc::new(LocalFileSystem::new()), path))
+    // Automatic cleanup removes folders left empty by deletes (the staging folder).
+    let store = LocalFileSystem::new().with_automatic_cleanup(true);
+    Ok((Arc::new(store), path, Some(normalised)))
 }
 
 /// Removes `.` and `..` segments without touching the file system (the path may not exist yet).
@@ -409,13 +428,18 @@ fn open_s3(bucket: &str, uri: &str) -> Result<Arc<dyn ObjectStore>> {
         retry_timeout: Duration::from_secs(retry_secs),
         ..RetryConfig::default()
     };
-    let client = ClientOptions::new()
-        .with_connect_timeout(Duration::from_secs(env_secs("KILN_S3_CONNECT_TIMEOUT_SECS", 5)))
-        .with_timeout(Duration::from_secs(env_secs("KILN_S3_TIMEOUT_SECS", 120)));
+    // Timeouts go in as config keys: `with_client_options` would replace the client
+    // options `from_env` read (such as `AWS_ALLOW_HTTP`).
+    let connect = format!("{}s", env_secs("KILN_S3_CONNECT_TIMEOUT_SECS", 5));
+    let request = format!("{}s", env_secs("KILN_S3_TIMEOUT_SECS", 120));
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_retry(retry)
-        .with_client_options(client);
+        .with_config(
+            AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+            connect,
+        )
+        .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), request);
     // `AWS_REGION` is the variable the AWS CLI and SDKs read; object_store only reads
     // `AWS_DEFAULT_REGION` by itself.
     if let Ok(region) = std::env::var("AWS_REGION") {
@@ -457,7 +481,10 @@ mod tests {
     #[tokio::test]
     async fn put_get_hash_and_list_in_memory() {
         let store = ArtifactStore::open("memory://store-test/run1").unwrap();
-        let hash = store.put("prepare/a.json", Bytes::from_static(b"{}")).await.unwrap();
+        let hash = store
+            .put("prepare/a.json", Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
         assert_eq!(hash.size, 2);
         assert_eq!(hash.sha256, sha256_hex(b"{}"));
         assert_eq!(store.object("prepare/a.json").hash().await.unwrap(), hash);
@@ -473,17 +500,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let uri = format!("{}/x/../run", dir.path().display());
         let store = ArtifactStore::open(&uri).unwrap();
-        store.put("step/out.txt", Bytes::from_static(b"hi")).await.unwrap();
+        store
+            .put("step/out.txt", Bytes::from_static(b"hi"))
+            .await
+            .unwrap();
         assert!(dir.path().join("run/step/out.txt").exists());
         let child = store.child("step");
-        assert_eq!(child.get("out.txt").await.unwrap(), Bytes::from_static(b"hi"));
+        assert_eq!(
+            child.get("out.txt").await.unwrap(),
+            Bytes::from_static(b"hi")
+        );
     }
 
     #[tokio::test]
     async fn missing_object_is_input_not_found() {
         let store = ArtifactStore::open("memory://store-test-missing").unwrap();
         let err = store.get("nope.json").await.unwrap_err();
-        assert_eq!(err.to_string(), "input not found: memory://store-test-missing/nope.json");
+        assert_eq!(
+            err.to_string(),
+            "input not found: memory://store-test-missing/nope.json"
+        );
     }
 
     #[test]
@@ -495,16 +531,28 @@ mod tests {
         }
         let err = parse_json::<T>(b"{\"a\": \"x\"}", "s/t.json").unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("json s/t.json: field `a`: invalid type"), "{text}");
+        assert!(
+            text.starts_with("json s/t.json: field `a`: invalid type"),
+            "{text}"
+        );
         assert!(text.contains("line 1"), "{text}");
     }
 
     #[test]
     fn relative_uris_resolve_against_the_spec_folder() {
-        assert_eq!(resolve_relative("examples/adult/spec.yaml", "data.csv"), "examples/adult/data.csv");
-        assert_eq!(resolve_relative("s3://b/p/spec.yaml", "d/x.csv"), "s3://b/p/d/x.csv");
+        assert_eq!(
+            resolve_relative("examples/adult/spec.yaml", "data.csv"),
+            "examples/adult/data.csv"
+        );
+        assert_eq!(
+            resolve_relative("s3://b/p/spec.yaml", "d/x.csv"),
+            "s3://b/p/d/x.csv"
+        );
         assert_eq!(resolve_relative("spec.yaml", "/abs/x.csv"), "/abs/x.csv");
-        assert_eq!(resolve_relative("spec.yaml", "s3://b/x.csv"), "s3://b/x.csv");
+        assert_eq!(
+            resolve_relative("spec.yaml", "s3://b/x.csv"),
+            "s3://b/x.csv"
+        );
         assert_eq!(resolve_relative("spec.yaml", "x.csv"), "x.csv");
     }
 }

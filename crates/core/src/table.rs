@@ -117,9 +117,11 @@ impl ColumnBuilder {
             }
             ColumnBuilder::Str(b) => b.append_value(text),
             ColumnBuilder::Bool(b) => b.append_value(parse_bool(text).ok_or("a bool")?),
-            ColumnBuilder::Timestamp(b) => {
-                b.append_value(parse_timestamp(text).ok_or("a timestamp")?.timestamp_micros())
-            }
+            ColumnBuilder::Timestamp(b) => b.append_value(
+                parse_timestamp(text)
+                    .ok_or("a timestamp")?
+                    .timestamp_micros(),
+            ),
         }
         Ok(())
     }
@@ -189,7 +191,10 @@ impl TextBatchBuilder {
                     return Err(Error::Data {
                         file: file.to_string(),
                         line,
-                        message: format!("column `{}`: missing value in a non-nullable column", column.name),
+                        message: format!(
+                            "column `{}`: missing value in a non-nullable column",
+                            column.name
+                        ),
                     });
                 }
                 builder.append_null();
@@ -207,7 +212,11 @@ impl TextBatchBuilder {
 
     /// The batch of the pending rows and their line numbers; the builder is reset.
     pub fn finish(&mut self) -> Result<(RecordBatch, Vec<u64>)> {
-        let arrays = self.builders.iter_mut().map(ColumnBuilder::finish).collect();
+        let arrays = self
+            .builders
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect();
         let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
         let lines = std::mem::replace(&mut self.lines, Vec::with_capacity(self.capacity));
         Ok((batch, lines))
@@ -216,15 +225,21 @@ impl TextBatchBuilder {
 
 /// Casts a batch read from a Parquet source to the spec's types, naming the column
 /// that is missing or cannot be cast.
-pub fn conform_batch(batch: &RecordBatch, columns: &[ColumnSpec], file: &str) -> Result<RecordBatch> {
+pub fn conform_batch(
+    batch: &RecordBatch,
+    columns: &[ColumnSpec],
+    file: &str,
+) -> Result<RecordBatch> {
     let schema = raw_schema(columns);
     let mut arrays = Vec::with_capacity(columns.len());
     for column in columns {
-        let array = batch.column_by_name(&column.name).ok_or_else(|| Error::Data {
-            file: file.to_string(),
-            line: 0,
-            message: format!("column `{}` is not in the file", column.name),
-        })?;
+        let array = batch
+            .column_by_name(&column.name)
+            .ok_or_else(|| Error::Data {
+                file: file.to_string(),
+                line: 0,
+                message: format!("column `{}` is not in the file", column.name),
+            })?;
         let target = arrow_type(column.dtype);
         let cast = if array.data_type() == &target {
             array.clone()
@@ -233,22 +248,27 @@ pub fn conform_batch(batch: &RecordBatch, columns: &[ColumnSpec], file: &str) ->
                 safe: false,
                 ..Default::default()
             };
-            arrow::compute::cast_with_options(array, &target, &options).map_err(|e| Error::Data {
-                file: file.to_string(),
-                line: 0,
-                message: format!(
-                    "column `{}`: cannot read {} as {:?}: {e}",
-                    column.name,
-                    array.data_type(),
-                    column.dtype
-                ),
+            arrow::compute::cast_with_options(array, &target, &options).map_err(|e| {
+                Error::Data {
+                    file: file.to_string(),
+                    line: 0,
+                    message: format!(
+                        "column `{}`: cannot read {} as {:?}: {e}",
+                        column.name,
+                        array.data_type(),
+                        column.dtype
+                    ),
+                }
             })?
         };
         if !column.nullable && cast.null_count() > 0 {
             return Err(Error::Data {
                 file: file.to_string(),
                 line: 0,
-                message: format!("column `{}`: missing value in a non-nullable column", column.name),
+                message: format!(
+                    "column `{}`: missing value in a non-nullable column",
+                    column.name
+                ),
             });
         }
         arrays.push(cast);
@@ -264,9 +284,21 @@ mod tests {
 
     fn cols() -> Vec<ColumnSpec> {
         vec![
-            ColumnSpec { name: "age".into(), dtype: ColumnType::Int, nullable: true },
-            ColumnSpec { name: "w".into(), dtype: ColumnType::Float, nullable: false },
-            ColumnSpec { name: "job".into(), dtype: ColumnType::String, nullable: true },
+            ColumnSpec {
+                name: "age".into(),
+                dtype: ColumnType::Int,
+                nullable: true,
+            },
+            ColumnSpec {
+                name: "w".into(),
+                dtype: ColumnType::Float,
+                nullable: false,
+            },
+            ColumnSpec {
+                name: "job".into(),
+                dtype: ColumnType::String,
+                nullable: true,
+            },
         ]
     }
 
@@ -289,10 +321,16 @@ mod tests {
     fn bad_values_name_file_line_column_and_value() {
         let mut b = TextBatchBuilder::new(&cols(), &[], 4);
         let err = b.push_row(["abc", "1", "x"], "data/f.csv", 17).unwrap_err();
-        assert_eq!(err.to_string(), "data/f.csv:17: column `age`: value \"abc\" is not an int");
+        assert_eq!(
+            err.to_string(),
+            "data/f.csv:17: column `age`: value \"abc\" is not an int"
+        );
         let mut b = TextBatchBuilder::new(&cols(), &[], 4);
         let err = b.push_row(["1", "", "x"], "f.csv", 3).unwrap_err();
-        assert!(err.to_string().contains("column `w`: missing value"), "{err}");
+        assert!(
+            err.to_string().contains("column `w`: missing value"),
+            "{err}"
+        );
         let mut b = TextBatchBuilder::new(&cols(), &[], 4);
         let err = b.push_row(["1", "NaN", "x"], "f.csv", 3).unwrap_err();
         assert!(err.to_string().contains("is not a finite float"), "{err}");
@@ -302,7 +340,10 @@ mod tests {
     fn timestamps_and_bools_parse_in_common_forms() {
         let t = parse_timestamp("2024-01-02T03:04:05Z").unwrap();
         assert_eq!(parse_timestamp("2024-01-02 03:04:05").unwrap(), t);
-        assert_eq!(parse_timestamp("2024-01-02").unwrap().timestamp(), 1704153600);
+        assert_eq!(
+            parse_timestamp("2024-01-02").unwrap().timestamp(),
+            1704153600
+        );
         assert!(parse_timestamp("yesterday").is_none());
         assert_eq!(parse_bool("Yes"), Some(true));
         assert_eq!(parse_bool("0"), Some(false));
@@ -312,9 +353,18 @@ mod tests {
     #[test]
     fn parquet_batches_are_cast_to_the_spec() {
         let source = RecordBatch::try_from_iter([
-            ("age", Arc::new(arrow::array::Int32Array::from(vec![1, 2])) as ArrayRef),
-            ("w", Arc::new(arrow::array::Float32Array::from(vec![0.5, 1.0])) as ArrayRef),
-            ("job", Arc::new(arrow::array::StringArray::from(vec!["a", "b"])) as ArrayRef),
+            (
+                "age",
+                Arc::new(arrow::array::Int32Array::from(vec![1, 2])) as ArrayRef,
+            ),
+            (
+                "w",
+                Arc::new(arrow::array::Float32Array::from(vec![0.5, 1.0])) as ArrayRef,
+            ),
+            (
+                "job",
+                Arc::new(arrow::array::StringArray::from(vec!["a", "b"])) as ArrayRef,
+            ),
         ])
         .unwrap();
         let out = conform_batch(&source, &cols(), "f.parquet").unwrap();
@@ -325,6 +375,9 @@ mod tests {
         )])
         .unwrap();
         let err = conform_batch(&missing, &cols(), "f.parquet").unwrap_err();
-        assert!(err.to_string().contains("column `w` is not in the file"), "{err}");
+        assert!(
+            err.to_string().contains("column `w` is not in the file"),
+            "{err}"
+        );
     }
 }

@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::profile::{Moments, TableProfiler, category_key, numeric_values};
 use crate::spec::{
-    BucketSpec, CategoricalEncoding, ColumnSpec, ColumnType, Impute, MissingCategory,
-    TransformSpec,
+    BucketSpec, CategoricalEncoding, ColumnSpec, ColumnType, Impute, MissingCategory, TransformSpec,
 };
 
 /// Version of the `transform.json` format.
@@ -323,7 +322,10 @@ impl FittedTransform {
         for feature in &self.features {
             let width = feature.width();
             let array = batch.column_by_name(feature.column()).ok_or_else(|| {
-                Error::usage(format!("transform input column `{}` is missing", feature.column()))
+                Error::usage(format!(
+                    "transform input column `{}` is missing",
+                    feature.column()
+                ))
             })?;
             match feature {
                 Feature::Numeric(f) => {
@@ -356,7 +358,10 @@ impl FittedTransform {
 
     /// Applies the transform to one JSON record (`{"age": 39, "workclass": "Private"}`);
     /// a missing key or `null` is a missing value.
-    pub fn apply_record(&self, record: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<f32>> {
+    pub fn apply_record(
+        &self,
+        record: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Vec<f32>> {
         let mut out = vec![0f32; self.width()];
         let mut offset = 0;
         for feature in &self.features {
@@ -368,7 +373,10 @@ impl FittedTransform {
                     let x = match value {
                         None => None,
                         Some(v) => Some(v.as_f64().ok_or_else(|| {
-                            Error::usage(format!("field `{}`: expected a number, got {v}", f.column))
+                            Error::usage(format!(
+                                "field `{}`: expected a number, got {v}",
+                                f.column
+                            ))
                         })?),
                     };
                     f.encode(x, slot);
@@ -378,16 +386,14 @@ impl FittedTransform {
                         None => None,
                         Some(serde_json::Value::String(s)) => Some(s.clone()),
                         Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
-                        Some(serde_json::Value::Number(n)) => Some(
-                            n.as_i64()
-                                .map(|i| i.to_string())
-                                .ok_or_else(|| {
-                                    Error::usage(format!(
-                                        "field `{}`: expected a category, got {n}",
-                                        f.column
-                                    ))
-                                })?,
-                        ),
+                        Some(serde_json::Value::Number(n)) => {
+                            Some(n.as_i64().map(|i| i.to_string()).ok_or_else(|| {
+                                Error::usage(format!(
+                                    "field `{}`: expected a category, got {n}",
+                                    f.column
+                                ))
+                            })?)
+                        }
                         Some(other) => {
                             return Err(Error::usage(format!(
                                 "field `{}`: expected a category, got {other}",
@@ -426,17 +432,23 @@ pub struct TransformFitter {
 
 impl TransformFitter {
     /// Starts a fit from the first pass's profile of the train split.
-    pub fn new(spec: &TransformSpec, columns: &[ColumnSpec], train: &TableProfiler) -> Result<Self> {
+    pub fn new(
+        spec: &TransformSpec,
+        columns: &[ColumnSpec],
+        train: &TableProfiler,
+    ) -> Result<Self> {
         let mut numeric = Vec::new();
         let mut order = Vec::new();
         for f in &spec.numeric {
             let sketch = train.sketch(&f.column).ok_or_else(|| {
                 Error::Invalid(format!("no statistics for numeric column `{}`", f.column))
             })?;
-            let empty = || Error::usage(format!(
-                "transform: column `{}` has no values in the train split to fit on",
-                f.column
-            ));
+            let empty = || {
+                Error::usage(format!(
+                    "transform: column `{}` has no values in the train split to fit on",
+                    f.column
+                ))
+            };
             let impute = match &f.impute {
                 Impute::Median => sketch.quantile(0.5).ok_or_else(empty)?,
                 Impute::Mean => train.mean(&f.column).ok_or_else(empty)?,
@@ -446,8 +458,12 @@ impl TransformFitter {
             let quantile = |q: Option<f64>| -> Result<Option<f64>> {
                 q.map(|q| sketch.quantile(q).ok_or_else(empty)).transpose()
             };
-            let clip_min = clip.and_then(|c| c.min).or(quantile(clip.and_then(|c| c.lower_quantile))?);
-            let clip_max = clip.and_then(|c| c.max).or(quantile(clip.and_then(|c| c.upper_quantile))?);
+            let clip_min = clip
+                .and_then(|c| c.min)
+                .or(quantile(clip.and_then(|c| c.lower_quantile))?);
+            let clip_max = clip
+                .and_then(|c| c.max)
+                .or(quantile(clip.and_then(|c| c.upper_quantile))?);
             let mut feature = NumericFeature {
                 column: f.column.clone(),
                 impute,
@@ -486,14 +502,23 @@ impl TransformFitter {
         }
         let mut categorical = Vec::new();
         for f in &spec.categorical {
-            let known = columns.iter().any(|c| c.name == f.column && c.dtype != ColumnType::Float);
+            let known = columns
+                .iter()
+                .any(|c| c.name == f.column && c.dtype != ColumnType::Float);
             if !known {
-                return Err(Error::Invalid(format!("categorical column `{}` not in schema", f.column)));
+                return Err(Error::Invalid(format!(
+                    "categorical column `{}` not in schema",
+                    f.column
+                )));
             }
             order.push((false, categorical.len()));
             categorical.push((f.clone(), HashMap::new()));
         }
-        Ok(TransformFitter { numeric, categorical, order })
+        Ok(TransformFitter {
+            numeric,
+            categorical,
+            order,
+        })
     }
 
     /// Adds a batch of the train split (second pass).
@@ -552,7 +577,13 @@ impl TransformFitter {
                     ranked.truncate(max);
                 }
                 let (vocabulary, counts) = ranked.into_iter().unzip();
-                Some(CategoricalFeature::new(spec.column, vocabulary, counts, spec.encoding, spec.missing))
+                Some(CategoricalFeature::new(
+                    spec.column,
+                    vocabulary,
+                    counts,
+                    spec.encoding,
+                    spec.missing,
+                ))
             })
             .collect();
         let features = self
@@ -579,18 +610,51 @@ mod tests {
 
     fn batch() -> RecordBatch {
         RecordBatch::try_from_iter([
-            ("x", Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), None, Some(10.0), Some(4.0)])) as ArrayRef),
-            ("n", Arc::new(Int64Array::from(vec![0, 5, 100, 7, 0])) as ArrayRef),
-            ("c", Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("a"), None, Some("rare")])) as ArrayRef),
+            (
+                "x",
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    Some(2.0),
+                    None,
+                    Some(10.0),
+                    Some(4.0),
+                ])) as ArrayRef,
+            ),
+            (
+                "n",
+                Arc::new(Int64Array::from(vec![0, 5, 100, 7, 0])) as ArrayRef,
+            ),
+            (
+                "c",
+                Arc::new(StringArray::from(vec![
+                    Some("a"),
+                    Some("b"),
+                    Some("a"),
+                    None,
+                    Some("rare"),
+                ])) as ArrayRef,
+            ),
         ])
         .unwrap()
     }
 
     fn columns() -> Vec<ColumnSpec> {
         vec![
-            ColumnSpec { name: "x".into(), dtype: ColumnType::Float, nullable: true },
-            ColumnSpec { name: "n".into(), dtype: ColumnType::Int, nullable: true },
-            ColumnSpec { name: "c".into(), dtype: ColumnType::String, nullable: true },
+            ColumnSpec {
+                name: "x".into(),
+                dtype: ColumnType::Float,
+                nullable: true,
+            },
+            ColumnSpec {
+                name: "n".into(),
+                dtype: ColumnType::Int,
+                nullable: true,
+            },
+            ColumnSpec {
+                name: "c".into(),
+                dtype: ColumnType::String,
+                nullable: true,
+            },
         ]
     }
 
@@ -600,7 +664,12 @@ mod tests {
                 NumericFeatureSpec {
                     column: "x".into(),
                     impute: Impute::Median,
-                    clip: Some(ClipSpec { min: None, max: Some(8.0), lower_quantile: None, upper_quantile: None }),
+                    clip: Some(ClipSpec {
+                        min: None,
+                        max: Some(8.0),
+                        lower_quantile: None,
+                        upper_quantile: None,
+                    }),
                     log1p: false,
                     standardize: true,
                     bucketize: Some(BucketSpec::Boundaries(vec![2.0, 5.0])),
@@ -637,21 +706,39 @@ mod tests {
     #[test]
     fn fits_the_expected_parameters() {
         let t = fit(&batch());
-        let Feature::Numeric(x) = &t.features[0] else { panic!() };
+        let Feature::Numeric(x) = &t.features[0] else {
+            panic!()
+        };
         // median of [1, 2, 10, 4] = 3
         assert_eq!(x.impute, 3.0);
         // base values after impute and clip: [1, 2, 3, 8, 4]; mean 3.6, population std
         let mean = 3.6;
-        let var = [1.0f64, 2.0, 3.0, 8.0, 4.0].iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 5.0;
+        let var = [1.0f64, 2.0, 3.0, 8.0, 4.0]
+            .iter()
+            .map(|v| (v - mean).powi(2))
+            .sum::<f64>()
+            / 5.0;
         let scale = x.scale.unwrap();
         assert!((scale.mean - mean).abs() < 1e-12);
         assert!((scale.std - var.sqrt()).abs() < 1e-12);
-        let Feature::Categorical(c) = &t.features[2] else { panic!() };
+        let Feature::Categorical(c) = &t.features[2] else {
+            panic!()
+        };
         // "b" and "rare" appear once: below min_frequency 2.
         assert_eq!(c.vocabulary, vec!["a".to_string()]);
         assert_eq!(
             t.output_names,
-            ["x", "x__missing", "x__bucket_0", "x__bucket_1", "x__bucket_2", "n", "c=a", "c=<unknown>", "c=<missing>"]
+            [
+                "x",
+                "x__missing",
+                "x__bucket_0",
+                "x__bucket_1",
+                "x__bucket_2",
+                "n",
+                "c=a",
+                "c=<unknown>",
+                "c=<missing>"
+            ]
         );
     }
 
@@ -677,7 +764,13 @@ mod tests {
         assert_eq!(&matrix.row(1)[6..], &[0.0, 1.0, 0.0]);
         assert_eq!(&matrix.row(3)[6..], &[0.0, 0.0, 1.0]);
         // Unseen categories go to unknown too.
-        let v = t.apply_record(serde_json::json!({"x": 1, "n": 1, "c": "never-seen"}).as_object().unwrap()).unwrap();
+        let v = t
+            .apply_record(
+                serde_json::json!({"x": 1, "n": 1, "c": "never-seen"})
+                    .as_object()
+                    .unwrap(),
+            )
+            .unwrap();
         assert_eq!(&v[6..], &[0.0, 1.0, 0.0]);
         // Buckets: x=10 is clipped to 8 → bucket 2; x=2 → bucket 1 (edges are left-closed).
         assert_eq!(&matrix.row(3)[2..5], &[0.0, 0.0, 1.0]);
@@ -691,15 +784,29 @@ mod tests {
         let text = serde_json::to_vec_pretty(&t).unwrap();
         let reloaded = FittedTransform::from_json(&text, "transform.json").unwrap();
         assert_eq!(reloaded, t);
-        let before: Vec<u32> = t.apply_batch(&b).unwrap().values.iter().map(|v| v.to_bits()).collect();
-        let after: Vec<u32> = reloaded.apply_batch(&b).unwrap().values.iter().map(|v| v.to_bits()).collect();
+        let before: Vec<u32> = t
+            .apply_batch(&b)
+            .unwrap()
+            .values
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
+        let after: Vec<u32> = reloaded
+            .apply_batch(&b)
+            .unwrap()
+            .values
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
         assert_eq!(before, after);
     }
 
     #[test]
     fn wrong_record_types_are_named() {
         let t = fit(&batch());
-        let err = t.apply_record(serde_json::json!({"x": "one"}).as_object().unwrap()).unwrap_err();
+        let err = t
+            .apply_record(serde_json::json!({"x": "one"}).as_object().unwrap())
+            .unwrap_err();
         assert_eq!(err.to_string(), "field `x`: expected a number, got \"one\"");
     }
 }

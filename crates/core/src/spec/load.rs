@@ -51,8 +51,16 @@ impl LoadedSpec {
         // `{variant: value}` maps users write, so deserialise through it.
         let value = serde_json::to_value(&value).map_err(|e| spec_error(e.to_string()))?;
         let spec: PipelineSpec = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
+            let mut path = e.path().to_string();
             let inner = e.into_inner().to_string();
+            // For an unknown field the path ends with the field itself; name its parent.
+            if let Some(field) = inner
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next())
+                && let Some(parent) = path.strip_suffix(&format!(".{field}"))
+            {
+                path = parent.to_string();
+            }
             if path == "." || path.is_empty() {
                 spec_error(inner)
             } else {
@@ -100,15 +108,23 @@ pub fn apply_override(root: &mut Value, item: &str) -> Result<(), String> {
             Value::Mapping(map) => {
                 let key = Value::String((*segment).to_string());
                 if !map.contains_key(&key) {
-                    let fresh = if last { Value::Null } else { Value::Mapping(Default::default()) };
+                    let fresh = if last {
+                        Value::Null
+                    } else {
+                        Value::Mapping(Default::default())
+                    };
                     map.insert(key.clone(), fresh);
                 }
-                map.get_mut(&key).ok_or_else(|| format!("--set `{item}`: cannot set `{segment}`"))?
+                map.get_mut(&key)
+                    .ok_or_else(|| format!("--set `{item}`: cannot set `{segment}`"))?
             }
             Value::Null => {
                 *current = Value::Mapping(Default::default());
-                let Value::Mapping(map) = current else { unreachable!() };
-                map.entry(Value::String((*segment).to_string())).or_insert(Value::Null)
+                let Value::Mapping(map) = current else {
+                    unreachable!()
+                };
+                map.entry(Value::String((*segment).to_string()))
+                    .or_insert(Value::Null)
             }
             _ => return Err(format!("--set `{item}`: `{segment}` is inside a scalar")),
         };
@@ -150,7 +166,11 @@ fn expand_text(text: &str) -> Result<String, String> {
         match (std::env::var(name), default) {
             (Ok(v), _) if !v.is_empty() => out.push_str(&v),
             (_, Some(default)) => out.push_str(default),
-            _ => return Err(format!("environment variable `{name}` is not set (in `{text}`)")),
+            _ => {
+                return Err(format!(
+                    "environment variable `{name}` is not set (in `{text}`)"
+                ));
+            }
         }
         rest = &after[end + 1..];
     }
@@ -190,14 +210,20 @@ transform:
         let text = MINIMAL.replace("standardize: true", "standardise: true");
         let err = LoadedSpec::from_text(&text, "dir/spec.yaml", &[]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.starts_with("spec dir/spec.yaml: transform.numeric[0]"), "{msg}");
+        assert!(
+            msg.starts_with("spec dir/spec.yaml: transform.numeric[0]"),
+            "{msg}"
+        );
         assert!(msg.contains("unknown field `standardise`"), "{msg}");
         assert_eq!(err.class().code(), 2);
     }
 
     #[test]
     fn overrides_set_nested_values_and_list_items() {
-        let overrides = vec!["split.seed=9".to_string(), "transform.numeric.0.log1p=true".to_string()];
+        let overrides = vec![
+            "split.seed=9".to_string(),
+            "transform.numeric.0.log1p=true".to_string(),
+        ];
         let loaded = LoadedSpec::from_text(MINIMAL, "s.yaml", &overrides).unwrap();
         match loaded.spec.split {
             super::super::SplitSpec::Hash { seed, .. } => assert_eq!(seed, 9),
@@ -213,19 +239,30 @@ transform:
 
     #[test]
     fn environment_variables_expand_with_defaults() {
-        let text = MINIMAL.replace("uri: data.csv", "uri: ${KILN_TEST_UNSET_VAR:-fallback}/data.csv");
+        let text = MINIMAL.replace(
+            "uri: data.csv",
+            "uri: ${KILN_TEST_UNSET_VAR:-fallback}/data.csv",
+        );
         let loaded = LoadedSpec::from_text(&text, "s.yaml", &[]).unwrap();
         assert_eq!(loaded.spec.data.sources[0].uri, "fallback/data.csv");
         let text = MINIMAL.replace("uri: data.csv", "uri: ${KILN_TEST_UNSET_VAR}/data.csv");
         let err = LoadedSpec::from_text(&text, "s.yaml", &[]).unwrap_err();
-        assert!(err.to_string().contains("`KILN_TEST_UNSET_VAR` is not set"), "{err}");
+        assert!(
+            err.to_string().contains("`KILN_TEST_UNSET_VAR` is not set"),
+            "{err}"
+        );
     }
 
     #[test]
     fn fingerprint_tracks_only_the_named_sections() {
         let a = LoadedSpec::from_text(MINIMAL, "s.yaml", &[]).unwrap().spec;
-        let b = LoadedSpec::from_text(MINIMAL, "s.yaml", &["name=other".into()]).unwrap().spec;
-        assert_eq!(a.fingerprint(&["data", "split"]), b.fingerprint(&["data", "split"]));
+        let b = LoadedSpec::from_text(MINIMAL, "s.yaml", &["name=other".into()])
+            .unwrap()
+            .spec;
+        assert_eq!(
+            a.fingerprint(&["data", "split"]),
+            b.fingerprint(&["data", "split"])
+        );
         assert_ne!(a.fingerprint(&["name"]), b.fingerprint(&["name"]));
     }
 
@@ -233,6 +270,9 @@ transform:
     fn json_schema_is_generated() {
         let schema = PipelineSpec::json_schema();
         assert!(schema["properties"]["transform"].is_object(), "{schema}");
-        assert_eq!(schema["additionalProperties"], serde_json::Value::Bool(false));
+        assert_eq!(
+            schema["additionalProperties"],
+            serde_json::Value::Bool(false)
+        );
     }
 }

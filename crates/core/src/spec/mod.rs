@@ -408,8 +408,7 @@ impl PipelineSpec {
 
     /// The JSON Schema of the spec file, for editors and `kiln spec schema`.
     pub fn json_schema() -> serde_json::Value {
-        serde_json::to_value(schemars::schema_for!(PipelineSpec))
-            .unwrap_or(serde_json::Value::Null)
+        serde_json::to_value(schemars::schema_for!(PipelineSpec)).unwrap_or(serde_json::Value::Null)
     }
 
     /// A stable sha256 over the named top-level sections, so that each step reruns
@@ -420,7 +419,10 @@ impl PipelineSpec {
         for section in sections {
             picked.insert(
                 (*section).to_string(),
-                value.get(*section).cloned().unwrap_or(serde_json::Value::Null),
+                value
+                    .get(*section)
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null),
             );
         }
         // serde_json's map is ordered by key, so the text is canonical.

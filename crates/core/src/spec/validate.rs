@@ -3,9 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{
-    BucketSpec, ColumnType, DataFormat, EventTimeSpec, FilterOp, PipelineSpec, SplitSpec,
-};
+use super::{BucketSpec, ColumnType, DataFormat, EventTimeSpec, FilterOp, PipelineSpec, SplitSpec};
 
 impl PipelineSpec {
     /// Checks the spec's internal consistency; the error names the offending field.
@@ -25,7 +23,9 @@ impl PipelineSpec {
             EventTimeSpec::Column(name) => {
                 let col = self.need_column("event_time.column", name)?;
                 if col.dtype != ColumnType::Timestamp {
-                    return Err(format!("event_time.column: `{name}` must have type timestamp"));
+                    return Err(format!(
+                        "event_time.column: `{name}` must have type timestamp"
+                    ));
                 }
             }
             EventTimeSpec::Fixed(text) => {
@@ -93,7 +93,9 @@ impl PipelineSpec {
                 key, test_fraction, ..
             } => {
                 if !(*test_fraction > 0.0 && *test_fraction < 1.0) {
-                    return Err(format!("split.test_fraction: {test_fraction} must be in (0, 1)"));
+                    return Err(format!(
+                        "split.test_fraction: {test_fraction} must be in (0, 1)"
+                    ));
                 }
                 if let Some(key) = key {
                     self.need_column("split.key", key)?;
@@ -172,10 +174,16 @@ impl PipelineSpec {
             let field = format!("transform.numeric[{i}]");
             let col = self.need_column(&format!("{field}.column"), &feature.column)?;
             if !col.dtype.is_numeric() {
-                return Err(format!("{field}.column: `{}` is not int or float", col.name));
+                return Err(format!(
+                    "{field}.column: `{}` is not int or float",
+                    col.name
+                ));
             }
             if !used.insert(("n", feature.column.as_str())) {
-                return Err(format!("{field}.column: `{}` is listed twice", feature.column));
+                return Err(format!(
+                    "{field}.column: `{}` is listed twice",
+                    feature.column
+                ));
             }
             if feature.column == self.label.column {
                 return Err(format!("{field}.column: the label cannot be a feature"));
@@ -188,7 +196,10 @@ impl PipelineSpec {
                         "{field}.clip: give a fixed bound or a quantile per side, not both"
                     ));
                 }
-                for q in [clip.lower_quantile, clip.upper_quantile].into_iter().flatten() {
+                for q in [clip.lower_quantile, clip.upper_quantile]
+                    .into_iter()
+                    .flatten()
+                {
                     if !(0.0..=1.0).contains(&q) {
                         return Err(format!("{field}.clip: quantile {q} must be in [0, 1]"));
                     }
@@ -208,7 +219,9 @@ impl PipelineSpec {
                     }
                 }
                 Some(BucketSpec::Quantiles(n)) if *n < 2 => {
-                    return Err(format!("{field}.bucketize.quantiles: need at least 2 buckets"));
+                    return Err(format!(
+                        "{field}.bucketize.quantiles: need at least 2 buckets"
+                    ));
                 }
                 _ => {}
             }
@@ -223,7 +236,10 @@ impl PipelineSpec {
                 ));
             }
             if !used.insert(("c", feature.column.as_str())) {
-                return Err(format!("{field}.column: `{}` is listed twice", feature.column));
+                return Err(format!(
+                    "{field}.column: `{}` is listed twice",
+                    feature.column
+                ));
             }
             if feature.column == self.label.column {
                 return Err(format!("{field}.column: the label cannot be a feature"));
@@ -271,15 +287,42 @@ split: {{method: files}}
     #[test]
     fn each_inconsistency_names_its_field() {
         let cases = [
-            ("transform: {numeric: [{column: nope}]}", "transform.numeric[0].column: column `nope` is not in `schema`"),
-            ("transform: {numeric: [{column: c}]}", "transform.numeric[0].column: `c` is not int or float"),
-            ("transform: {numeric: [{column: x, clip: {min: 3, max: 1}}]}", "min 3 is above max 1"),
-            ("transform: {numeric: [{column: x, bucketize: {boundaries: [2, 1]}}]}", "strictly ascending"),
-            ("transform: {categorical: [{column: y}]}", "the label cannot be a feature"),
-            ("transform: {numeric: [{column: x}]}\nsensitive: [sex]", "sensitive[0]: column `sex` is not in `schema`"),
-            ("transform: {numeric: [{column: x}]}\nfilters: [{column: x, op: gt, value: abc}]", "filters[0]: value \"abc\" does not fit"),
-            ("transform: {numeric: [{column: x}]}\nfilters: [{column: x, op: in}]", "filters[0].values: required"),
-            ("transform: {numeric: [{column: x}]}\nevent_time: {fixed: yesterday}", "event_time.fixed"),
+            (
+                "transform: {numeric: [{column: nope}]}",
+                "transform.numeric[0].column: column `nope` is not in `schema`",
+            ),
+            (
+                "transform: {numeric: [{column: c}]}",
+                "transform.numeric[0].column: `c` is not int or float",
+            ),
+            (
+                "transform: {numeric: [{column: x, clip: {min: 3, max: 1}}]}",
+                "min 3 is above max 1",
+            ),
+            (
+                "transform: {numeric: [{column: x, bucketize: {boundaries: [2, 1]}}]}",
+                "strictly ascending",
+            ),
+            (
+                "transform: {categorical: [{column: y}]}",
+                "the label cannot be a feature",
+            ),
+            (
+                "transform: {numeric: [{column: x}]}\nsensitive: [sex]",
+                "sensitive[0]: column `sex` is not in `schema`",
+            ),
+            (
+                "transform: {numeric: [{column: x}]}\nfilters: [{column: x, op: gt, value: abc}]",
+                "filters[0]: value \"abc\" does not fit",
+            ),
+            (
+                "transform: {numeric: [{column: x}]}\nfilters: [{column: x, op: in}]",
+                "filters[0].values: required",
+            ),
+            (
+                "transform: {numeric: [{column: x}]}\nevent_time: {fixed: yesterday}",
+                "event_time.fixed",
+            ),
             ("transform: {}", "transform: name at least one feature"),
         ];
         for (extra, expected) in cases {

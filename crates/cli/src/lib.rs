@@ -1,0 +1,144 @@
+//! # kiln-cli
+//!
+//! The `kiln` command runs the whole pipeline in-process, in DAG order, with the
+//! same step libraries the per-step binaries use (it never shells out), or any one
+//! step alone.
+
+use std::time::{Duration, Instant};
+
+use kiln_core::Result;
+use kiln_core::manifest::CacheDecision;
+use kiln_core::runtime::StepContext;
+use kiln_core::step::StepOutcome;
+
+/// The lifecycle in DAG order. Steps not yet built are listed so that `kiln run` can
+/// say what it skipped; the Argo template must follow the same order.
+pub const PIPELINE: &[&str] = &[
+    "prepare", "validate", "train", "evaluate", "fairness", "register",
+];
+
+/// Whether a step exists in this build.
+pub fn is_available(step: &str) -> bool {
+    matches!(step, "prepare")
+}
+
+/// Runs one step by name.
+pub async fn run_step(step: &str, ctx: &StepContext) -> Result<StepOutcome> {
+    match step {
+        "prepare" => kiln_prepare::run(ctx).await,
+        other => Err(not_available(other)),
+    }
+}
+
+/// Why a step would run or be skipped, without running it.
+pub async fn explain_cache(step: &str, ctx: &StepContext) -> Result<CacheDecision> {
+    match step {
+        "prepare" => kiln_prepare::plan(ctx).await?.cache_decision().await,
+        other => Err(not_available(other)),
+    }
+}
+
+fn not_available(step: &str) -> kiln_core::Error {
+    if PIPELINE.contains(&step) {
+        kiln_core::Error::usage(format!(
+            "step `{step}` is not implemented in this version of kiln"
+        ))
+    } else {
+        kiln_core::Error::usage(format!(
+            "unknown step `{step}` (steps: {})",
+            PIPELINE.join(", ")
+        ))
+    }
+}
+
+/// What happened to one step of `kiln run`.
+#[derive(Debug)]
+pub struct StepReport {
+    pub step: String,
+    pub status: &'static str,
+    pub elapsed: Duration,
+    pub location: String,
+}
+
+/// Runs every available step in DAG order; stops at the first failure.
+pub async fn run_pipeline(ctx: &StepContext) -> Result<Vec<StepReport>> {
+    let mut reports = Vec::new();
+    for step in PIPELINE {
+        if !is_available(step) {
+            reports.push(StepReport {
+                step: (*step).to_string(),
+                status: "not built",
+                elapsed: Duration::ZERO,
+                location: String::new(),
+            });
+            continue;
+        }
+        tracing::info!(step, "starting");
+        let started = Instant::now();
+        let outcome = run_step(step, ctx).await?;
+        reports.push(StepReport {
+            step: (*step).to_string(),
+            status: if outcome.cached() { "cached" } else { "ran" },
+            elapsed: started.elapsed(),
+            location: ctx.run.uri_of(step),
+        });
+    }
+    Ok(reports)
+}
+
+/// The end-of-run summary table.
+pub fn format_summary(reports: &[StepReport], run_uri: &str) -> String {
+    let mut out = format!(
+        "{:<10} {:<10} {:>8}  {}\n",
+        "step", "status", "time", "outputs"
+    );
+    for r in reports {
+        let time = if r.status == "not built" {
+            "-".to_string()
+        } else {
+            format!("{:.2}s", r.elapsed.as_secs_f64())
+        };
+        out.push_str(&format!(
+            "{:<10} {:<10} {:>8}  {}\n",
+            r.step, r.status, time, r.location
+        ));
+    }
+    out.push_str(&format!("run: {run_uri}\n"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_and_unbuilt_steps_are_usage_errors() {
+        assert!(
+            not_available("train")
+                .to_string()
+                .contains("not implemented")
+        );
+        assert!(
+            not_available("bake")
+                .to_string()
+                .contains("unknown step `bake`")
+        );
+        assert_eq!(not_available("bake").class().code(), 2);
+    }
+
+    #[test]
+    fn summary_lists_every_step() {
+        let reports = vec![StepReport {
+            step: "prepare".into(),
+            status: "cached",
+            elapsed: Duration::from_millis(20),
+            location: "r/prepare".into(),
+        }];
+        let text = format_summary(&reports, "r");
+        assert!(
+            text.contains("prepare    cached        0.02s  r/prepare"),
+            "{text}"
+        );
+        assert!(text.ends_with("run: r\n"));
+    }
+}

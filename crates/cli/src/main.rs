@@ -1,0 +1,92 @@
+//! `kiln`: the whole pipeline locally, or any one step.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use kiln_core::runtime::{LogArgs, StepArgs, exit_code, init_logging, tokio_runtime, write_stdout};
+use kiln_core::spec::LoadedSpec;
+
+/// Kiln: raw tabular data to a validated, fair, registered model.
+///
+/// Exit codes: 0 ok, 2 usage/spec/input error, 3 a quality gate failed,
+/// 75 store or service unreachable (retryable), 1 anything else.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every step in DAG order, skipping steps whose inputs are unchanged.
+    Run(StepArgs),
+    /// Prepare raw data: typed split tables, fitted transform, profile (as `kiln-prepare`).
+    Prepare(StepArgs),
+    /// Work with pipeline specs.
+    #[command(subcommand)]
+    Spec(SpecCommand),
+    /// Say whether a step would be a cache hit, and why not.
+    ExplainCache {
+        /// The step (prepare, validate, train, evaluate, fairness, register).
+        step: String,
+        #[command(flatten)]
+        args: StepArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SpecCommand {
+    /// Print the JSON Schema of the spec file (for editors and CI).
+    Schema,
+    /// Check a spec and print it as resolved JSON (variables expanded, overrides applied).
+    Check {
+        /// The spec file or URI.
+        #[arg(long)]
+        spec: String,
+        /// Override a spec value, e.g. `--set split.seed=7` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio_runtime() {
+        Ok(rt) => rt,
+        Err(e) => return exit_code(Err(kiln_core::Error::io("starting the runtime", e))),
+    };
+    exit_code(runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => {
+                let ctx = args.context().await?;
+                let reports = kiln_cli::run_pipeline(&ctx).await?;
+                write_stdout(&kiln_cli::format_summary(&reports, ctx.run.uri()))
+            }
+            Command::Prepare(args) => {
+                let ctx = args.context().await?;
+                kiln_prepare::run(&ctx).await.map(drop)
+            }
+            Command::Spec(SpecCommand::Schema) => {
+                let schema = kiln_core::PipelineSpec::json_schema();
+                write_stdout(&format!("{}\n", pretty(&schema)?))
+            }
+            Command::Spec(SpecCommand::Check { spec, overrides }) => {
+                let loaded = LoadedSpec::load(&spec, &overrides).await?;
+                write_stdout(&format!("{}\n", pretty(&loaded.spec)?))
+            }
+            Command::ExplainCache { step, args } => {
+                let ctx = args.context().await?;
+                let decision = kiln_cli::explain_cache(&step, &ctx).await?;
+                write_stdout(&format!("{step}: {}\n", decision.explain()))
+            }
+        }
+    }))
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> kiln_core::Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| kiln_core::Error::Invalid(e.to_string()))
+}

@@ -1,0 +1,239 @@
+//! # kiln-prepare
+//!
+//! The first step of a Kiln pipeline. It reads raw CSV or Parquet from any store URI,
+//! enforces the spec's typed schema, applies row filters, maps the label to 0/1,
+//! splits rows into train and test, and writes under `<run>/prepare/`:
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `train.parquet`, `test.parquet` | typed columns under their original names, label 0/1, `row_id`, `event_timestamp` |
+//! | `transform.json` | the feature transform fitted on train ([`kiln_core::transform`]) |
+//! | `profile.json` | per-column statistics of both splits, the reference for drift |
+//! | `manifest.json` | inputs and outputs with sha256, spec fingerprint, version; written last |
+//!
+//! Everything streams: memory depends on the batch size and the number of distinct
+//! values, not on the row count.
+
+mod rows;
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt, stream::BoxStream};
+use kiln_core::csv_source::{CsvRead, TypedBatch, stream_csv};
+use kiln_core::manifest::InputRecord;
+use kiln_core::parquet_io::{ParquetSink, read_parquet};
+use kiln_core::profile::{TableProfile, TableProfiler};
+use kiln_core::runtime::{StepContext, progress_bar};
+use kiln_core::spec::{DataFormat, EventTimeSpec, PipelineSpec, SourceSpec, SplitRole};
+use kiln_core::step::{Step, StepOutcome, StepWriter};
+use kiln_core::store::ObjectRef;
+use kiln_core::table::{ROW_ID, conform_batch};
+use kiln_core::transform::TransformFitter;
+use kiln_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+pub use rows::{output_schema, split_fraction};
+
+/// The step's name and folder.
+pub const STEP: &str = "prepare";
+/// The spec sections prepare reads; a change to any of them reruns it.
+pub const SPEC_SECTIONS: &[&str] = &[
+    "data",
+    "schema",
+    "label",
+    "sensitive",
+    "filters",
+    "split",
+    "transform",
+    "event_time",
+];
+/// Output file names.
+pub const TRAIN: &str = "train.parquet";
+pub const TEST: &str = "test.parquet";
+pub const TRANSFORM: &str = "transform.json";
+pub const PROFILE: &str = "profile.json";
+
+const BATCH_ROWS: usize = 8192;
+
+/// `profile.json`: the profile of each split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitProfiles {
+    pub train: TableProfile,
+    pub test: TableProfile,
+}
+
+/// Row counts and label balance, kept in the manifest's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepareSummary {
+    pub train_rows: u64,
+    pub test_rows: u64,
+    pub train_positive_share: f64,
+    pub test_positive_share: f64,
+    pub filtered_out: u64,
+    pub features: usize,
+}
+
+/// The step with its cache key: every source's sha256 and the spec sections above.
+pub async fn plan(ctx: &StepContext) -> Result<Step> {
+    let mut inputs = Vec::new();
+    for (i, source) in ctx.spec.spec.data.sources.iter().enumerate() {
+        let object = ObjectRef::parse(&ctx.spec.resolve(&source.uri))?;
+        inputs.push(InputRecord {
+            name: format!("source[{i}]"),
+            uri: object.uri().to_string(),
+            hash: object.hash().await?,
+        });
+    }
+    let fingerprint = ctx.spec.spec.fingerprint(SPEC_SECTIONS);
+    Ok(Step::new(&ctx.run, STEP, fingerprint, inputs, ctx.force))
+}
+
+/// Runs prepare (or takes it from the cache).
+pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
+    let step = plan(ctx).await?;
+    step.run(|writer| prepare(ctx, writer)).await
+}
+
+async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, serde_json::Value)> {
+    let spec = &ctx.spec.spec;
+    let fixed_time = match &spec.event_time {
+        EventTimeSpec::IngestTime => Some(Utc::now().timestamp_micros()),
+        EventTimeSpec::Fixed(text) => {
+            kiln_core::table::parse_timestamp(text).map(|t| t.timestamp_micros())
+        }
+        EventTimeSpec::Column(_) => None,
+    };
+    let mut processor = rows::RowProcessor::new(spec, fixed_time);
+    let schema = processor.schema();
+    let profiled: Vec<&str> = schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|name| *name != ROW_ID)
+        .collect();
+    let mut train_profile = TableProfiler::new(&schema, &profiled);
+    let mut test_profile = TableProfiler::new(&schema, &profiled);
+    let mut train_sink = ParquetSink::create(&writer.object(TRAIN), schema.clone())?;
+    let mut test_sink = ParquetSink::create(&writer.object(TEST), schema.clone())?;
+
+    let bar = progress_bar(None, "prepare");
+    let mut result = Ok(());
+    for source in &spec.data.sources {
+        let uri = ctx.spec.resolve(&source.uri);
+        result = async {
+            let mut batches = open_source(spec, source, &uri).await?;
+            while let Some(batch) = batches.next().await {
+                let batch = batch?;
+                bar.inc(batch.batch.num_rows() as u64);
+                let split = processor.process(batch, &uri, source.split)?;
+                train_profile.update(&split.train)?;
+                test_profile.update(&split.test)?;
+                train_sink.write(&split.train).await?;
+                test_sink.write(&split.test).await?;
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        if result.is_err() {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    if let Err(e) = result {
+        train_sink.abort().await;
+        test_sink.abort().await;
+        return Err(e);
+    }
+    let train = train_sink.finish().await?;
+    let test = test_sink.finish().await?;
+    writer.record(TRAIN, train.hash);
+    writer.record(TEST, test.hash);
+    if train.rows == 0 {
+        return Err(Error::usage(format!(
+            "prepare: the train split is empty ({} rows filtered out); check data.sources, filters and split",
+            processor.filtered_out
+        )));
+    }
+
+    // Second pass over the staged train split: fit the transform.
+    let mut fitter = TransformFitter::new(&spec.transform, &spec.schema, &train_profile)?;
+    let (_, mut batches) = read_parquet(&writer.object(TRAIN), BATCH_ROWS).await?;
+    while let Some(batch) = batches.try_next().await? {
+        fitter.update(&batch)?;
+    }
+    let transform = fitter.finish()?;
+    writer.put_json(TRANSFORM, &transform).await?;
+
+    let profiles = SplitProfiles {
+        train: train_profile.finish(),
+        test: test_profile.finish(),
+    };
+    writer.put_json(PROFILE, &profiles).await?;
+
+    let positive_share = |profile: &TableProfile| {
+        profile
+            .column(&spec.label.column)
+            .and_then(|c| match &c.stats {
+                kiln_core::profile::ColumnStats::Numeric { mean, .. } => *mean,
+                _ => None,
+            })
+            .unwrap_or(0.0)
+    };
+    let summary = PrepareSummary {
+        train_rows: train.rows,
+        test_rows: test.rows,
+        train_positive_share: positive_share(&profiles.train),
+        test_positive_share: positive_share(&profiles.test),
+        filtered_out: processor.filtered_out,
+        features: transform.width(),
+    };
+    tracing::info!(
+        train_rows = summary.train_rows,
+        test_rows = summary.test_rows,
+        train_positive = format!("{:.2}%", 100.0 * summary.train_positive_share),
+        test_positive = format!("{:.2}%", 100.0 * summary.test_positive_share),
+        filtered_out = summary.filtered_out,
+        features = summary.features,
+        "prepared"
+    );
+    let summary = serde_json::to_value(&summary).map_err(|e| Error::Invalid(e.to_string()))?;
+    Ok((writer, summary))
+}
+
+/// Streams a source as typed batches, CSV or Parquet.
+async fn open_source(
+    spec: &PipelineSpec,
+    source: &SourceSpec,
+    uri: &str,
+) -> Result<BoxStream<'static, Result<TypedBatch>>> {
+    let object = ObjectRef::parse(uri)?;
+    match spec.data.format {
+        DataFormat::Csv => {
+            let read = CsvRead {
+                options: spec.data.csv.clone(),
+                skip_lines: source.skip_lines,
+                columns: spec.schema.clone(),
+                batch_rows: BATCH_ROWS,
+            };
+            stream_csv(&object, read).await
+        }
+        DataFormat::Parquet => {
+            let (_, batches) = read_parquet(&object, BATCH_ROWS).await?;
+            let columns = spec.schema.clone();
+            let file = uri.to_string();
+            let mut next_row = source.skip_lines;
+            Ok(batches
+                .map(move |batch| {
+                    let batch = conform_batch(&batch?, &columns, &file)?;
+                    let lines = (next_row + 1..=next_row + batch.num_rows() as u64).collect();
+                    next_row += batch.num_rows() as u64;
+                    Ok(TypedBatch { batch, lines })
+                })
+                .boxed())
+        }
+    }
+}
+
+/// Which split a source feeds, for messages.
+pub fn role_name(role: Option<SplitRole>) -> &'static str {
+    role.map_or("hash split", SplitRole::as_str)
+}
