@@ -211,12 +211,12 @@ impl PipelineSpec {
                 }
             }
             match &feature.bucketize {
-                Some(BucketSpec::Boundaries(edges)) => {
-                    if edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) {
-                        return Err(format!(
-                            "{field}.bucketize.boundaries: must be non-empty and strictly ascending"
-                        ));
-                    }
+                Some(BucketSpec::Boundaries(edges))
+                    if edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) =>
+                {
+                    return Err(format!(
+                        "{field}.bucketize.boundaries: must be non-empty and strictly ascending"
+                    ));
                 }
                 Some(BucketSpec::Quantiles(n)) if *n < 2 => {
                     return Err(format!(
