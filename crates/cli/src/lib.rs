@@ -10,6 +10,7 @@ use kiln_core::Result;
 use kiln_core::manifest::CacheDecision;
 use kiln_core::runtime::StepContext;
 use kiln_core::step::StepOutcome;
+pub use kiln_train::TrainOptions;
 
 /// The lifecycle in DAG order. Steps not yet built are listed so that `kiln run` can
 /// say what it skipped; the Argo template must follow the same order.
@@ -19,13 +20,14 @@ pub const PIPELINE: &[&str] = &[
 
 /// Whether a step exists in this build.
 pub fn is_available(step: &str) -> bool {
-    matches!(step, "prepare")
+    matches!(step, "prepare" | "train")
 }
 
 /// Runs one step by name.
-pub async fn run_step(step: &str, ctx: &StepContext) -> Result<StepOutcome> {
+pub async fn run_step(step: &str, ctx: &StepContext, train: &TrainOptions) -> Result<StepOutcome> {
     match step {
         "prepare" => kiln_prepare::run(ctx).await,
+        "train" => kiln_train::run(ctx, train).await,
         other => Err(not_available(other)),
     }
 }
@@ -34,6 +36,7 @@ pub async fn run_step(step: &str, ctx: &StepContext) -> Result<StepOutcome> {
 pub async fn explain_cache(step: &str, ctx: &StepContext) -> Result<CacheDecision> {
     match step {
         "prepare" => kiln_prepare::plan(ctx).await?.cache_decision().await,
+        "train" => kiln_train::plan(ctx).await?.cache_decision().await,
         other => Err(not_available(other)),
     }
 }
@@ -61,7 +64,7 @@ pub struct StepReport {
 }
 
 /// Runs every available step in DAG order; stops at the first failure.
-pub async fn run_pipeline(ctx: &StepContext) -> Result<Vec<StepReport>> {
+pub async fn run_pipeline(ctx: &StepContext, train: &TrainOptions) -> Result<Vec<StepReport>> {
     let mut reports = Vec::new();
     for step in PIPELINE {
         if !is_available(step) {
@@ -75,7 +78,7 @@ pub async fn run_pipeline(ctx: &StepContext) -> Result<Vec<StepReport>> {
         }
         tracing::info!(step, "starting");
         let started = Instant::now();
-        let outcome = run_step(step, ctx).await?;
+        let outcome = run_step(step, ctx, train).await?;
         reports.push(StepReport {
             step: (*step).to_string(),
             status: if outcome.cached() { "cached" } else { "ran" },

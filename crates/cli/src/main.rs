@@ -3,8 +3,11 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kiln_core::runtime::{LogArgs, StepArgs, exit_code, init_logging, tokio_runtime, write_stdout};
+use kiln_core::runtime::{
+    LogArgs, StepArgs, exit_code, init_logging, shutdown_flag, tokio_runtime, write_stdout,
+};
 use kiln_core::spec::LoadedSpec;
+use kiln_model::device::DeviceKind;
 
 /// Kiln: raw tabular data to a validated, fair, registered model.
 ///
@@ -22,9 +25,21 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every step in DAG order, skipping steps whose inputs are unchanged.
-    Run(StepArgs),
+    Run {
+        #[command(flatten)]
+        args: StepArgs,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
     /// Prepare raw data: typed split tables, fitted transform, profile (as `kiln-prepare`).
     Prepare(StepArgs),
+    /// Train the model on prepare's outputs, with checkpoints (as `kiln-train`).
+    Train {
+        #[command(flatten)]
+        args: StepArgs,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
     /// Work with pipeline specs.
     #[command(subcommand)]
     Spec(SpecCommand),
@@ -35,6 +50,23 @@ enum Command {
         #[command(flatten)]
         args: StepArgs,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct DeviceArg {
+    /// Where to train: `cpu` (burn ndarray) or `cuda` (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", env = "KILN_DEVICE")]
+    device: DeviceKind,
+}
+
+impl DeviceArg {
+    /// Training options; listens for SIGTERM (must run inside the runtime).
+    fn options(&self) -> kiln_cli::TrainOptions {
+        kiln_cli::TrainOptions {
+            device: self.device,
+            stop: shutdown_flag(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,14 +93,18 @@ fn main() -> ExitCode {
     };
     exit_code(runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => {
+            Command::Run { args, device } => {
                 let ctx = args.context().await?;
-                let reports = kiln_cli::run_pipeline(&ctx).await?;
+                let reports = kiln_cli::run_pipeline(&ctx, &device.options()).await?;
                 write_stdout(&kiln_cli::format_summary(&reports, ctx.run.uri()))
             }
             Command::Prepare(args) => {
                 let ctx = args.context().await?;
                 kiln_prepare::run(&ctx).await.map(drop)
+            }
+            Command::Train { args, device } => {
+                let ctx = args.context().await?;
+                kiln_train::run(&ctx, &device.options()).await.map(drop)
             }
             Command::Spec(SpecCommand::Schema) => {
                 let schema = kiln_core::PipelineSpec::json_schema();

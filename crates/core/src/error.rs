@@ -100,6 +100,11 @@ pub enum Error {
         source: io::Error,
     },
 
+    /// The process was asked to stop (SIGTERM, e.g. a spot interruption) and saved
+    /// what it needs to resume; running it again continues (exit 75, retryable).
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+
     /// A value that should have been valid was not; a bug or a corrupt artifact.
     #[error("{0}")]
     Invalid(String),
@@ -112,7 +117,7 @@ impl Error {
             Error::Spec { .. } | Error::Usage(_) | Error::InputNotFound { .. } => ExitClass::Usage,
             Error::Data { .. } => ExitClass::Usage,
             Error::Gate { .. } => ExitClass::Gate,
-            Error::Unreachable { .. } => ExitClass::Transient,
+            Error::Unreachable { .. } | Error::Interrupted(_) => ExitClass::Transient,
             Error::Store { .. }
             | Error::Parquet { .. }
             | Error::Arrow(_)

@@ -31,11 +31,13 @@
 pub mod csv_source;
 pub mod error;
 pub mod manifest;
+pub mod metrics;
 pub mod parquet_io;
 pub mod profile;
 pub mod runtime;
 pub mod sketch;
 pub mod spec;
+pub mod split;
 pub mod step;
 pub mod store;
 pub mod table;

@@ -132,6 +132,27 @@ pub fn progress_bar(len: Option<u64>, message: &str) -> ProgressBar {
     bar
 }
 
+/// A flag set when the process receives SIGTERM (what Kubernetes sends before a spot
+/// node goes away). Long steps poll it, save their state and stop with exit code 75.
+/// Must be called inside the tokio runtime.
+pub fn shutdown_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let flag = std::sync::Arc::new(AtomicBool::new(false));
+    let setter = std::sync::Arc::clone(&flag);
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut signal) => {
+            tokio::spawn(async move {
+                if signal.recv().await.is_some() {
+                    tracing::warn!("SIGTERM received: saving a checkpoint and stopping");
+                    setter.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGTERM"),
+    }
+    flag
+}
+
 /// Builds the multi-threaded runtime a binary runs on.
 pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()

@@ -31,7 +31,7 @@ use kiln_core::transform::TransformFitter;
 use kiln_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-pub use rows::{output_schema, split_fraction};
+pub use rows::output_schema;
 
 /// The step's name and folder.
 pub const STEP: &str = "prepare";

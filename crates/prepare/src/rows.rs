@@ -16,6 +16,7 @@ use kiln_core::profile::category_key;
 use kiln_core::spec::{
     ColumnType, FilterOp, LabelSpec, PipelineSpec, RowFilter, SplitRole, SplitSpec,
 };
+use kiln_core::split::split_fraction;
 use kiln_core::table::{EVENT_TIMESTAMP, ROW_ID, arrow_type, timestamp_type};
 use kiln_core::{Error, Result};
 
@@ -208,29 +209,6 @@ fn hash_key_text(array: &dyn Array, row: usize) -> Option<String> {
     }
 }
 
-/// A stable hash of (seed, key) mapped to [0, 1): FNV-1a, then SplitMix64's finaliser
-/// to spread the bits. Stable across platforms and versions: changing it would move
-/// rows between splits, so it is pinned by a test.
-pub fn split_fraction(seed: u64, key: Option<&str>) -> f64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    feed(&seed.to_le_bytes());
-    match key {
-        Some(k) => feed(k.as_bytes()),
-        None => feed(b"\0null"),
-    }
-    let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
 fn evaluate_filter(
     spec: &PipelineSpec,
     filter: &RowFilter,
@@ -382,21 +360,6 @@ event_time: {{fixed: "1994-07-01T00:00:00Z"}}
         }
         let (batch, lines) = b.finish().unwrap();
         TypedBatch { batch, lines }
-    }
-
-    #[test]
-    fn split_fraction_is_pinned() {
-        // Changing the hash moves rows between splits for every user: keep it stable.
-        assert_eq!(split_fraction(0, Some("1")), split_fraction(0, Some("1")));
-        assert_ne!(split_fraction(0, Some("1")), split_fraction(1, Some("1")));
-        let shares = (0..10_000)
-            .filter(|i| split_fraction(42, Some(&i.to_string())) < 0.2)
-            .count();
-        assert!((1_800..2_200).contains(&shares), "{shares}");
-        assert_eq!(
-            format!("{:.12}", split_fraction(42, Some("row-7"))),
-            "0.417188208853"
-        );
     }
 
     #[test]

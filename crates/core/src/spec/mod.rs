@@ -40,6 +40,9 @@ pub struct PipelineSpec {
     /// Data quality checks run by the validate step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationSpec>,
+    /// Model and training hyperparameters for the train step.
+    #[serde(default)]
+    pub train: TrainSpec,
     /// Where the register step records the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySpec>,
@@ -382,6 +385,150 @@ pub enum EventTimeSpec {
     Column(String),
     /// One fixed RFC 3339 time for every row (e.g. the census date of a snapshot).
     Fixed(String),
+}
+
+/// Model architecture and training hyperparameters (every field has a default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// Hidden layer sizes of the MLP.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Activation after each hidden layer.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Dropout probability after each hidden layer.
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    /// Layer normalisation after each hidden linear layer.
+    #[serde(default)]
+    pub layer_norm: bool,
+    /// Embedding size for categorical features with `encoding: index`.
+    #[serde(default = "default_embedding_dim")]
+    pub embedding_dim: usize,
+    /// Peak learning rate of AdamW.
+    #[serde(default = "default_learning_rate")]
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// Learning-rate schedule over the planned epochs.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+    /// Rows per optimisation step.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Maximum number of epochs.
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Stop after this many epochs without a better validation loss.
+    #[serde(default = "default_patience")]
+    pub patience: usize,
+    /// Share of the train split held out (deterministically, by row id) for early stopping.
+    #[serde(default = "default_validation_fraction")]
+    pub validation_fraction: f64,
+    /// Weighting of the two classes in the loss.
+    #[serde(default)]
+    pub class_weight: ClassWeight,
+    /// Seed for initialisation, shuffling, dropout and the validation split.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Write a checkpoint every this many epochs (and always on SIGTERM).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
+}
+
+impl Default for TrainSpec {
+    fn default() -> Self {
+        TrainSpec {
+            hidden: default_hidden(),
+            activation: Activation::default(),
+            dropout: default_dropout(),
+            layer_norm: false,
+            embedding_dim: default_embedding_dim(),
+            learning_rate: default_learning_rate(),
+            weight_decay: default_weight_decay(),
+            lr_schedule: LrSchedule::default(),
+            batch_size: default_batch_size(),
+            epochs: default_epochs(),
+            patience: default_patience(),
+            validation_fraction: default_validation_fraction(),
+            class_weight: ClassWeight::default(),
+            seed: default_seed(),
+            checkpoint_every: default_checkpoint_every(),
+        }
+    }
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![64, 32]
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_embedding_dim() -> usize {
+    8
+}
+fn default_learning_rate() -> f64 {
+    1e-3
+}
+fn default_weight_decay() -> f64 {
+    1e-4
+}
+fn default_batch_size() -> usize {
+    256
+}
+fn default_epochs() -> usize {
+    40
+}
+fn default_patience() -> usize {
+    5
+}
+fn default_validation_fraction() -> f64 {
+    0.1
+}
+fn default_seed() -> u64 {
+    42
+}
+fn default_checkpoint_every() -> usize {
+    1
+}
+
+/// Hidden-layer activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    #[default]
+    Relu,
+    Gelu,
+    Silu,
+    Tanh,
+}
+
+/// Learning-rate schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// Cosine decay from the peak rate to `min_factor` × peak over `epochs`.
+    Cosine { min_factor: f64 },
+    /// Multiply the rate by `gamma` every `every` epochs.
+    Step { every: usize, gamma: f64 },
+}
+
+/// Class weights in the loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    /// Both classes weigh 1.
+    #[default]
+    None,
+    /// n / (2 · n_class) for each class, as scikit-learn's `balanced`.
+    Balanced,
+    /// The positive class weighs this much; the negative class 1.
+    Positive(f64),
 }
 
 /// Data quality checks.

@@ -19,6 +19,7 @@ impl PipelineSpec {
         }
         self.check_filters()?;
         self.check_transform()?;
+        self.check_train()?;
         match &self.event_time {
             EventTimeSpec::Column(name) => {
                 let col = self.need_column("event_time.column", name)?;
@@ -163,6 +164,48 @@ impl PipelineSpec {
             }
         }
         Ok(())
+    }
+
+    fn check_train(&self) -> Result<(), String> {
+        let t = &self.train;
+        if t.hidden.contains(&0) {
+            return Err("train.hidden: layer sizes must be at least 1".into());
+        }
+        if !(0.0..1.0).contains(&t.dropout) {
+            return Err(format!("train.dropout: {} must be in [0, 1)", t.dropout));
+        }
+        if !(t.learning_rate > 0.0) {
+            return Err(format!(
+                "train.learning_rate: {} must be positive",
+                t.learning_rate
+            ));
+        }
+        if t.batch_size == 0 || t.epochs == 0 || t.embedding_dim == 0 || t.checkpoint_every == 0 {
+            return Err(
+                "train: batch_size, epochs, embedding_dim and checkpoint_every must be at least 1"
+                    .into(),
+            );
+        }
+        if !(t.validation_fraction > 0.0 && t.validation_fraction < 1.0) {
+            return Err(format!(
+                "train.validation_fraction: {} must be in (0, 1)",
+                t.validation_fraction
+            ));
+        }
+        if let super::ClassWeight::Positive(w) = t.class_weight
+            && !(w > 0.0)
+        {
+            return Err(format!("train.class_weight.positive: {w} must be positive"));
+        }
+        match t.lr_schedule {
+            super::LrSchedule::Cosine { min_factor } if !(0.0..=1.0).contains(&min_factor) => Err(
+                format!("train.lr_schedule.cosine.min_factor: {min_factor} must be in [0, 1]"),
+            ),
+            super::LrSchedule::Step { every, gamma } if every == 0 || !(gamma > 0.0) => {
+                Err("train.lr_schedule.step: `every` must be ≥ 1 and `gamma` positive".into())
+            }
+            _ => Ok(()),
+        }
     }
 
     fn check_transform(&self) -> Result<(), String> {

@@ -1,0 +1,210 @@
+//! The model bundle: one folder that holds everything needed to score a row, and
+//! nothing else. `serve` loads exactly this folder.
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `model.bin` | the burn record (full precision) |
+//! | `model_config.json` | [`ClassifierConfig`], the architecture |
+//! | `training_config.json` | the hyperparameters the model was trained with |
+//! | `transform.json` | the fitted feature transform from prepare |
+//! | `reference_profile.json` | train-split column statistics, the reference for drift |
+//! | `metadata.json` | [`BundleMetadata`]: spec fingerprint, data hashes, metrics, threshold |
+
+use std::panic::AssertUnwindSafe;
+
+use arrow::record_batch::RecordBatch;
+use burn::module::Module;
+use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::backend::Backend;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use kiln_core::manifest::InputRecord;
+use kiln_core::step::StepWriter;
+use kiln_core::store::{ArtifactStore, parse_json};
+use kiln_core::transform::FittedTransform;
+use kiln_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::classifier::{Classifier, ClassifierConfig};
+use crate::layout::FeatureLayout;
+
+pub const MODEL_RECORD: &str = "model.bin";
+pub const MODEL_CONFIG: &str = "model_config.json";
+pub const TRAINING_CONFIG: &str = "training_config.json";
+pub const TRANSFORM: &str = "transform.json";
+pub const REFERENCE_PROFILE: &str = "reference_profile.json";
+pub const METADATA: &str = "metadata.json";
+/// Version of the bundle layout.
+pub const BUNDLE_FORMAT: u32 = 1;
+
+/// What a bundle says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleMetadata {
+    pub format_version: u32,
+    pub kiln_version: String,
+    pub created_at: DateTime<Utc>,
+    /// Fingerprint of the spec sections the model depends on.
+    pub spec_fingerprint: String,
+    /// The label column; 1 means `positive_class`.
+    pub label: String,
+    pub positive_class: String,
+    /// Names of the transform's outputs, in order.
+    pub feature_names: Vec<String>,
+    /// The prepared tables the model was trained on, with their hashes.
+    pub data: Vec<InputRecord>,
+    /// Training metrics (validation loss and AUC at the kept epoch, epochs run, ...).
+    pub metrics: serde_json::Value,
+    /// Scores at or above this are the positive class.
+    pub decision_threshold: f64,
+}
+
+/// Serialises a model's parameters.
+pub fn encode_model<B: Backend>(model: &Classifier<B>) -> Result<Vec<u8>> {
+    BinBytesRecorder::<FullPrecisionSettings>::default()
+        .record(model.clone().into_record(), ())
+        .map_err(|e| Error::Invalid(format!("encoding the model: {e}")))
+}
+
+/// Rebuilds a model from its architecture and serialised parameters. Corrupt bytes
+/// are an error, never a panic (burn's decoder panics on them, so it is contained).
+pub fn decode_model<B: Backend>(
+    bytes: &[u8],
+    config: &ClassifierConfig,
+    device: &B::Device,
+    what: &str,
+) -> Result<Classifier<B>> {
+    let decoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        BinBytesRecorder::<FullPrecisionSettings>::default().load(bytes.to_vec(), device)
+    }));
+    let record = match decoded {
+        Ok(Ok(record)) => record,
+        Ok(Err(e)) => {
+            return Err(Error::Invalid(format!(
+                "{what}: cannot decode the model: {e}"
+            )));
+        }
+        Err(_) => {
+            return Err(Error::Invalid(format!(
+                "{what}: the model record is corrupt"
+            )));
+        }
+    };
+    let model = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        config.init::<B>(device).load_record(record)
+    }))
+    .map_err(|_| Error::Invalid(format!("{what}: the model record does not fit its config")))?;
+    Ok(model)
+}
+
+/// Everything written into a bundle folder.
+pub struct BundleParts<'a> {
+    /// The encoded model ([`encode_model`]).
+    pub model: &'a [u8],
+    pub config: &'a ClassifierConfig,
+    pub training_config: &'a serde_json::Value,
+    pub transform: &'a FittedTransform,
+    pub reference_profile: &'a serde_json::Value,
+    pub metadata: &'a BundleMetadata,
+}
+
+impl BundleParts<'_> {
+    /// Writes the bundle under `prefix` (e.g. `model/`) of a step's outputs.
+    pub async fn write(&self, writer: &StepWriter, prefix: &str) -> Result<()> {
+        let at = |name: &str| format!("{}/{name}", prefix.trim_end_matches('/'));
+        writer
+            .put(&at(MODEL_RECORD), Bytes::copy_from_slice(self.model))
+            .await?;
+        writer.put_json(&at(MODEL_CONFIG), self.config).await?;
+        writer
+            .put_json(&at(TRAINING_CONFIG), self.training_config)
+            .await?;
+        writer.put_json(&at(TRANSFORM), self.transform).await?;
+        writer
+            .put_json(&at(REFERENCE_PROFILE), self.reference_profile)
+            .await?;
+        // Metadata last: a reader that finds it finds a complete bundle.
+        writer.put_json(&at(METADATA), self.metadata).await?;
+        Ok(())
+    }
+}
+
+/// A loaded bundle, ready to score record batches.
+pub struct ModelBundle<B: Backend> {
+    pub model: Classifier<B>,
+    pub config: ClassifierConfig,
+    pub transform: FittedTransform,
+    pub layout: FeatureLayout,
+    pub metadata: BundleMetadata,
+    device: B::Device,
+}
+
+impl<B: Backend> ModelBundle<B> {
+    /// Loads a bundle folder from any store.
+    pub async fn load(dir: &ArtifactStore, device: &B::Device) -> Result<Self> {
+        let metadata: BundleMetadata = dir.get_json(METADATA).await?;
+        if metadata.format_version != BUNDLE_FORMAT {
+            return Err(Error::Invalid(format!(
+                "{}: bundle format {} is not supported (expected {BUNDLE_FORMAT})",
+                dir.uri_of(METADATA),
+                metadata.format_version
+            )));
+        }
+        let config: ClassifierConfig = dir.get_json(MODEL_CONFIG).await?;
+        let transform =
+            FittedTransform::from_json(&dir.get(TRANSFORM).await?, &dir.uri_of(TRANSFORM))?;
+        let embedding_dim = config.embeddings.first().map_or(1, |e| e.dim);
+        let (layout, _) = FeatureLayout::of(&transform, embedding_dim);
+        if layout.dense_slots.len() != config.dense_inputs {
+            return Err(Error::Invalid(format!(
+                "{}: the transform gives {} dense inputs but the model takes {}",
+                dir.uri(),
+                layout.dense_slots.len(),
+                config.dense_inputs
+            )));
+        }
+        let bytes = dir.get(MODEL_RECORD).await?;
+        let model = decode_model(&bytes, &config, device, &dir.uri_of(MODEL_RECORD))?;
+        Ok(ModelBundle {
+            model,
+            config,
+            transform,
+            layout,
+            metadata,
+            device: device.clone(),
+        })
+    }
+
+    /// Probabilities of the positive class for every row of a batch of prepared rows.
+    pub fn predict_proba(&self, batch: &RecordBatch) -> Result<Vec<f32>> {
+        let matrix = self.transform.apply_batch(batch)?;
+        predict_matrix(&self.model, &self.layout, &matrix, &self.device)
+    }
+}
+
+/// Probabilities for every row of a transformed matrix, in chunks.
+pub fn predict_matrix<B: Backend>(
+    model: &Classifier<B>,
+    layout: &FeatureLayout,
+    matrix: &kiln_core::transform::FeatureMatrix,
+    device: &B::Device,
+) -> Result<Vec<f32>> {
+    const CHUNK: usize = 8192;
+    let mut out = Vec::with_capacity(matrix.rows);
+    let rows: Vec<usize> = (0..matrix.rows).collect();
+    for chunk in rows.chunks(CHUNK) {
+        let (dense, codes) = layout.tensors::<B>(matrix, chunk, device);
+        let probabilities = sigmoid(model.forward(dense, codes));
+        let values = probabilities
+            .into_data()
+            .to_vec::<f32>()
+            .map_err(|e| Error::Invalid(format!("reading predictions: {e:?}")))?;
+        out.extend(values);
+    }
+    Ok(out)
+}
+
+/// Parses a bundle's metadata without loading the model.
+pub fn parse_metadata(bytes: &[u8], uri: &str) -> Result<BundleMetadata> {
+    parse_json(bytes, uri)
+}

@@ -1,0 +1,292 @@
+//! # kiln-train
+//!
+//! Trains the Kiln classifier (an MLP from [`kiln_model`]) on prepare's train table,
+//! through prepare's fitted transform, and writes under `<run>/train/`:
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `model/` | the model bundle ([`kiln_model::bundle`]) |
+//! | `history.json` | per-epoch train loss, validation loss and AUC, learning rate, time |
+//! | `checkpoints/` | while training: the latest checkpoints (removed on success) |
+//! | `manifest.json` | written last |
+//!
+//! Early stopping watches the loss on a validation part carved from train by a hash of
+//! the row id. On SIGTERM the step saves a checkpoint and exits with code 75; run it
+//! again and it resumes where it stopped, to the same final weights.
+
+mod checkpoint;
+mod data;
+mod schedule;
+mod trainer;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use kiln_core::manifest::{InputRecord, StepManifest};
+use kiln_core::runtime::StepContext;
+use kiln_core::step::{Step, StepOutcome, StepWriter};
+use kiln_core::store::sha256_hex;
+use kiln_core::transform::{FeatureMatrix, FittedTransform};
+use kiln_core::{Error, Result};
+use kiln_model::bundle::{BUNDLE_FORMAT, BundleMetadata, BundleParts};
+use kiln_model::device::{DeviceKind, check_available};
+use kiln_model::{ClassifierConfig, FeatureLayout};
+use serde::Serialize;
+
+use checkpoint::CheckpointStore;
+pub use checkpoint::{Best, EpochRecord};
+use data::Dataset;
+use trainer::{Io, TrainData, TrainResult, fit};
+
+/// The step's name and folder.
+pub const STEP: &str = "train";
+/// The spec sections train reads (prepare's outputs are hashed as inputs).
+pub const SPEC_SECTIONS: &[&str] = &["train", "label"];
+/// The prepare outputs train reads.
+const INPUTS: &[&str] = &["train.parquet", "transform.json", "profile.json"];
+
+/// How to run training.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub device: DeviceKind,
+    /// Set by a SIGTERM handler: checkpoint and stop.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// The step with its cache key: prepare's outputs and the train section of the spec.
+pub async fn plan(ctx: &StepContext) -> Result<Step> {
+    let prepare = ctx.run.child("prepare");
+    if StepManifest::load(&prepare).await?.is_none() {
+        return Err(Error::usage(format!(
+            "train needs prepare's outputs: no {} (run `kiln prepare` first)",
+            prepare.uri_of(kiln_core::manifest::MANIFEST)
+        )));
+    }
+    let mut inputs = Vec::new();
+    for name in INPUTS {
+        let object = prepare.object(name);
+        inputs.push(InputRecord {
+            name: format!("prepare/{name}"),
+            uri: object.uri().to_string(),
+            hash: object.hash().await?,
+        });
+    }
+    Ok(Step::new(
+        &ctx.run,
+        STEP,
+        ctx.spec.spec.fingerprint(SPEC_SECTIONS),
+        inputs,
+        ctx.force,
+    ))
+}
+
+/// Runs train (or takes it from the cache).
+pub async fn run(ctx: &StepContext, options: &TrainOptions) -> Result<StepOutcome> {
+    check_available(options.device)?;
+    let step = plan(ctx).await?;
+    // Checkpoints belong to one spec + input combination.
+    let key_text =
+        serde_json::to_string(&(&step.key.spec_fingerprint, &step.key.inputs)).unwrap_or_default();
+    let checkpoints = CheckpointStore {
+        dir: ctx.run.child("train/checkpoints"),
+        key: sha256_hex(key_text.as_bytes()),
+    };
+    let inputs = step.key.inputs.clone();
+    let fingerprint = step.key.spec_fingerprint.clone();
+    step.run(|writer| train(ctx, options, writer, checkpoints, inputs, fingerprint))
+        .await
+}
+
+#[derive(Serialize)]
+struct TrainSummary {
+    best_epoch: usize,
+    epochs_run: usize,
+    stopped_early: bool,
+    val_loss: f64,
+    val_auc: Option<f64>,
+    train_rows: usize,
+    validation_rows: usize,
+    seconds: f64,
+    samples_per_second: f64,
+    device: String,
+    resumed_from_step: Option<u64>,
+}
+
+async fn train(
+    ctx: &StepContext,
+    options: &TrainOptions,
+    writer: StepWriter,
+    checkpoints: CheckpointStore,
+    inputs: Vec<InputRecord>,
+    spec_fingerprint: String,
+) -> Result<(StepWriter, serde_json::Value)> {
+    let spec = &ctx.spec.spec;
+    let prepare = ctx.run.child("prepare");
+    let transform = FittedTransform::from_json(
+        &prepare.get("transform.json").await?,
+        &prepare.uri_of("transform.json"),
+    )?;
+    let dataset = Dataset::load(
+        &prepare.object("train.parquet"),
+        &transform,
+        &spec.label.column,
+    )
+    .await?;
+    let (train_rows, validation_rows) =
+        dataset.split(spec.train.seed, spec.train.validation_fraction);
+    if train_rows.is_empty() || validation_rows.is_empty() {
+        return Err(Error::usage(format!(
+            "train: {} rows cannot be split into train and validation (validation_fraction {})",
+            dataset.labels.len(),
+            spec.train.validation_fraction
+        )));
+    }
+    let validation = select_rows(&dataset.features, &validation_rows);
+    let validation_labels = validation_rows.iter().map(|&r| dataset.labels[r]).collect();
+    let (layout, embeddings) = FeatureLayout::of(&transform, spec.train.embedding_dim);
+    let config = ClassifierConfig::new(
+        layout.dense_slots.len(),
+        embeddings,
+        spec.train.hidden.clone(),
+        spec.train.activation.into(),
+    )
+    .with_dropout(spec.train.dropout)
+    .with_layer_norm(spec.train.layer_norm);
+    let data = TrainData {
+        features: &dataset.features,
+        labels: &dataset.labels,
+        train_rows,
+        validation,
+        validation_labels,
+        layout,
+    };
+    tracing::info!(
+        train_rows = data.train_rows.len(),
+        validation_rows = validation_rows.len(),
+        features = transform.width(),
+        device = ?options.device,
+        "training"
+    );
+
+    let started = std::time::Instant::now();
+    let result = tokio::task::block_in_place(|| {
+        let io = Io {
+            runtime: tokio::runtime::Handle::current(),
+            checkpoints: &checkpoints,
+        };
+        fit_on(
+            options.device,
+            &spec.train,
+            &config,
+            &data,
+            &io,
+            &options.stop,
+        )
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+
+    let profile: serde_json::Value = prepare.get_json("profile.json").await?;
+    let metrics = serde_json::json!({
+        "best_epoch": result.best.epoch,
+        "val_loss": result.best.val_loss,
+        "val_auc": result.best.val_auc,
+        "epochs_run": result.history.len(),
+        "stopped_early": result.stopped_early,
+    });
+    let metadata = BundleMetadata {
+        format_version: BUNDLE_FORMAT,
+        kiln_version: kiln_core::manifest::TOOL_VERSION.to_string(),
+        created_at: chrono::Utc::now(),
+        spec_fingerprint,
+        label: spec.label.column.clone(),
+        positive_class: spec.label.positive.clone(),
+        feature_names: transform.output_names.clone(),
+        data: inputs,
+        metrics,
+        decision_threshold: 0.5,
+    };
+    let training_config =
+        serde_json::to_value(&spec.train).map_err(|e| Error::Invalid(e.to_string()))?;
+    BundleParts {
+        model: &result.best_model,
+        config: &config,
+        training_config: &training_config,
+        transform: &transform,
+        reference_profile: &profile["train"],
+        metadata: &metadata,
+    }
+    .write(&writer, "model")
+    .await?;
+    writer.put_json("history.json", &result.history).await?;
+    checkpoints.clear().await?;
+
+    let trained_samples: usize = data.train_rows.len() * result.history.len();
+    let summary = TrainSummary {
+        best_epoch: result.best.epoch,
+        epochs_run: result.history.len(),
+        stopped_early: result.stopped_early,
+        val_loss: result.best.val_loss,
+        val_auc: result.best.val_auc,
+        train_rows: data.train_rows.len(),
+        validation_rows: validation_rows.len(),
+        seconds,
+        samples_per_second: trained_samples as f64 / seconds.max(1e-9),
+        device: format!("{:?}", options.device).to_lowercase(),
+        resumed_from_step: result.resumed_from,
+    };
+    tracing::info!(
+        best_epoch = summary.best_epoch,
+        epochs_run = summary.epochs_run,
+        val_auc = summary.val_auc,
+        seconds = summary.seconds,
+        samples_per_second = summary.samples_per_second,
+        "trained"
+    );
+    Ok((
+        writer,
+        serde_json::to_value(&summary).map_err(|e| Error::Invalid(e.to_string()))?,
+    ))
+}
+
+fn fit_on(
+    device: DeviceKind,
+    spec: &kiln_core::spec::TrainSpec,
+    config: &ClassifierConfig,
+    data: &TrainData<'_>,
+    io: &Io<'_>,
+    stop: &AtomicBool,
+) -> Result<TrainResult> {
+    match device {
+        DeviceKind::Cpu => {
+            fit::<kiln_model::CpuTrainBackend>(spec, config, data, &Default::default(), io, stop)
+        }
+        #[cfg(feature = "cuda")]
+        DeviceKind::Cuda => {
+            type Gpu = burn::backend::Autodiff<burn::backend::Cuda<f32, i32>>;
+            fit::<Gpu>(
+                spec,
+                config,
+                data,
+                &burn::backend::cuda::CudaDevice::new(0),
+                io,
+                stop,
+            )
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceKind::Cuda => Err(Error::usage(
+            "--device cuda: this build has no CUDA support",
+        )),
+    }
+}
+
+fn select_rows(matrix: &FeatureMatrix, rows: &[usize]) -> FeatureMatrix {
+    let mut values = Vec::with_capacity(rows.len() * matrix.cols);
+    for &r in rows {
+        values.extend_from_slice(matrix.row(r));
+    }
+    FeatureMatrix {
+        rows: rows.len(),
+        cols: matrix.cols,
+        values,
+    }
+}

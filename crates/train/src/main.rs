@@ -1,0 +1,47 @@
+//! `kiln-train`: the train step as its own binary (the same library `kiln train` calls).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use kiln_core::runtime::{
+    LogArgs, StepArgs, exit_code, init_logging, shutdown_flag, tokio_runtime,
+};
+use kiln_model::device::DeviceKind;
+
+/// Train the Kiln classifier on prepare's outputs: an MLP (burn) with early stopping
+/// on a validation part of train, reproducible from the seed in the spec.
+///
+/// Writes <run>/train/{model/, history.json, manifest.json}. Checkpoints go to
+/// <run>/train/checkpoints/ every `train.checkpoint_every` epochs and on SIGTERM (then
+/// the exit code is 75); running again resumes from the latest complete one.
+///
+/// Exit codes: 0 ok, 2 usage/spec/input error, 75 interrupted or store unreachable
+/// (retry), 1 other.
+#[derive(Debug, Parser)]
+#[command(name = "kiln-train", version)]
+struct Cli {
+    #[command(flatten)]
+    step: StepArgs,
+    /// Where to compute: `cpu` (burn ndarray) or `cuda` (needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu", env = "KILN_DEVICE")]
+    device: DeviceKind,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log);
+    let runtime = match tokio_runtime() {
+        Ok(rt) => rt,
+        Err(e) => return exit_code(Err(kiln_core::Error::io("starting the runtime", e))),
+    };
+    exit_code(runtime.block_on(async {
+        let options = kiln_train::TrainOptions {
+            device: cli.device,
+            stop: shutdown_flag(),
+        };
+        let ctx = cli.step.context().await?;
+        kiln_train::run(&ctx, &options).await.map(drop)
+    }))
+}
