@@ -20,15 +20,16 @@ KILN        := $(CARGO_TARGET_DIR)/$(RUN_PROFILE)/kiln
 PYARROW_VERSION := 22.0.0
 S3S_FS_VERSION  := 0.14.1
 
-.PHONY: help install build run data prepare data-quality validate train evaluate fairness \
-        register test test-deps lint fmt bench version clean distclean
+.PHONY: help install build run data prepare train data-quality validate evaluate fairness \
+        register test test-deps check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: ## Install the kiln binaries into ~/.cargo/bin
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/cli
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/prepare
+	cargo install --locked --profile $(RUN_PROFILE) --path crates/train
 
 build: ## Build the kiln binaries for `make run`
 	cargo build --locked --profile $(RUN_PROFILE) --bins
@@ -42,7 +43,11 @@ run: build ## Run the whole pipeline on the Adult example
 prepare: build ## Run the prepare step alone on the Adult example
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(KILN) prepare --spec $(SPEC) --run $(RUN)
 
-data-quality validate train evaluate fairness register: ## (steps not built yet: exit 2)
+train: build ## Run prepare (cached) and train on the Adult example
+	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(KILN) prepare --spec $(SPEC) --run $(RUN)
+	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(KILN) train --spec $(SPEC) --run $(RUN)
+
+data-quality validate evaluate fairness register: ## Steps not built yet: say so, exit 2
 	@echo "make $@: the $@ step is not implemented in this version of Kiln" >&2; exit 2
 
 test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs ## Install what the tests need under .cache/
@@ -56,11 +61,15 @@ $(TOOLS)/bin/s3s-fs:
 	cargo install --locked --quiet s3s-fs --version $(S3S_FS_VERSION) --features binary \
 	  --root $(TOOLS) --target-dir $(CARGO_TARGET_DIR)/tools
 
-test: test-deps ## Run every test (installs and starts what they need)
+test: test-deps ## Run every test (installs and starts what they need), then check-cuda
 	cargo build --locked --bins
 	KILN_TEST_PYTHON=$(VENV)/bin/python KILN_TEST_S3S_FS=$(TOOLS)/bin/s3s-fs \
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" \
 	  cargo test --locked --workspace --no-fail-fast
+	$(MAKE) --no-print-directory check-cuda
+
+check-cuda: ## Check that the CUDA training build compiles (no GPU or CUDA toolkit needed)
+	cargo build --locked -p kiln-train --features cuda
 
 lint: ## cargo fmt --check and clippy with warnings as errors
 	cargo fmt --all -- --check
@@ -69,9 +78,9 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 fmt: ## Format the code
 	cargo fmt --all
 
-bench: ## Benchmarks (release build); results go in docs/benchmarks.md by hand
-	cargo build --locked --release --bins
-	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" benches/prepare.sh
+bench: build ## Benchmarks of the `make run` binaries; results go in docs/benchmarks.md
+	KILN_BENCH_PROFILE=$(RUN_PROFILE) KILN_ADULT_DIR="$$(scripts/adult-data.sh)" benches/prepare.sh
+	KILN_BENCH_PROFILE=$(RUN_PROFILE) KILN_ADULT_DIR="$$(scripts/adult-data.sh)" benches/train.sh
 
 version: ## Print the kiln version
 	@cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="kiln-cli"))'

@@ -46,6 +46,13 @@ fn adult_is_prepared_with_the_published_counts() {
     let run_dir = tmp.path().join("run");
     let out = kiln_run(&run_dir, &adult_dir(), &[]);
     assert_eq!(step_status(&out, "prepare"), "ran");
+    assert_eq!(step_status(&out, "train"), "ran");
+    assert_eq!(
+        step_status(&out, "evaluate"),
+        "not",
+        "steps not built yet are listed as such"
+    );
+    assert!(run_dir.join("train/model/metadata.json").exists());
 
     // An independent reader sees the counts of ../shared/data/adult/README.md.
     let train = pyarrow_describe(&run_dir.join("prepare/train.parquet"));
@@ -117,6 +124,7 @@ fn second_run_is_a_cache_hit_and_changes_rerun() {
     let cached = kiln_run(&run_dir, &data, &[]);
     let elapsed = started.elapsed();
     assert_eq!(step_status(&cached, "prepare"), "cached");
+    assert_eq!(step_status(&cached, "train"), "cached");
     assert!(stderr(&cached).contains("cache hit"), "{}", stderr(&cached));
     assert!(
         elapsed < Duration::from_secs(1),

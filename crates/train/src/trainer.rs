@@ -237,7 +237,7 @@ pub fn fit<B: AutodiffBackend>(
             );
             break;
         }
-        if progress.epoch % spec.checkpoint_every == 0 && progress.epoch < spec.epochs {
+        if progress.epoch.is_multiple_of(spec.checkpoint_every) && progress.epoch < spec.epochs {
             save(
                 &model,
                 encode_optimizer(&optimizer)?,

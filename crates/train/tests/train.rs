@@ -276,3 +276,63 @@ fn train_before_prepare_says_what_to_run() {
         stderr(&out)
     );
 }
+
+#[test]
+fn embeddings_layer_norm_and_class_weights_train_and_score() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("run");
+    // native-country and occupation through learned embeddings instead of one-hot.
+    let prepared = step(
+        &bin("kiln-prepare"),
+        &run_dir,
+        &[
+            "-q",
+            "--set",
+            "transform.categorical.6.encoding=index",
+            "--set",
+            "transform.categorical.2.encoding=index",
+        ],
+    );
+    assert!(prepared.status.success(), "{}", stderr(&prepared));
+    let out = train(
+        &run_dir,
+        &[
+            "-q",
+            "--set",
+            "transform.categorical.6.encoding=index",
+            "--set",
+            "transform.categorical.2.encoding=index",
+            "--set",
+            "train.epochs=3",
+            "--set",
+            "train.layer_norm=true",
+            "--set",
+            "train.activation=gelu",
+            "--set",
+            "train.class_weight=balanced",
+            "--set",
+            "train.lr_schedule={step: {every: 1, gamma: 0.5}}",
+            "--set",
+            "train.embedding_dim=4",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(run_dir.join("train/model/model_config.json")).unwrap(),
+    )
+    .unwrap();
+    let embeddings = config["embeddings"].as_array().unwrap();
+    assert_eq!(embeddings.len(), 2, "{config}");
+    assert_eq!(embeddings[0]["name"], "occupation");
+    assert_eq!(embeddings[1]["dim"], 4);
+    let (probabilities, labels) = score(&run_dir);
+    let auc = roc_auc(&probabilities, &labels).unwrap();
+    assert!(
+        auc > 0.85,
+        "a 3-epoch model with embeddings still ranks well: {auc}"
+    );
+    // Balanced weights push more rows over 0.5 than the 24 % base rate.
+    let predicted_positive =
+        probabilities.iter().filter(|&&p| p >= 0.5).count() as f64 / labels.len() as f64;
+    assert!(predicted_positive > 0.3, "{predicted_positive}");
+}

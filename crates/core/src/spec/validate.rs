@@ -174,7 +174,7 @@ impl PipelineSpec {
         if !(0.0..1.0).contains(&t.dropout) {
             return Err(format!("train.dropout: {} must be in [0, 1)", t.dropout));
         }
-        if !(t.learning_rate > 0.0) {
+        if !is_positive(t.learning_rate) {
             return Err(format!(
                 "train.learning_rate: {} must be positive",
                 t.learning_rate
@@ -193,7 +193,7 @@ impl PipelineSpec {
             ));
         }
         if let super::ClassWeight::Positive(w) = t.class_weight
-            && !(w > 0.0)
+            && !is_positive(w)
         {
             return Err(format!("train.class_weight.positive: {w} must be positive"));
         }
@@ -201,7 +201,7 @@ impl PipelineSpec {
             super::LrSchedule::Cosine { min_factor } if !(0.0..=1.0).contains(&min_factor) => Err(
                 format!("train.lr_schedule.cosine.min_factor: {min_factor} must be in [0, 1]"),
             ),
-            super::LrSchedule::Step { every, gamma } if every == 0 || !(gamma > 0.0) => {
+            super::LrSchedule::Step { every, gamma } if every == 0 || !is_positive(gamma) => {
                 Err("train.lr_schedule.step: `every` must be ≥ 1 and `gamma` positive".into())
             }
             _ => Ok(()),
@@ -293,6 +293,11 @@ impl PipelineSpec {
         }
         Ok(())
     }
+}
+
+/// A finite number above zero (NaN is not).
+fn is_positive(x: f64) -> bool {
+    x.is_finite() && x > 0.0
 }
 
 #[cfg(test)]

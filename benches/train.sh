@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Benchmark: kiln-train on UCI Adult (CPU, burn ndarray) beside scikit-learn's
+# MLPClassifier with the same layer sizes, batch size and learning rate, on the same
+# machine; final ROC AUC on adult.test for both.
+#
+# Usage: KILN_ADULT_DIR=<folder with adult.data, adult.test> benches/train.sh
+# Needs the binaries of $KILN_BENCH_PROFILE (default fast-release) and Python 3; it
+# installs scikit-learn and pandas into .cache/bench-venv once.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+profile="${KILN_BENCH_PROFILE:-fast-release}"
+adult="${KILN_ADULT_DIR:?set KILN_ADULT_DIR}"
+venv="$root/.cache/bench-venv"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.9.1 pandas==3.1.1 pyarrow==22.0.0
+fi
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+spec="$root/examples/adult/spec.yaml"
+"$target/$profile/kiln-prepare" --spec "$spec" --run "$work/run" -q
+/usr/bin/time -v -o "$work/time.txt" "$target/$profile/kiln-train" --spec "$spec" --run "$work/run" -q
+summary=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["summary"]))' "$work/run/train/manifest.json")
+(cd "$root" && cargo run --quiet --profile "$profile" -p kiln-model --example score -- \
+   "$work/run/train/model" "$work/run/prepare/test.parquet" income) > "$work/score.json"
+rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
+python3 - "$summary" "$work/score.json" "$rss_kb" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1]); score = json.load(open(sys.argv[2])); rss = int(sys.argv[3]) / 1024
+print(f"| kiln-train (burn ndarray, CPU) | {s['epochs_run']} (best {s['best_epoch']}) | {s['seconds']:.2f} | "
+      f"{s['seconds']/s['epochs_run']:.3f} | {s['samples_per_second']:,.0f} | {score['roc_auc']:.4f} | "
+      f"{score['accuracy']:.4f} | {rss:.0f} |")
+PY
+"$venv/bin/python" "$root/benches/sklearn_mlp.py" "$work/run/prepare/train.parquet" "$work/run/prepare/test.parquet"
