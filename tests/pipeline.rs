@@ -141,14 +141,13 @@ fn second_run_is_a_cache_hit_and_changes_rerun() {
         "--run",
         run_dir.to_str().unwrap(),
     ];
-    let mut changed = args.to_vec();
-    changed.extend(["--set", "transform.numeric.0.log1p=true"]);
-    let why = kiln(&changed, &data);
-    assert!(
-        stdout(&why).starts_with("prepare: miss: spec changed"),
-        "{}",
-        stdout(&why)
-    );
+    let explain = || {
+        let mut changed = args.to_vec();
+        changed.extend(["--set", "transform.numeric.0.log1p=true"]);
+        stdout(&kiln(&changed, &data))
+    };
+    let why = explain();
+    assert!(why.starts_with("prepare: miss: spec changed"), "{why}");
     let out = kiln_run(
         &run_dir,
         &data,
@@ -185,14 +184,8 @@ fn second_run_is_a_cache_hit_and_changes_rerun() {
     assert_eq!(&bytes[..2], b"39");
     bytes[1] = b'8';
     std::fs::write(data.join("adult.data"), bytes).unwrap();
-    let mut changed = args.to_vec();
-    changed.extend(["--set", "transform.numeric.0.log1p=true"]);
-    let why = kiln(&changed, &data);
-    assert!(
-        stdout(&why).contains("input source[0] changed"),
-        "{}",
-        stdout(&why)
-    );
+    let why = explain();
+    assert!(why.contains("input source[0] changed"), "{why}");
     let out = kiln_run(
         &run_dir,
         &data,

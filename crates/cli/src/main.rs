@@ -3,9 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kiln_core::runtime::{
-    LogArgs, StepArgs, exit_code, init_logging, shutdown_flag, tokio_runtime, write_stdout,
-};
+use kiln_core::runtime::{LogArgs, StepArgs, main_with, shutdown_flag, write_stdout};
 use kiln_core::spec::LoadedSpec;
 use kiln_model::device::DeviceKind;
 
@@ -86,12 +84,7 @@ enum SpecCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
-    let runtime = match tokio_runtime() {
-        Ok(rt) => rt,
-        Err(e) => return exit_code(Err(kiln_core::Error::io("starting the runtime", e))),
-    };
-    exit_code(runtime.block_on(async {
+    main_with(&cli.log, || async move {
         match cli.command {
             Command::Run { args, device } => {
                 let ctx = args.context().await?;
@@ -120,7 +113,7 @@ fn main() -> ExitCode {
                 write_stdout(&format!("{step}: {}\n", decision.explain()))
             }
         }
-    }))
+    })
 }
 
 fn pretty<T: serde::Serialize>(value: &T) -> kiln_core::Result<String> {

@@ -160,6 +160,20 @@ pub fn tokio_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// The body of every Kiln binary's `main`: set up logging, run `body` on a tokio
+/// runtime, and turn its result into one error line and an exit code.
+pub fn main_with<F, Fut>(log: &LogArgs, body: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    init_logging(log);
+    match tokio_runtime() {
+        Ok(runtime) => exit_code(runtime.block_on(body())),
+        Err(e) => exit_code(Err(Error::io("starting the async runtime", e))),
+    }
+}
+
 /// Reports a binary's result: nothing on success; on failure one `error:` line (and
 /// one line per failed gate) on stderr. Returns the exit code of ARCHITECTURE.md.
 /// A broken pipe (`kiln ... | head`) is a normal end: exit 0, no message.

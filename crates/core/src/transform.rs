@@ -784,20 +784,15 @@ mod tests {
         let text = serde_json::to_vec_pretty(&t).unwrap();
         let reloaded = FittedTransform::from_json(&text, "transform.json").unwrap();
         assert_eq!(reloaded, t);
-        let before: Vec<u32> = t
-            .apply_batch(&b)
-            .unwrap()
-            .values
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
-        let after: Vec<u32> = reloaded
-            .apply_batch(&b)
-            .unwrap()
-            .values
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
+        let bits = |t: &FittedTransform| -> Vec<u32> {
+            t.apply_batch(&b)
+                .unwrap()
+                .values
+                .iter()
+                .map(|v| v.to_bits())
+                .collect()
+        };
+        let (before, after) = (bits(&t), bits(&reloaded));
         assert_eq!(before, after);
     }
 

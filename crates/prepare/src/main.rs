@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, StepArgs, exit_code, init_logging, tokio_runtime};
+use kiln_core::runtime::{LogArgs, StepArgs, main_with};
 
 /// Prepare raw data for training: typed columns, filters, 0/1 label, train/test split,
 /// a feature transform fitted on train, and a profile of every column.
@@ -23,13 +23,8 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
-    let runtime = match tokio_runtime() {
-        Ok(rt) => rt,
-        Err(e) => return exit_code(Err(kiln_core::Error::io("starting the runtime", e))),
-    };
-    exit_code(runtime.block_on(async {
+    main_with(&cli.log, || async {
         let ctx = cli.step.context().await?;
         kiln_prepare::run(&ctx).await.map(drop)
-    }))
+    })
 }

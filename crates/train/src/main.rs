@@ -3,9 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{
-    LogArgs, StepArgs, exit_code, init_logging, shutdown_flag, tokio_runtime,
-};
+use kiln_core::runtime::{LogArgs, StepArgs, main_with, shutdown_flag};
 use kiln_model::device::DeviceKind;
 
 /// Train the Kiln classifier on prepare's outputs: an MLP (burn) with early stopping
@@ -31,17 +29,12 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log);
-    let runtime = match tokio_runtime() {
-        Ok(rt) => rt,
-        Err(e) => return exit_code(Err(kiln_core::Error::io("starting the runtime", e))),
-    };
-    exit_code(runtime.block_on(async {
+    main_with(&cli.log, || async {
         let options = kiln_train::TrainOptions {
             device: cli.device,
             stop: shutdown_flag(),
         };
         let ctx = cli.step.context().await?;
         kiln_train::run(&ctx, &options).await.map(drop)
-    }))
+    })
 }

@@ -98,26 +98,25 @@ pub fn fit<B: AutodiffBackend>(
     let (positive_weight, negative_weight) =
         class_weights(&spec.class_weight, data.labels, &data.train_rows);
     let batches_per_epoch = data.train_rows.len().div_ceil(spec.batch_size);
+    // Saves a checkpoint of the current state (weights, optimizer, position, best).
     let save = |model: &kiln_model::Classifier<B>,
-                optimizer_bytes: Vec<u8>,
+                optimizer: &_,
                 progress: &Progress,
                 best: &Option<Vec<u8>>|
      -> Result<()> {
-        let checkpoint = Checkpoint {
-            progress: progress.clone(),
-            model: encode_model(model)?,
-            optimizer: optimizer_bytes,
-            best_model: best.clone(),
-        };
-        io.runtime.block_on(io.checkpoints.save(&checkpoint))
-    };
-    let encode_optimizer = |optimizer: &_| -> Result<Vec<u8>> {
-        recorder
+        let optimizer = recorder
             .record(
                 Optimizer::<kiln_model::Classifier<B>, B>::to_record(optimizer),
                 (),
             )
-            .map_err(|e| Error::Invalid(format!("encoding the optimizer: {e}")))
+            .map_err(|e| Error::Invalid(format!("encoding the optimizer: {e}")))?;
+        let checkpoint = Checkpoint {
+            progress: progress.clone(),
+            model: encode_model(model)?,
+            optimizer,
+            best_model: best.clone(),
+        };
+        io.runtime.block_on(io.checkpoints.save(&checkpoint))
     };
 
     let mut stopped_early = false;
@@ -139,12 +138,7 @@ pub fn fit<B: AutodiffBackend>(
             if stop.load(Ordering::SeqCst) {
                 progress.batch = b;
                 bar.finish_and_clear();
-                save(
-                    &model,
-                    encode_optimizer(&optimizer)?,
-                    &progress,
-                    &best_model,
-                )?;
+                save(&model, &optimizer, &progress, &best_model)?;
                 return Err(Error::Interrupted(format!(
                     "checkpoint saved at epoch {} batch {b} in {}; run the step again to resume",
                     epoch + 1,
@@ -238,12 +232,7 @@ pub fn fit<B: AutodiffBackend>(
             break;
         }
         if progress.epoch.is_multiple_of(spec.checkpoint_every) && progress.epoch < spec.epochs {
-            save(
-                &model,
-                encode_optimizer(&optimizer)?,
-                &progress,
-                &best_model,
-            )?;
+            save(&model, &optimizer, &progress, &best_model)?;
         }
     }
     let best = progress

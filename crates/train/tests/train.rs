@@ -257,23 +257,24 @@ fn cuda_requested_on_a_cpu_build_is_a_clear_usage_error() {
     if cfg!(feature = "cuda") {
         return; // covered on GPU machines by the CUDA check script
     }
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("build with `--features cuda`"),
-        "{}",
-        stderr(&out)
-    );
+    assert_usage_error(&out, "build with `--features cuda`");
 }
 
 #[test]
 fn train_before_prepare_says_what_to_run() {
     let tmp = tempfile::tempdir().unwrap();
     let out = train(&tmp.path().join("run"), &["-q"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_usage_error(&out, "run `kiln prepare` first");
+}
+
+/// Exit code 2 and one error line containing `expected`.
+fn assert_usage_error(out: &Output, expected: &str) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        stderr(&out).contains("run `kiln prepare` first"),
-        "{}",
-        stderr(&out)
+        err.starts_with("error: ") && err.contains(expected),
+        "{err}"
     );
 }
 
