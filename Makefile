@@ -20,7 +20,7 @@ KILN        := $(CARGO_TARGET_DIR)/$(RUN_PROFILE)/kiln
 PYARROW_VERSION := 22.0.0
 S3S_FS_VERSION  := 0.14.1
 
-.PHONY: help install build run data prepare train data-quality validate evaluate fairness \
+.PHONY: help install build run data prepare train evaluate fairness data-quality validate \
         register test test-deps check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
@@ -30,6 +30,8 @@ install: ## Install the kiln binaries into ~/.cargo/bin
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/cli
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/prepare
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/train
+	cargo install --locked --profile $(RUN_PROFILE) --path crates/evaluate
+	cargo install --locked --profile $(RUN_PROFILE) --path crates/fairness
 
 build: ## Build the kiln binaries for `make run`
 	cargo build --locked --profile $(RUN_PROFILE) --bins
@@ -40,14 +42,23 @@ data: ## Find (or download and checksum) the UCI Adult files
 run: build ## Run the whole pipeline on the Adult example
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(KILN) run --spec $(SPEC) --run $(RUN)
 
-prepare: build ## Run the prepare step alone on the Adult example
-	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(KILN) prepare --spec $(SPEC) --run $(RUN)
+# Each step target runs the steps before it first (a cache hit when nothing changed).
+STEP_ENV := KILN_ADULT_DIR="$$(scripts/adult-data.sh)"
+STEP_ARGS = --spec $(SPEC) --run $(RUN)
 
-train: build ## Run prepare (cached) and train on the Adult example
-	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(KILN) prepare --spec $(SPEC) --run $(RUN)
-	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(KILN) train --spec $(SPEC) --run $(RUN)
+prepare: build ## Run prepare on the Adult example
+	$(STEP_ENV) $(KILN) prepare $(STEP_ARGS)
 
-data-quality validate evaluate fairness register: ## Steps not built yet: say so, exit 2
+train: prepare ## Run prepare and train on the Adult example
+	$(STEP_ENV) $(KILN) train $(STEP_ARGS)
+
+evaluate: train ## Run the steps up to evaluate on the Adult example
+	$(STEP_ENV) $(KILN) evaluate $(STEP_ARGS)
+
+fairness: evaluate ## Run the steps up to fairness on the Adult example
+	$(STEP_ENV) $(KILN) fairness $(STEP_ARGS)
+
+data-quality validate register: ## Steps not built yet: say so, exit 2
 	@echo "make $@: the $@ step is not implemented in this version of Kiln" >&2; exit 2
 
 test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs ## Install what the tests need under .cache/

@@ -5,7 +5,8 @@
 #
 # Usage: KILN_ADULT_DIR=<folder with adult.data, adult.test> benches/train.sh
 # Needs the binaries of $KILN_BENCH_PROFILE (default fast-release) and Python 3; it
-# installs scikit-learn and pandas into .cache/bench-venv once.
+# installs scikit-learn, pandas and fairlearn into .cache/bench-venv once (the
+# reference tools of the metric fixtures too).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -14,7 +15,7 @@ adult="${KILN_ADULT_DIR:?set KILN_ADULT_DIR}"
 venv="$root/.cache/bench-venv"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.9.1 pandas==3.1.1 pyarrow==22.0.0
+  "$venv/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.9.1 pandas==3.1.1 pyarrow==22.0.0 fairlearn==0.15.0
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

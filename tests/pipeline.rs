@@ -47,11 +47,15 @@ fn adult_is_prepared_with_the_published_counts() {
     let out = kiln_run(&run_dir, &adult_dir(), &[]);
     assert_eq!(step_status(&out, "prepare"), "ran");
     assert_eq!(step_status(&out, "train"), "ran");
+    assert_eq!(step_status(&out, "evaluate"), "ran");
+    assert_eq!(step_status(&out, "fairness"), "ran");
     assert_eq!(
-        step_status(&out, "evaluate"),
+        step_status(&out, "register"),
         "not",
         "steps not built yet are listed as such"
     );
+    assert!(run_dir.join("evaluate/metrics.json").exists());
+    assert!(run_dir.join("fairness/report.json").exists());
     assert!(run_dir.join("train/model/metadata.json").exists());
 
     // An independent reader sees the counts of ../shared/data/adult/README.md.

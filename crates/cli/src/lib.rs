@@ -20,7 +20,7 @@ pub const PIPELINE: &[&str] = &[
 
 /// Whether a step exists in this build.
 pub fn is_available(step: &str) -> bool {
-    matches!(step, "prepare" | "train")
+    matches!(step, "prepare" | "train" | "evaluate" | "fairness")
 }
 
 /// Runs one step by name.
@@ -28,6 +28,8 @@ pub async fn run_step(step: &str, ctx: &StepContext, train: &TrainOptions) -> Re
     match step {
         "prepare" => kiln_prepare::run(ctx).await,
         "train" => kiln_train::run(ctx, train).await,
+        "evaluate" => kiln_evaluate::run(ctx).await,
+        "fairness" => kiln_fairness::run(ctx).await,
         other => Err(not_available(other)),
     }
 }
@@ -37,6 +39,8 @@ pub async fn explain_cache(step: &str, ctx: &StepContext) -> Result<CacheDecisio
     match step {
         "prepare" => kiln_prepare::plan(ctx).await?.cache_decision().await,
         "train" => kiln_train::plan(ctx).await?.cache_decision().await,
+        "evaluate" => kiln_evaluate::plan(ctx).await?.cache_decision().await,
+        "fairness" => kiln_fairness::plan(ctx).await?.cache_decision().await,
         other => Err(not_available(other)),
     }
 }

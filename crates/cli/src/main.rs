@@ -38,6 +38,10 @@ enum Command {
         #[command(flatten)]
         device: DeviceArg,
     },
+    /// Evaluate the model on the test split, or audit any predictions file (as `kiln-evaluate`).
+    Evaluate(kiln_evaluate::EvaluateArgs),
+    /// Fairness by sensitive attribute, with the spec's gates, or of any predictions file (as `kiln-fairness`).
+    Fairness(kiln_fairness::FairnessArgs),
     /// Work with pipeline specs.
     #[command(subcommand)]
     Spec(SpecCommand),
@@ -99,6 +103,8 @@ fn main() -> ExitCode {
                 let ctx = args.context().await?;
                 kiln_train::run(&ctx, &device.options()).await.map(drop)
             }
+            Command::Evaluate(args) => args.execute().await,
+            Command::Fairness(args) => args.execute().await,
             Command::Spec(SpecCommand::Schema) => {
                 let schema = kiln_core::PipelineSpec::json_schema();
                 write_stdout(&format!("{}\n", pretty(&schema)?))

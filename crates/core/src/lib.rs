@@ -28,6 +28,7 @@
 //! assert_eq!(loaded.resolve("data.csv"), "data.csv");
 //! ```
 
+pub mod bootstrap;
 pub mod csv_source;
 pub mod error;
 pub mod manifest;

@@ -1,10 +1,91 @@
-//! Classification metrics shared by the steps that score models.
+//! Binary classification metrics, computed as scikit-learn computes them (tests compare
+//! with values scikit-learn produced on fixture files, ties in scores included).
+//!
+//! Conventions (scikit-learn's): a row is predicted positive when `score >= threshold`;
+//! precision, recall and F1 are 0 when undefined (`zero_division=0`); ROC AUC and
+//! average precision are `None` (undefined) when only one class is present; log loss
+//! clips probabilities to `[ε, 1 − ε]` with ε = f64::EPSILON.
 
-/// ROC AUC by the rank-sum (Mann–Whitney U) formula, with tied scores sharing their
-/// average rank — the same value as scikit-learn's `roc_auc_score`. `None` when only
-/// one class is present (AUC is undefined) or a score is NaN.
-pub fn roc_auc(scores: &[f32], labels: &[u8]) -> Option<f64> {
-    if scores.len() != labels.len() || scores.iter().any(|s| s.is_nan()) {
+use serde::{Deserialize, Serialize};
+
+/// Confusion matrix counts at a threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Confusion {
+    pub tn: u64,
+    pub fp: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+    pub tp: u64,
+}
+
+impl Confusion {
+    /// Counts at `threshold`.
+    pub fn at<S: Copy + Into<f64>>(scores: &[S], labels: &[u8], threshold: f64) -> Self {
+        let mut c = Confusion::default();
+        for (&s, &y) in scores.iter().zip(labels) {
+            match (s.into() >= threshold, y == 1) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fp += 1,
+                (false, true) => c.fn_ += 1,
+                (false, false) => c.tn += 1,
+            }
+        }
+        c
+    }
+
+    pub fn total(&self) -> u64 {
+        self.tn + self.fp + self.fn_ + self.tp
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        ratio(self.tp + self.tn, self.total())
+    }
+
+    pub fn precision(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fp)
+    }
+
+    pub fn recall(&self) -> f64 {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+
+    /// True positive rate (= recall).
+    pub fn tpr(&self) -> f64 {
+        self.recall()
+    }
+
+    /// False positive rate.
+    pub fn fpr(&self) -> f64 {
+        ratio(self.fp, self.fp + self.tn)
+    }
+
+    /// Share predicted positive.
+    pub fn selection_rate(&self) -> f64 {
+        ratio(self.tp + self.fp, self.total())
+    }
+
+    pub fn f1(&self) -> f64 {
+        // 2TP / (2TP + FP + FN): scikit-learn's formula, 0 when undefined.
+        ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Row indices sorted by score, descending (ties keep input order).
+fn descending<S: Copy + Into<f64>>(scores: &[S]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].into().total_cmp(&scores[a].into()));
+    order
+}
+
+/// ROC AUC by the rank-sum (Mann–Whitney U) formula with tied scores sharing their
+/// average rank — equal to scikit-learn's `roc_auc_score`. `None` when only one class
+/// is present or a score is NaN.
+pub fn roc_auc<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Option<f64> {
+    if scores.len() != labels.len() || scores.iter().any(|&s| s.into().is_nan()) {
         return None;
     }
     let positives = labels.iter().filter(|&&y| y == 1).count();
@@ -12,14 +93,14 @@ pub fn roc_auc(scores: &[f32], labels: &[u8]) -> Option<f64> {
     if positives == 0 || negatives == 0 {
         return None;
     }
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut order = descending(scores);
+    order.reverse();
     // Sum of the (1-based, tie-averaged) ranks of the positives.
     let mut rank_sum = 0.0f64;
     let mut i = 0;
     while i < order.len() {
         let mut j = i;
-        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+        while j + 1 < order.len() && scores[order[j + 1]].into() == scores[order[i]].into() {
             j += 1;
         }
         let average_rank = (i + j) as f64 / 2.0 + 1.0;
@@ -31,29 +112,157 @@ pub fn roc_auc(scores: &[f32], labels: &[u8]) -> Option<f64> {
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n))
 }
 
-/// Mean binary cross-entropy of probabilities, clipped away from 0 and 1 by `eps`
-/// (as scikit-learn's `log_loss` does).
-pub fn log_loss(probabilities: &[f32], labels: &[u8]) -> f64 {
-    let eps = 1e-15f64;
+/// Average precision, scikit-learn's `average_precision_score`: Σ (Rₖ − Rₖ₋₁)·Pₖ over
+/// the distinct score thresholds, high to low. `None` without positives.
+pub fn average_precision<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Option<f64> {
+    let positives = labels.iter().filter(|&&y| y == 1).count() as f64;
+    if positives == 0.0 || scores.iter().any(|&s| s.into().is_nan()) {
+        return None;
+    }
+    let order = descending(scores);
+    let (mut tp, mut fp, mut previous_recall, mut ap) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut i = 0;
+    while i < order.len() {
+        let score = scores[order[i]].into();
+        while i < order.len() && scores[order[i]].into() == score {
+            if labels[order[i]] == 1 {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
+            i += 1;
+        }
+        let recall = tp / positives;
+        ap += (recall - previous_recall) * (tp / (tp + fp));
+        previous_recall = recall;
+    }
+    Some(ap)
+}
+
+/// Mean binary cross-entropy, probabilities clipped to [ε, 1 − ε] (scikit-learn's `log_loss`).
+pub fn log_loss<S: Copy + Into<f64>>(probabilities: &[S], labels: &[u8]) -> f64 {
+    let eps = f64::EPSILON;
     let total: f64 = probabilities
         .iter()
         .zip(labels)
         .map(|(&p, &y)| {
-            let p = f64::from(p).clamp(eps, 1.0 - eps);
+            let p = p.into().clamp(eps, 1.0 - eps);
             if y == 1 { -p.ln() } else { -(1.0 - p).ln() }
         })
         .sum();
     total / probabilities.len().max(1) as f64
 }
 
-/// Share of correct predictions at a threshold (`p >= threshold` is positive).
-pub fn accuracy(probabilities: &[f32], labels: &[u8], threshold: f32) -> f64 {
-    let correct = probabilities
+/// Mean squared error of the probabilities (scikit-learn's `brier_score_loss`).
+pub fn brier<S: Copy + Into<f64>>(probabilities: &[S], labels: &[u8]) -> f64 {
+    let total: f64 = probabilities
         .iter()
         .zip(labels)
-        .filter(|&(&p, &y)| (p >= threshold) == (y == 1))
-        .count();
-    correct as f64 / probabilities.len().max(1) as f64
+        .map(|(&p, &y)| (f64::from(y) - p.into()).powi(2))
+        .sum();
+    total / probabilities.len().max(1) as f64
+}
+
+/// Share of correct predictions at a threshold (`score >= threshold` is positive).
+pub fn accuracy<S: Copy + Into<f64>>(scores: &[S], labels: &[u8], threshold: f64) -> f64 {
+    Confusion::at(scores, labels, threshold).accuracy()
+}
+
+/// One bin of a reliability diagram.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    pub lower: f64,
+    pub upper: f64,
+    pub count: u64,
+    pub mean_predicted: f64,
+    pub fraction_positive: f64,
+}
+
+/// A reliability diagram over equal-width bins and its expected calibration error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// Non-empty bins only, as scikit-learn's `calibration_curve` returns them.
+    pub bins: Vec<CalibrationBin>,
+    /// Σ (nᵦ / N) · |fraction positive − mean predicted| over the bins.
+    pub expected_calibration_error: f64,
+}
+
+/// Calibration over `n_bins` equal-width bins of [0, 1], binned as scikit-learn's
+/// `calibration_curve(strategy="uniform")` bins (a score on an inner edge goes to the
+/// lower bin).
+pub fn calibration<S: Copy + Into<f64>>(
+    probabilities: &[S],
+    labels: &[u8],
+    n_bins: usize,
+) -> Calibration {
+    let n_bins = n_bins.max(1);
+    let step = 1.0 / n_bins as f64;
+    let mut sums = vec![(0u64, 0.0f64, 0u64); n_bins];
+    for (&p, &y) in probabilities.iter().zip(labels) {
+        let p = p.into();
+        // numpy.searchsorted(inner_edges, p, side="left"): edges strictly below p.
+        let bin = (1..n_bins).filter(|&k| (k as f64) * step < p).count();
+        let entry = &mut sums[bin];
+        entry.0 += 1;
+        entry.1 += p;
+        entry.2 += u64::from(y == 1);
+    }
+    let total = probabilities.len().max(1) as f64;
+    let mut ece = 0.0;
+    let bins = sums
+        .iter()
+        .enumerate()
+        .filter(|(_, (count, _, _))| *count > 0)
+        .map(|(k, &(count, sum, positives))| {
+            let mean_predicted = sum / count as f64;
+            let fraction_positive = positives as f64 / count as f64;
+            ece += count as f64 / total * (fraction_positive - mean_predicted).abs();
+            CalibrationBin {
+                lower: k as f64 * step,
+                upper: if k + 1 == n_bins {
+                    1.0
+                } else {
+                    (k + 1) as f64 * step
+                },
+                count,
+                mean_predicted,
+                fraction_positive,
+            }
+        })
+        .collect();
+    Calibration {
+        bins,
+        expected_calibration_error: ece,
+    }
+}
+
+/// The threshold (among the distinct scores) that maximises F1, and that F1; ties go
+/// to the higher threshold. `None` without positives.
+pub fn best_f1_threshold<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Option<(f64, f64)> {
+    let positives = labels.iter().filter(|&&y| y == 1).count() as u64;
+    if positives == 0 {
+        return None;
+    }
+    let order = descending(scores);
+    let (mut tp, mut fp) = (0u64, 0u64);
+    let mut best: Option<(f64, f64)> = None;
+    let mut i = 0;
+    while i < order.len() {
+        let score = scores[order[i]].into();
+        while i < order.len() && scores[order[i]].into() == score {
+            if labels[order[i]] == 1 {
+                tp += 1
+            } else {
+                fp += 1
+            }
+            i += 1;
+        }
+        let f1 = ratio(2 * tp, 2 * tp + fp + (positives - tp));
+        if best.is_none_or(|(_, b)| f1 > b) {
+            best = Some((score, f1));
+        }
+    }
+    best
 }
 
 #[cfg(test)]
@@ -65,21 +274,25 @@ mod tests {
         // sklearn.metrics.roc_auc_score([0,0,1,1,0,1], [0.1,0.4,0.35,0.8,0.4,0.4]) == 0.6666666666666666
         let auc = roc_auc(&[0.1, 0.4, 0.35, 0.8, 0.4, 0.4], &[0, 0, 1, 1, 0, 1]).unwrap();
         assert!((auc - 0.666_666_666_666_666_6).abs() < 1e-12, "{auc}");
-        assert_eq!(roc_auc(&[0.2, 0.9], &[0, 1]), Some(1.0));
+        assert_eq!(roc_auc(&[0.2f32, 0.9], &[0, 1]), Some(1.0));
         assert_eq!(roc_auc(&[0.5, 0.5], &[0, 1]), Some(0.5));
     }
 
     #[test]
-    fn auc_is_undefined_for_one_class() {
+    fn undefined_metrics_are_none_not_nan() {
         assert_eq!(roc_auc(&[0.2, 0.9], &[1, 1]), None);
-        assert_eq!(roc_auc(&[], &[]), None);
-        assert_eq!(roc_auc(&[f32::NAN, 0.1], &[0, 1]), None);
+        assert_eq!(roc_auc::<f64>(&[], &[]), None);
+        assert_eq!(roc_auc(&[f64::NAN, 0.1], &[0, 1]), None);
+        assert_eq!(average_precision(&[0.2, 0.9], &[0, 0]), None);
+        assert_eq!(best_f1_threshold(&[0.2, 0.9], &[0, 0]), None);
+        let c = Confusion::at(&[0.1, 0.2], &[0, 0], 0.5);
+        assert_eq!((c.precision(), c.recall(), c.f1()), (0.0, 0.0, 0.0));
     }
 
     #[test]
-    fn log_loss_and_accuracy() {
-        // sklearn.metrics.log_loss([1, 0], [0.9, 0.2]) == 0.164252033486018
-        assert!((log_loss(&[0.9, 0.2], &[1, 0]) - 0.164_252_033_486_018).abs() < 1e-7);
-        assert_eq!(accuracy(&[0.9, 0.2, 0.6], &[1, 0, 0], 0.5), 2.0 / 3.0);
+    fn best_f1_threshold_finds_the_cut() {
+        // Predicting positive from 0.6 up catches both positives and no negative.
+        let (threshold, f1) = best_f1_threshold(&[0.1, 0.6, 0.9, 0.3], &[0, 1, 1, 0]).unwrap();
+        assert_eq!((threshold, f1), (0.6, 1.0));
     }
 }

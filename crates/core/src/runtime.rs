@@ -195,6 +195,14 @@ pub fn exit_code(result: Result<()>) -> ExitCode {
     ExitCode::from(err.class().code())
 }
 
+/// Writes a human-readable report to stderr (tables beside the JSON on stdout).
+pub fn write_stderr(text: &str) -> Result<()> {
+    let mut err = std::io::stderr().lock();
+    err.write_all(text.as_bytes())
+        .and_then(|()| err.flush())
+        .map_err(|e| Error::io("writing to stderr", e))
+}
+
 /// Writes text to stdout, mapping a closed pipe to an error [`exit_code`] treats as success.
 pub fn write_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();

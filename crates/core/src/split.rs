@@ -1,4 +1,28 @@
-//! The deterministic train/test (and train/validation) assignment.
+//! Deterministic randomness: the train/test (and train/validation) assignment, and
+//! the seeded generator behind shuffles and bootstrap resamples.
+
+/// SplitMix64: a tiny, well-known generator whose whole state is one u64, so a
+/// position in a stream can be recreated from a seed alone.
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform integer in `0..n` (n > 0), by Lemire's multiply-shift.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
 
 /// A stable hash of (seed, key) mapped to [0, 1): FNV-1a, then SplitMix64's finaliser
 /// to spread the bits. Stable across platforms and versions: changing it would move

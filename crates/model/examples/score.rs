@@ -19,7 +19,9 @@ fn main() -> std::process::ExitCode {
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     kiln_core::runtime::exit_code(runtime.block_on(async {
-        let bundle = ModelBundle::<CpuBackend>::load(&ArtifactStore::open(bundle)?, &Default::default()).await?;
+        let bundle =
+            ModelBundle::<CpuBackend>::load(&ArtifactStore::open(bundle)?, &Default::default())
+                .await?;
         let started = std::time::Instant::now();
         let (mut probabilities, mut labels) = (Vec::new(), Vec::new());
         for batch in read_parquet_all(&ObjectRef::parse(table)?).await? {
@@ -27,13 +29,15 @@ fn main() -> std::process::ExitCode {
             let y = batch
                 .column_by_name(label)
                 .and_then(|c| c.as_primitive_opt::<Int32Type>().cloned())
-                .ok_or_else(|| kiln_core::Error::usage(format!("no Int32 label column `{label}`")))?;
+                .ok_or_else(|| {
+                    kiln_core::Error::usage(format!("no Int32 label column `{label}`"))
+                })?;
             labels.extend((0..y.len()).map(|i| u8::from(y.value(i) == 1)));
         }
         let report = serde_json::json!({
             "rows": labels.len(),
             "roc_auc": roc_auc(&probabilities, &labels),
-            "accuracy": accuracy(&probabilities, &labels, bundle.metadata.decision_threshold as f32),
+            "accuracy": accuracy(&probabilities, &labels, bundle.metadata.decision_threshold),
             "predict_seconds": started.elapsed().as_secs_f64(),
         });
         write_stdout(&format!("{report}\n"))

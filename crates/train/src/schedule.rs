@@ -1,6 +1,7 @@
 //! Learning rate per epoch, and the deterministic shuffles and seeds of training.
 
 use kiln_core::spec::LrSchedule;
+use kiln_core::split::SplitMix64;
 
 /// The learning rate for an epoch (0-based) of `epochs`.
 pub fn learning_rate(base: f64, schedule: &LrSchedule, epoch: usize, epochs: usize) -> f64 {
@@ -12,23 +13,6 @@ pub fn learning_rate(base: f64, schedule: &LrSchedule, epoch: usize, epochs: usi
             base * (min_factor + (1.0 - min_factor) * cosine)
         }
         LrSchedule::Step { every, gamma } => base * gamma.powi((epoch / every.max(&1)) as i32),
-    }
-}
-
-/// SplitMix64: a tiny, well-known generator whose whole state is one u64.
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }
 

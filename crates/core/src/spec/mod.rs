@@ -43,6 +43,12 @@ pub struct PipelineSpec {
     /// Model and training hyperparameters for the train step.
     #[serde(default)]
     pub train: TrainSpec,
+    /// How the evaluate step scores the model.
+    #[serde(default)]
+    pub evaluate: EvaluateSpec,
+    /// Fairness analysis and its gates.
+    #[serde(default)]
+    pub fairness: FairnessSpec,
     /// Where the register step records the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySpec>,
@@ -529,6 +535,117 @@ pub enum ClassWeight {
     Balanced,
     /// The positive class weighs this much; the negative class 1.
     Positive(f64),
+}
+
+/// Evaluation settings (every field has a default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateSpec {
+    /// Scores at or above this are the positive class.
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Equal-width bins of the reliability diagram.
+    #[serde(default = "default_calibration_bins")]
+    pub calibration_bins: usize,
+    /// Bootstrap resamples for the 95 % intervals of ROC AUC and F1 (0 = none).
+    #[serde(default = "default_bootstrap_resamples")]
+    pub bootstrap_resamples: usize,
+    /// Seed of the bootstrap.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+impl Default for EvaluateSpec {
+    fn default() -> Self {
+        EvaluateSpec {
+            threshold: default_threshold(),
+            calibration_bins: default_calibration_bins(),
+            bootstrap_resamples: default_bootstrap_resamples(),
+            seed: default_seed(),
+        }
+    }
+}
+
+fn default_threshold() -> f64 {
+    0.5
+}
+fn default_calibration_bins() -> usize {
+    10
+}
+fn default_bootstrap_resamples() -> usize {
+    1000
+}
+
+/// Fairness analysis settings (every field has a default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessSpec {
+    /// Groups with fewer rows are reported, flagged, and kept out of disparities and gates.
+    #[serde(default = "default_min_group_count")]
+    pub min_group_count: u64,
+    /// Also analyse the intersection of all sensitive attributes (e.g. sex × race).
+    #[serde(default = "default_true")]
+    pub intersections: bool,
+    /// Bootstrap resamples for the 95 % intervals of the disparities (0 = none).
+    #[serde(default = "default_fairness_resamples")]
+    pub bootstrap_resamples: usize,
+    /// Seed of the bootstrap.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Bounds the model must meet; a failed gate is exit code 3.
+    #[serde(default)]
+    pub gates: Vec<FairnessGate>,
+}
+
+impl Default for FairnessSpec {
+    fn default() -> Self {
+        FairnessSpec {
+            min_group_count: default_min_group_count(),
+            intersections: true,
+            bootstrap_resamples: default_fairness_resamples(),
+            seed: default_seed(),
+            gates: Vec::new(),
+        }
+    }
+}
+
+fn default_min_group_count() -> u64 {
+    30
+}
+fn default_fairness_resamples() -> usize {
+    200
+}
+
+/// One fairness bound, e.g. `{metric: demographic_parity_ratio, min: 0.8}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FairnessGate {
+    pub metric: FairnessMetric,
+    /// The attribute it applies to (`sex`, or `sex × race` for the intersection);
+    /// every analysed attribute when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    /// The metric must be at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The metric must be at most this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+}
+
+/// Disparity metrics, as Fairlearn defines them (between groups: max − min, or min / max).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum FairnessMetric {
+    DemographicParityDifference,
+    DemographicParityRatio,
+    EqualOpportunityDifference,
+    EqualOpportunityRatio,
+    EqualizedOddsDifference,
+    EqualizedOddsRatio,
+    PredictiveParityRatio,
 }
 
 /// Data quality checks.

@@ -20,6 +20,29 @@ impl PipelineSpec {
         self.check_filters()?;
         self.check_transform()?;
         self.check_train()?;
+        let e = &self.evaluate;
+        if !(0.0..=1.0).contains(&e.threshold) {
+            return Err(format!(
+                "evaluate.threshold: {} must be in [0, 1]",
+                e.threshold
+            ));
+        }
+        if e.calibration_bins == 0 {
+            return Err("evaluate.calibration_bins: must be at least 1".into());
+        }
+        for (i, gate) in self.fairness.gates.iter().enumerate() {
+            if gate.min.is_none() && gate.max.is_none() {
+                return Err(format!("fairness.gates[{i}]: give `min`, `max` or both"));
+            }
+            if let Some(attribute) = &gate.attribute
+                && !self.sensitive.contains(attribute)
+                && !attribute.contains(" × ")
+            {
+                return Err(format!(
+                    "fairness.gates[{i}].attribute: `{attribute}` is not a sensitive attribute"
+                ));
+            }
+        }
         match &self.event_time {
             EventTimeSpec::Column(name) => {
                 let col = self.need_column("event_time.column", name)?;

@@ -1,0 +1,337 @@
+//! # kiln-evaluate
+//!
+//! Scores prepare's test table with train's model bundle, through the bundle's own
+//! transform, and writes under `<run>/evaluate/`:
+//!
+//! | file | what |
+//! | --- | --- |
+//! | `predictions.parquet` | `row_id`, the label (0/1), `score`, `predicted`, and the spec's sensitive columns |
+//! | `metrics.json` | [`EvaluationReport`]: accuracy, precision, recall, F1, ROC AUC, average precision, log loss, Brier, confusion matrix, best-F1 threshold, calibration and ECE, bootstrap 95 % intervals |
+//! | `manifest.json` | written last |
+//!
+//! [`audit`] evaluates any predictions file (Parquet or CSV) outside a run.
+
+mod report;
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+use kiln_core::csv_source::{CsvRead, stream_csv};
+use kiln_core::manifest::{InputRecord, StepManifest};
+use kiln_core::parquet_io::{ParquetSink, read_parquet};
+use kiln_core::runtime::StepContext;
+use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, EvaluateSpec};
+use kiln_core::step::{Step, StepOutcome, StepWriter};
+use kiln_core::store::{ArtifactStore, ObjectRef};
+use kiln_core::table::{ROW_ID, conform_batch};
+use kiln_core::{Error, Result};
+use kiln_model::{CpuBackend, ModelBundle};
+
+pub use report::{BestF1, EvaluationReport, evaluate_scores};
+
+/// The step's name and folder.
+pub const STEP: &str = "evaluate";
+/// The spec sections evaluate reads.
+pub const SPEC_SECTIONS: &[&str] = &["evaluate", "label", "sensitive"];
+pub const PREDICTIONS: &str = "predictions.parquet";
+pub const METRICS: &str = "metrics.json";
+const MODEL_FILES: &[&str] = &[
+    "model.bin",
+    "model_config.json",
+    "transform.json",
+    "metadata.json",
+];
+
+/// The step with its cache key: the model bundle, the test table and the spec sections.
+pub async fn plan(ctx: &StepContext) -> Result<Step> {
+    let train = ctx.run.child("train");
+    if StepManifest::load(&train).await?.is_none() {
+        return Err(Error::usage(format!(
+            "evaluate needs a trained model: no {} (run `kiln train` first)",
+            train.uri_of(kiln_core::manifest::MANIFEST)
+        )));
+    }
+    let mut inputs = Vec::new();
+    let add = |name: String, object: ObjectRef| async move {
+        let hash = object.hash().await?;
+        Ok::<_, Error>(InputRecord {
+            name,
+            uri: object.uri().to_string(),
+            hash,
+        })
+    };
+    for file in MODEL_FILES {
+        inputs.push(
+            add(
+                format!("train/model/{file}"),
+                train.object(&format!("model/{file}")),
+            )
+            .await?,
+        );
+    }
+    inputs.push(
+        add(
+            "prepare/test.parquet".into(),
+            ctx.run.child("prepare").object("test.parquet"),
+        )
+        .await?,
+    );
+    Ok(Step::new(
+        &ctx.run,
+        STEP,
+        ctx.spec.spec.fingerprint(SPEC_SECTIONS),
+        inputs,
+        ctx.force,
+    ))
+}
+
+/// Runs evaluate (or takes it from the cache).
+pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
+    let step = plan(ctx).await?;
+    step.run(|writer| evaluate(ctx, writer)).await
+}
+
+async fn evaluate(
+    ctx: &StepContext,
+    writer: StepWriter,
+) -> Result<(StepWriter, serde_json::Value)> {
+    let spec = &ctx.spec.spec;
+    let bundle =
+        ModelBundle::<CpuBackend>::load(&ctx.run.child("train/model"), &Default::default()).await?;
+    let label = &spec.label.column;
+    let mut fields = vec![
+        Field::new(ROW_ID, DataType::Int64, false),
+        Field::new(label, DataType::Int32, false),
+        Field::new("score", DataType::Float64, false),
+        Field::new("predicted", DataType::Int32, false),
+    ];
+    let test = ctx.run.child("prepare").object("test.parquet");
+    let (test_schema, mut batches) = read_parquet(&test, 16_384).await?;
+    for name in &spec.sensitive {
+        let field = test_schema
+            .field_with_name(name)
+            .map_err(|_| Error::usage(format!("{}: no sensitive column `{name}`", test.uri())))?;
+        fields.push(Field::new(name, field.data_type().clone(), true));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let mut sink = ParquetSink::create(&writer.object(PREDICTIONS), schema.clone())?;
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    let result = async {
+        while let Some(batch) = batches.try_next().await? {
+            let probabilities: Vec<f64> = bundle
+                .predict_proba(&batch)?
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let y = label_values(&batch, label, test.uri())?;
+            let predicted: Int32Array = probabilities
+                .iter()
+                .map(|&p| i32::from(p >= spec.evaluate.threshold))
+                .collect();
+            let mut columns: Vec<ArrayRef> = vec![
+                column(&batch, ROW_ID, test.uri())?,
+                Arc::new(Int32Array::from_iter_values(
+                    y.iter().map(|&v| i32::from(v)),
+                )),
+                Arc::new(Float64Array::from(probabilities.clone())),
+                Arc::new(predicted),
+            ];
+            for name in &spec.sensitive {
+                columns.push(column(&batch, name, test.uri())?);
+            }
+            sink.write(&RecordBatch::try_new(schema.clone(), columns)?)
+                .await?;
+            scores.extend(probabilities);
+            labels.extend(y);
+        }
+        Ok::<(), Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        sink.abort().await;
+        return Err(e);
+    }
+    writer.record(PREDICTIONS, sink.finish().await?.hash);
+    let report = evaluate_scores(&scores, &labels, &spec.evaluate, test.uri())?;
+    writer.put_json(METRICS, &report).await?;
+    tracing::info!(
+        rows = report.rows,
+        roc_auc = report.roc_auc,
+        accuracy = report.accuracy,
+        f1 = report.f1,
+        "evaluated"
+    );
+    let summary = serde_json::json!({
+        "rows": report.rows,
+        "roc_auc": report.roc_auc,
+        "accuracy": report.accuracy,
+        "f1": report.f1,
+        "log_loss": report.log_loss,
+    });
+    Ok((writer, summary))
+}
+
+fn column(batch: &RecordBatch, name: &str, uri: &str) -> Result<ArrayRef> {
+    batch
+        .column_by_name(name)
+        .cloned()
+        .ok_or_else(|| Error::usage(format!("{uri}: no column `{name}`")))
+}
+
+/// A 0/1 label column as bytes; any other value is a usage error naming it.
+fn label_values(batch: &RecordBatch, label: &str, uri: &str) -> Result<Vec<u8>> {
+    let array = column(batch, label, uri)?;
+    let array = arrow::compute::cast(&array, &DataType::Int64)?;
+    let values = array.as_primitive::<arrow::datatypes::Int64Type>();
+    (0..values.len())
+        .map(|i| match (values.is_null(i), values.value(i)) {
+            (false, 0) => Ok(0),
+            (false, 1) => Ok(1),
+            (true, _) => Err(Error::usage(format!(
+                "{uri}: label `{label}` is missing in row {}",
+                i + 1
+            ))),
+            (false, v) => Err(Error::usage(format!(
+                "{uri}: label `{label}` is {v} in row {}; expected 0 or 1",
+                i + 1
+            ))),
+        })
+        .collect()
+}
+
+/// Evaluates any predictions file — Parquet, or CSV with a header — from its label
+/// (0/1) and score (probability) columns.
+pub async fn audit(
+    predictions: &str,
+    label: &str,
+    score: &str,
+    options: &EvaluateSpec,
+) -> Result<EvaluationReport> {
+    let object = ObjectRef::parse(predictions)?;
+    let columns = vec![
+        ColumnSpec {
+            name: label.to_string(),
+            dtype: ColumnType::Int,
+            nullable: false,
+        },
+        ColumnSpec {
+            name: score.to_string(),
+            dtype: ColumnType::Float,
+            nullable: false,
+        },
+    ];
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    if predictions.ends_with(".csv") {
+        let read = CsvRead {
+            options: CsvOptions {
+                header: true,
+                ..CsvOptions::default()
+            },
+            skip_lines: 0,
+            columns,
+            batch_rows: 65_536,
+        };
+        let mut stream = stream_csv(&object, read).await?;
+        while let Some(typed) = stream.next().await {
+            batches.push(typed?.batch);
+        }
+    } else {
+        let (_, mut stream) = read_parquet(&object, 65_536).await?;
+        while let Some(batch) = stream.try_next().await? {
+            batches.push(conform_batch(&batch, &columns, predictions)?);
+        }
+    }
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    for batch in &batches {
+        labels.extend(label_values(batch, label, predictions)?);
+        let s = column(batch, score, predictions)?;
+        scores.extend(
+            s.as_primitive::<arrow::datatypes::Float64Type>()
+                .values()
+                .iter()
+                .copied(),
+        );
+    }
+    evaluate_scores(&scores, &labels, options, predictions)
+}
+
+/// Reads `metrics.json` of a run.
+pub async fn load_report(run: &ArtifactStore) -> Result<EvaluationReport> {
+    run.child(STEP).get_json(METRICS).await
+}
+
+/// Command-line arguments shared by `kiln-evaluate` and `kiln evaluate`: a run step
+/// (`--spec`) or a standalone audit (`--predictions`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvaluateArgs {
+    /// Pipeline spec (YAML or JSON), to evaluate a run's model.
+    #[arg(
+        long,
+        env = "KILN_SPEC",
+        value_name = "FILE|URI",
+        conflicts_with = "predictions",
+        required_unless_present = "predictions"
+    )]
+    pub spec: Option<String>,
+    /// Run root [default: ./kiln-runs/<spec name>].
+    #[arg(long, env = "KILN_RUN", value_name = "URI", requires = "spec")]
+    pub run: Option<String>,
+    /// Rerun even when inputs, spec and version match the last completed run.
+    #[arg(long, requires = "spec")]
+    pub force: bool,
+    /// Override a spec value, e.g. `--set evaluate.threshold=0.4` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "spec")]
+    pub overrides: Vec<String>,
+    /// A predictions file (Parquet, or CSV with a header) to audit outside a run.
+    #[arg(long, value_name = "FILE|URI")]
+    pub predictions: Option<String>,
+    /// With --predictions: the 0/1 label column.
+    #[arg(long, requires = "predictions", default_value = "label")]
+    pub label: String,
+    /// With --predictions: the score (probability of class 1) column.
+    #[arg(long, requires = "predictions", default_value = "score")]
+    pub score: String,
+    /// With --predictions: the decision threshold.
+    #[arg(long, requires = "predictions", default_value_t = 0.5)]
+    pub threshold: f64,
+    /// With --predictions: bootstrap resamples for the 95 % intervals (0 = none).
+    #[arg(long, requires = "predictions", default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// With --predictions: write the report JSON here instead of stdout.
+    #[arg(long, requires = "predictions", value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+impl EvaluateArgs {
+    /// Runs what the arguments ask for.
+    pub async fn execute(self) -> Result<()> {
+        if let Some(predictions) = &self.predictions {
+            let options = EvaluateSpec {
+                threshold: self.threshold,
+                bootstrap_resamples: self.bootstrap,
+                ..EvaluateSpec::default()
+            };
+            let report = audit(predictions, &self.label, &self.score, &options).await?;
+            let json = serde_json::to_string_pretty(&report)
+                .map_err(|e| Error::Invalid(e.to_string()))?
+                + "\n";
+            kiln_core::runtime::write_stderr(&report.table())?;
+            return match &self.out {
+                Some(path) => std::fs::write(path, json)
+                    .map_err(|e| Error::io(format!("writing {}", path.display()), e)),
+                None => kiln_core::runtime::write_stdout(&json),
+            };
+        }
+        let step = kiln_core::runtime::StepArgs {
+            spec: self.spec.clone().unwrap_or_default(),
+            run: self.run.clone(),
+            force: self.force,
+            overrides: self.overrides.clone(),
+        };
+        let ctx = step.context().await?;
+        run(&ctx).await.map(drop)
+    }
+}

@@ -1,0 +1,523 @@
+//! # kiln-fairness
+//!
+//! Fairness of the model's decisions on the test split, from evaluate's predictions
+//! alone (no model needed): for each sensitive attribute of the spec and for their
+//! intersection, per-group count, selection rate, TPR, FPR and precision; demographic
+//! parity, equal opportunity and equalized odds differences and ratios, and the
+//! predictive parity ratio, as Fairlearn defines them; bootstrap 95 % intervals; and
+//! the gates of the spec. Writes `<run>/fairness/report.json`; a failed gate is exit 3.
+//!
+//! [`audit`] analyses any predictions file outside a run.
+
+mod analysis;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+use kiln_core::csv_source::{CsvRead, stream_csv};
+use kiln_core::manifest::{InputRecord, StepManifest};
+use kiln_core::parquet_io::read_parquet;
+use kiln_core::runtime::StepContext;
+use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, FairnessMetric, FairnessSpec};
+use kiln_core::step::{Step, StepOutcome, StepWriter};
+use kiln_core::store::ObjectRef;
+use kiln_core::table::conform_batch;
+use kiln_core::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+pub use analysis::{AttributeReport, GroupStats, analyse};
+
+/// The step's name and folder.
+pub const STEP: &str = "fairness";
+/// The spec sections fairness reads.
+pub const SPEC_SECTIONS: &[&str] = &["fairness", "sensitive", "label"];
+pub const REPORT: &str = "report.json";
+/// How an intersection of attributes is named (`sex × race`).
+pub const INTERSECTION: &str = " × ";
+
+/// The verdict of one gate on one attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateResult {
+    pub metric: FairnessMetric,
+    pub attribute: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// `null` when the metric is undefined (fewer than two comparable groups): the gate fails.
+    pub observed: Option<f64>,
+    pub passed: bool,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FairnessReport {
+    pub rows: u64,
+    pub min_group_count: u64,
+    pub attributes: Vec<AttributeReport>,
+    pub gates: Vec<GateResult>,
+    pub passed: bool,
+}
+
+impl FairnessReport {
+    /// One line per failed gate, for the error report.
+    pub fn failures(&self) -> Vec<String> {
+        self.gates
+            .iter()
+            .filter(|g| !g.passed)
+            .map(|g| {
+                let bound = match (g.min, g.max) {
+                    (Some(lo), Some(hi)) => format!("in [{lo}, {hi}]"),
+                    (Some(lo), None) => format!(">= {lo}"),
+                    (None, Some(hi)) => format!("<= {hi}"),
+                    (None, None) => String::new(),
+                };
+                let observed = g
+                    .observed
+                    .map_or("undefined".to_string(), |v| format!("{v:.4}"));
+                format!(
+                    "{:?} of `{}` is {observed}, must be {bound}",
+                    g.metric, g.attribute
+                )
+            })
+            .collect()
+    }
+
+    /// A readable table for the terminal.
+    pub fn table(&self) -> String {
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+        let mut out = String::new();
+        for a in &self.attributes {
+            out.push_str(&format!(
+                "{}\n  {:<28} {:>7} {:>9} {:>6} {:>6} {:>9}\n",
+                a.attribute, "group", "count", "selection", "tpr", "fpr", "precision"
+            ));
+            for g in &a.groups {
+                let flag = if g.excluded {
+                    " (too small, not compared)"
+                } else {
+                    ""
+                };
+                out.push_str(&format!(
+                    "  {:<28} {:>7} {:>9.3} {:>6} {:>6} {:>9}{flag}\n",
+                    g.group,
+                    g.count,
+                    g.selection_rate,
+                    f(g.tpr),
+                    f(g.fpr),
+                    f(g.precision)
+                ));
+            }
+            for (metric, value) in &a.disparities {
+                out.push_str(&format!("  {:<34} {}\n", format!("{metric:?}"), f(*value)));
+            }
+        }
+        for g in &self.gates {
+            out.push_str(&format!(
+                "gate {:?} on `{}`: {}\n",
+                g.metric,
+                g.attribute,
+                if g.passed { "passed" } else { "FAILED" }
+            ));
+        }
+        out
+    }
+}
+
+/// Analyses predictions: `sensitive` holds each attribute's per-row values.
+pub fn analyse_predictions(
+    labels: &[u8],
+    predicted: &[u8],
+    sensitive: &[(String, Vec<Option<String>>)],
+    options: &FairnessSpec,
+) -> FairnessReport {
+    let mut attributes: Vec<AttributeReport> = sensitive
+        .iter()
+        .map(|(name, values)| {
+            analyse(
+                name,
+                values,
+                labels,
+                predicted,
+                options.min_group_count,
+                options.bootstrap_resamples,
+                options.seed,
+            )
+        })
+        .collect();
+    if options.intersections && sensitive.len() > 1 {
+        let name = sensitive
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(INTERSECTION);
+        let values: Vec<Option<String>> = (0..labels.len())
+            .map(|row| {
+                Some(
+                    sensitive
+                        .iter()
+                        .map(|(_, v)| v[row].clone().unwrap_or_else(|| "<missing>".into()))
+                        .collect::<Vec<_>>()
+                        .join(INTERSECTION),
+                )
+            })
+            .collect();
+        attributes.push(analyse(
+            &name,
+            &values,
+            labels,
+            predicted,
+            options.min_group_count,
+            options.bootstrap_resamples,
+            options.seed,
+        ));
+    }
+    let mut gates = Vec::new();
+    for gate in &options.gates {
+        for attribute in attributes
+            .iter()
+            .filter(|a| gate.attribute.as_deref().is_none_or(|g| g == a.attribute))
+        {
+            let observed = attribute.disparities.get(&gate.metric).copied().flatten();
+            let passed = observed.is_some_and(|v| {
+                gate.min.is_none_or(|lo| v >= lo) && gate.max.is_none_or(|hi| v <= hi)
+            });
+            gates.push(GateResult {
+                metric: gate.metric,
+                attribute: attribute.attribute.clone(),
+                min: gate.min,
+                max: gate.max,
+                observed,
+                passed,
+            });
+        }
+    }
+    FairnessReport {
+        rows: labels.len() as u64,
+        min_group_count: options.min_group_count,
+        passed: gates.iter().all(|g| g.passed),
+        attributes,
+        gates,
+    }
+}
+
+/// The step with its cache key: evaluate's predictions and the spec sections.
+pub async fn plan(ctx: &StepContext) -> Result<Step> {
+    let evaluate = ctx.run.child("evaluate");
+    if StepManifest::load(&evaluate).await?.is_none() {
+        return Err(Error::usage(format!(
+            "fairness needs evaluate's predictions: no {} (run `kiln evaluate` first)",
+            evaluate.uri_of(kiln_core::manifest::MANIFEST)
+        )));
+    }
+    let object = evaluate.object("predictions.parquet");
+    let inputs = vec![InputRecord {
+        name: "evaluate/predictions.parquet".into(),
+        uri: object.uri().to_string(),
+        hash: object.hash().await?,
+    }];
+    Ok(Step::new(
+        &ctx.run,
+        STEP,
+        ctx.spec.spec.fingerprint(SPEC_SECTIONS),
+        inputs,
+        ctx.force,
+    ))
+}
+
+/// Runs fairness (or takes it from the cache); a failed gate is [`Error::Gate`] after
+/// the report is written, so the report is there to read either way.
+pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
+    let step = plan(ctx).await?;
+    let outcome = step.run(|writer| fairness(ctx, writer)).await?;
+    let report: FairnessReport = ctx.run.child(STEP).get_json(REPORT).await?;
+    if !report.passed {
+        let failures = report.failures();
+        return Err(Error::Gate {
+            summary: format!(
+                "{} fairness gate(s) failed; see {}",
+                failures.len(),
+                ctx.run.uri_of("fairness/report.json")
+            ),
+            failures,
+        });
+    }
+    Ok(outcome)
+}
+
+async fn fairness(
+    ctx: &StepContext,
+    writer: StepWriter,
+) -> Result<(StepWriter, serde_json::Value)> {
+    let spec = &ctx.spec.spec;
+    let object = ctx.run.child("evaluate").object("predictions.parquet");
+    let table = read_table(
+        &object,
+        &spec.label.column,
+        "predicted",
+        &spec.sensitive,
+        None,
+    )
+    .await?;
+    let report = analyse_predictions(
+        &table.labels,
+        &table.decisions,
+        &table.sensitive,
+        &spec.fairness,
+    );
+    writer.put_json(REPORT, &report).await?;
+    tracing::info!(
+        passed = report.passed,
+        gates = report.gates.len(),
+        "fairness analysed"
+    );
+    Ok((
+        writer,
+        serde_json::json!({ "passed": report.passed, "gates": report.gates.len() }),
+    ))
+}
+
+/// Labels, decisions and sensitive values read from a predictions file.
+struct PredictionsTable {
+    labels: Vec<u8>,
+    decisions: Vec<u8>,
+    sensitive: Vec<(String, Vec<Option<String>>)>,
+}
+
+/// Reads a predictions file (Parquet, or CSV with a header). Decisions come from a 0/1
+/// column, or from a score column and a threshold when `threshold` is given.
+async fn read_table(
+    object: &ObjectRef,
+    label: &str,
+    decision: &str,
+    sensitive: &[String],
+    threshold: Option<f64>,
+) -> Result<PredictionsTable> {
+    let mut columns = vec![
+        ColumnSpec {
+            name: label.to_string(),
+            dtype: ColumnType::Int,
+            nullable: false,
+        },
+        ColumnSpec {
+            name: decision.to_string(),
+            dtype: if threshold.is_some() {
+                ColumnType::Float
+            } else {
+                ColumnType::Int
+            },
+            nullable: false,
+        },
+    ];
+    columns.extend(sensitive.iter().map(|s| ColumnSpec {
+        name: s.clone(),
+        dtype: ColumnType::String,
+        nullable: true,
+    }));
+    let uri = object.uri().to_string();
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    if uri.ends_with(".csv") {
+        let read = CsvRead {
+            options: CsvOptions {
+                header: true,
+                ..CsvOptions::default()
+            },
+            skip_lines: 0,
+            columns,
+            batch_rows: 65_536,
+        };
+        let mut stream = stream_csv(object, read).await?;
+        while let Some(typed) = stream.next().await {
+            batches.push(typed?.batch);
+        }
+    } else {
+        let (_, mut stream) = read_parquet(object, 65_536).await?;
+        while let Some(batch) = stream.try_next().await? {
+            batches.push(conform_batch(&batch, &columns, &uri)?);
+        }
+    }
+    let mut table = PredictionsTable {
+        labels: Vec::new(),
+        decisions: Vec::new(),
+        sensitive: sensitive.iter().map(|s| (s.clone(), Vec::new())).collect(),
+    };
+    for batch in &batches {
+        let binary = |name: &str, array: &dyn Array| -> Result<Vec<u8>> {
+            let values =
+                arrow::compute::cast(&arrow::array::make_array(array.to_data()), &DataType::Int64)?;
+            let values = values.as_primitive::<arrow::datatypes::Int64Type>();
+            values
+                .values()
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| match v {
+                    0 | 1 => Ok(v as u8),
+                    other => Err(Error::usage(format!(
+                        "{uri}: `{name}` is {other} in row {}; expected 0 or 1",
+                        i + 1
+                    ))),
+                })
+                .collect()
+        };
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| Error::usage(format!("{uri}: no column `{name}`")))
+        };
+        table.labels.extend(binary(label, column(label)?.as_ref())?);
+        match threshold {
+            Some(t) => {
+                let scores = column(decision)?;
+                let scores = scores.as_primitive::<arrow::datatypes::Float64Type>();
+                if let Some(i) = scores
+                    .values()
+                    .iter()
+                    .position(|s| !(0.0..=1.0).contains(s))
+                {
+                    return Err(Error::usage(format!(
+                        "{uri}: score {} in row {} is not a probability in [0, 1]",
+                        scores.value(i),
+                        i + 1
+                    )));
+                }
+                table
+                    .decisions
+                    .extend(scores.values().iter().map(|&s| u8::from(s >= t)));
+            }
+            None => table
+                .decisions
+                .extend(binary(decision, column(decision)?.as_ref())?),
+        }
+        for (name, values) in &mut table.sensitive {
+            let array = arrow::compute::cast(&column(name)?, &DataType::Utf8)?;
+            let strings = array.as_string::<i32>();
+            values.extend(
+                (0..strings.len())
+                    .map(|i| (!strings.is_null(i)).then(|| strings.value(i).to_string())),
+            );
+        }
+    }
+    if table.labels.is_empty() {
+        return Err(Error::usage(format!("{uri}: no predictions to analyse")));
+    }
+    Ok(table)
+}
+
+/// Analyses any predictions file (Parquet, or CSV with a header) outside a run.
+pub async fn audit(
+    predictions: &str,
+    label: &str,
+    score: &str,
+    threshold: f64,
+    sensitive: &[String],
+    options: &FairnessSpec,
+) -> Result<FairnessReport> {
+    if sensitive.is_empty() {
+        return Err(Error::usage("--sensitive: name at least one column"));
+    }
+    let table = read_table(
+        &ObjectRef::parse(predictions)?,
+        label,
+        score,
+        sensitive,
+        Some(threshold),
+    )
+    .await?;
+    Ok(analyse_predictions(
+        &table.labels,
+        &table.decisions,
+        &table.sensitive,
+        options,
+    ))
+}
+
+/// Command-line arguments shared by `kiln-fairness` and `kiln fairness`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FairnessArgs {
+    /// Pipeline spec (YAML or JSON), to analyse a run's predictions.
+    #[arg(
+        long,
+        env = "KILN_SPEC",
+        value_name = "FILE|URI",
+        conflicts_with = "predictions",
+        required_unless_present = "predictions"
+    )]
+    pub spec: Option<String>,
+    /// Run root [default: ./kiln-runs/<spec name>].
+    #[arg(long, env = "KILN_RUN", value_name = "URI", requires = "spec")]
+    pub run: Option<String>,
+    /// Rerun even when inputs, spec and version match the last completed run.
+    #[arg(long, requires = "spec")]
+    pub force: bool,
+    /// Override a spec value, e.g. `--set fairness.min_group_count=50` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "spec")]
+    pub overrides: Vec<String>,
+    /// A predictions file (Parquet, or CSV with a header) to analyse outside a run.
+    #[arg(long, value_name = "FILE|URI")]
+    pub predictions: Option<String>,
+    /// With --predictions: the 0/1 label column.
+    #[arg(long, requires = "predictions", default_value = "label")]
+    pub label: String,
+    /// With --predictions: the score column (probability of class 1).
+    #[arg(long, requires = "predictions", default_value = "score")]
+    pub score: String,
+    /// With --predictions: the decision threshold.
+    #[arg(long, requires = "predictions", default_value_t = 0.5)]
+    pub threshold: f64,
+    /// With --predictions: the sensitive columns, comma-separated.
+    #[arg(long, requires = "predictions", value_delimiter = ',')]
+    pub sensitive: Vec<String>,
+    /// With --predictions: groups smaller than this are not compared.
+    #[arg(long, requires = "predictions", default_value_t = 30)]
+    pub min_group_count: u64,
+    /// With --predictions: write the report JSON here instead of stdout.
+    #[arg(long, requires = "predictions", value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+impl FairnessArgs {
+    /// Runs what the arguments ask for.
+    pub async fn execute(self) -> Result<()> {
+        if let Some(predictions) = &self.predictions {
+            let options = FairnessSpec {
+                min_group_count: self.min_group_count,
+                ..FairnessSpec::default()
+            };
+            let report = audit(
+                predictions,
+                &self.label,
+                &self.score,
+                self.threshold,
+                &self.sensitive,
+                &options,
+            )
+            .await?;
+            let json = serde_json::to_string_pretty(&report)
+                .map_err(|e| Error::Invalid(e.to_string()))?
+                + "\n";
+            kiln_core::runtime::write_stderr(&report.table())?;
+            return match &self.out {
+                Some(path) => std::fs::write(path, json)
+                    .map_err(|e| Error::io(format!("writing {}", path.display()), e)),
+                None => kiln_core::runtime::write_stdout(&json),
+            };
+        }
+        let step = kiln_core::runtime::StepArgs {
+            spec: self.spec.clone().unwrap_or_default(),
+            run: self.run.clone(),
+            force: self.force,
+            overrides: self.overrides.clone(),
+        };
+        let ctx = step.context().await?;
+        run(&ctx).await.map(drop)
+    }
+}
+
+/// Disparities of one attribute by metric name, for readers of the report.
+pub fn disparity(report: &FairnessReport, attribute: &str, metric: FairnessMetric) -> Option<f64> {
+    report
+        .attributes
+        .iter()
+        .find(|a| a.attribute == attribute)
+        .and_then(|a| a.disparities.get(&metric).copied().flatten())
+}
