@@ -29,6 +29,7 @@
 //! ```
 
 pub mod bootstrap;
+pub mod chart;
 pub mod csv_source;
 pub mod error;
 pub mod manifest;

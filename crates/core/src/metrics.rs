@@ -139,6 +139,65 @@ pub fn average_precision<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Op
     Some(ap)
 }
 
+/// Points of the ROC curve, (FPR, TPR), from (0, 0) through every distinct score
+/// threshold, high to low (scikit-learn's `roc_curve` without dropping points).
+/// Empty when a class is missing.
+pub fn roc_curve<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Vec<(f64, f64)> {
+    cumulative_counts(scores, labels)
+        .map(|(tp, fp, p, n)| {
+            vec![(0.0, 0.0)]
+                .into_iter()
+                .chain(tp.iter().zip(&fp).map(|(&t, &f)| (f / n, t / p)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Points of the precision–recall curve, (recall, precision), from (0, 1) through every
+/// distinct score threshold, high to low. Empty when a class is missing.
+pub fn pr_curve<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Vec<(f64, f64)> {
+    cumulative_counts(scores, labels)
+        .map(|(tp, fp, p, _)| {
+            vec![(0.0, 1.0)]
+                .into_iter()
+                .chain(tp.iter().zip(&fp).map(|(&t, &f)| (t / p, t / (t + f))))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Cumulative true and false positives at each distinct threshold (high to low), and
+/// the class totals; `None` when a class is missing.
+#[allow(clippy::type_complexity)]
+fn cumulative_counts<S: Copy + Into<f64>>(
+    scores: &[S],
+    labels: &[u8],
+) -> Option<(Vec<f64>, Vec<f64>, f64, f64)> {
+    let positives = labels.iter().filter(|&&y| y == 1).count() as f64;
+    let negatives = labels.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return None;
+    }
+    let order = descending(scores);
+    let (mut tps, mut fps) = (Vec::new(), Vec::new());
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut i = 0;
+    while i < order.len() {
+        let score = scores[order[i]].into();
+        while i < order.len() && scores[order[i]].into() == score {
+            if labels[order[i]] == 1 {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
+            i += 1;
+        }
+        tps.push(tp);
+        fps.push(fp);
+    }
+    Some((tps, fps, positives, negatives))
+}
+
 /// Mean binary cross-entropy, probabilities clipped to [ε, 1 − ε] (scikit-learn's `log_loss`).
 pub fn log_loss<S: Copy + Into<f64>>(probabilities: &[S], labels: &[u8]) -> f64 {
     let eps = f64::EPSILON;
@@ -287,6 +346,21 @@ mod tests {
         assert_eq!(best_f1_threshold(&[0.2, 0.9], &[0, 0]), None);
         let c = Confusion::at(&[0.1, 0.2], &[0, 0], 0.5);
         assert_eq!((c.precision(), c.recall(), c.f1()), (0.0, 0.0, 0.0));
+    }
+
+    #[test]
+    fn curves_match_scikit_learn() {
+        // sklearn.metrics.roc_curve([0,0,1,1], [0.1,0.4,0.35,0.8], drop_intermediate=False)
+        // fpr [0, 0, 0.5, 0.5, 1], tpr [0, 0.5, 0.5, 1, 1]
+        let roc = roc_curve(&[0.1, 0.4, 0.35, 0.8], &[0, 0, 1, 1]);
+        assert_eq!(
+            roc,
+            vec![(0.0, 0.0), (0.0, 0.5), (0.5, 0.5), (0.5, 1.0), (1.0, 1.0)]
+        );
+        let pr = pr_curve(&[0.1, 0.4, 0.35, 0.8], &[0, 0, 1, 1]);
+        assert_eq!(pr[1], (0.5, 1.0));
+        assert_eq!(pr[3], (1.0, 2.0 / 3.0));
+        assert!(roc_curve(&[0.1], &[1]).is_empty());
     }
 
     #[test]

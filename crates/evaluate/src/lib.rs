@@ -6,11 +6,13 @@
 //! | file | what |
 //! | --- | --- |
 //! | `predictions.parquet` | `row_id`, the label (0/1), `score`, `predicted`, and the spec's sensitive columns |
+//! | `plots/*.svg` | ROC, precision–recall, calibration, confusion matrix, score histogram by class |
 //! | `metrics.json` | [`EvaluationReport`]: accuracy, precision, recall, F1, ROC AUC, average precision, log loss, Brier, confusion matrix, best-F1 threshold, calibration and ECE, bootstrap 95 % intervals |
 //! | `manifest.json` | written last |
 //!
 //! [`audit`] evaluates any predictions file (Parquet or CSV) outside a run.
 
+mod plots;
 mod report;
 
 use std::sync::Arc;
@@ -157,6 +159,9 @@ async fn evaluate(
     writer.record(PREDICTIONS, sink.finish().await?.hash);
     let report = evaluate_scores(&scores, &labels, &spec.evaluate, test.uri())?;
     writer.put_json(METRICS, &report).await?;
+    for (name, svg) in plots::render(&report, &scores, &labels) {
+        writer.put(&format!("plots/{name}"), svg.into()).await?;
+    }
     tracing::info!(
         rows = report.rows,
         roc_auc = report.roc_auc,

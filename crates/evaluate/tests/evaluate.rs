@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kiln_testkit::{adult_dir, bin, pyarrow_describe, run, stderr, stdout, workspace_root};
+use kiln_testkit::{
+    adult_dir, bin, parse_svg, pyarrow_describe, run, stderr, stdout, workspace_root,
+};
 
 fn evaluate(args: &[&str]) -> Output {
     run(Command::new(env!("CARGO_BIN_EXE_kiln-evaluate"))
@@ -76,6 +78,29 @@ fn evaluates_the_adult_model_and_writes_predictions() {
             "{column} missing from {columns:?}"
         );
     }
+
+    // Plots: well-formed SVG for an independent XML parser, with the curves drawn.
+    for plot in [
+        "roc.svg",
+        "precision_recall.svg",
+        "calibration.svg",
+        "confusion_matrix.svg",
+        "score_histogram.svg",
+    ] {
+        let path = run_dir.join("evaluate/plots").join(plot);
+        let (tag, elements) = parse_svg(&path);
+        assert_eq!(tag, "{http://www.w3.org/2000/svg}svg", "{plot}");
+        assert!(elements > 10, "{plot} has {elements} elements");
+        assert!(
+            std::fs::metadata(&path).unwrap().len() < 100_000,
+            "{plot} is small"
+        );
+    }
+    let roc = std::fs::read_to_string(run_dir.join("evaluate/plots/roc.svg")).unwrap();
+    assert!(
+        roc.contains("<polyline") && roc.contains("model (AUC 0.9"),
+        "ROC curve with its AUC"
+    );
 
     // Auditing the step's own predictions file gives the step's numbers.
     let audit = evaluate(&[

@@ -265,6 +265,14 @@ async fn fairness(
         &spec.fairness,
     );
     writer.put_json(REPORT, &report).await?;
+    for attribute in &report.attributes {
+        writer
+            .put(
+                &format!("plots/{}.svg", file_stem(&attribute.attribute)),
+                group_chart(attribute).into(),
+            )
+            .await?;
+    }
     tracing::info!(
         passed = report.passed,
         gates = report.gates.len(),
@@ -274,6 +282,55 @@ async fn fairness(
         writer,
         serde_json::json!({ "passed": report.passed, "gates": report.gates.len() }),
     ))
+}
+
+/// A file name for an attribute (`sex × race` → `sex_x_race`).
+fn file_stem(attribute: &str) -> String {
+    attribute
+        .replace(INTERSECTION, "_x_")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Selection rate, TPR and FPR per group, as grouped bars.
+fn group_chart(attribute: &AttributeReport) -> String {
+    let groups: Vec<String> = attribute
+        .groups
+        .iter()
+        .map(|g| {
+            if g.excluded {
+                format!("{} (n<min)", g.group)
+            } else {
+                g.group.clone()
+            }
+        })
+        .collect();
+    let series = [
+        (
+            "selection rate",
+            attribute
+                .groups
+                .iter()
+                .map(|g| Some(g.selection_rate))
+                .collect::<Vec<_>>(),
+        ),
+        ("TPR", attribute.groups.iter().map(|g| g.tpr).collect()),
+        ("FPR", attribute.groups.iter().map(|g| g.fpr).collect()),
+    ];
+    kiln_core::chart::bar_chart(
+        &format!("Rates by {}", attribute.attribute),
+        "rate",
+        &groups,
+        &series,
+        1.0,
+    )
 }
 
 /// Labels, decisions and sensitive values read from a predictions file.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use kiln_testkit::{adult_dir, bin, run, stderr, workspace_root};
+use kiln_testkit::{adult_dir, bin, parse_svg, run, stderr, workspace_root};
 
 fn fairness(args: &[&str]) -> Output {
     run(Command::new(env!("CARGO_BIN_EXE_kiln-fairness"))
@@ -161,6 +161,11 @@ fn adult_shows_the_sex_gap_and_a_failed_gate_is_exit_3() {
             .any(|a| a["attribute"] == "sex × race")
     );
     assert_eq!(report["passed"], false);
+    for plot in ["sex.svg", "race.svg", "sex_x_race.svg"] {
+        let (tag, elements) = parse_svg(&run_dir.join("fairness/plots").join(plot));
+        assert_eq!(tag, "{http://www.w3.org/2000/svg}svg", "{plot}");
+        assert!(elements > 10, "{plot}: {elements}");
+    }
     // Without the gate the step passes.
     let out = fairness(&common);
     assert!(out.status.success(), "{}", stderr(&out));

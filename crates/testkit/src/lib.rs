@@ -107,6 +107,22 @@ print(json.dumps(out))
     serde_json::from_slice(&out.stdout).expect("pyarrow output is JSON")
 }
 
+/// Parses an SVG (XML) file with Python's standard library parser — an independent
+/// reader — and returns the root tag and the number of elements.
+pub fn parse_svg(path: &Path) -> (String, usize) {
+    let script = "import sys, xml.etree.ElementTree as ET\nroot = ET.parse(sys.argv[1]).getroot()\nprint(root.tag, sum(1 for _ in root.iter()))";
+    let out = run(Command::new(python()).arg("-c").arg(script).arg(path));
+    assert!(
+        out.status.success(),
+        "{} is not well-formed XML: {}",
+        path.display(),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    let (tag, count) = text.trim().rsplit_once(' ').expect("tag and count");
+    (tag.to_string(), count.parse().expect("a count"))
+}
+
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
