@@ -119,19 +119,10 @@ pub fn average_precision<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Op
     if positives == 0.0 || scores.iter().any(|&s| s.into().is_nan()) {
         return None;
     }
-    let order = descending(scores);
-    let (mut tp, mut fp, mut previous_recall, mut ap) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let mut i = 0;
-    while i < order.len() {
-        let score = scores[order[i]].into();
-        while i < order.len() && scores[order[i]].into() == score {
-            if labels[order[i]] == 1 {
-                tp += 1.0
-            } else {
-                fp += 1.0
-            }
-            i += 1;
-        }
+    let c = threshold_counts(scores, labels);
+    let mut previous_recall = 0.0;
+    let mut ap = 0.0;
+    for (&tp, &fp) in c.tps.iter().zip(&c.fps) {
         let recall = tp / positives;
         ap += (recall - previous_recall) * (tp / (tp + fp));
         previous_recall = recall;
@@ -143,43 +134,56 @@ pub fn average_precision<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Op
 /// threshold, high to low (scikit-learn's `roc_curve` without dropping points).
 /// Empty when a class is missing.
 pub fn roc_curve<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Vec<(f64, f64)> {
-    cumulative_counts(scores, labels)
-        .map(|(tp, fp, p, n)| {
-            vec![(0.0, 0.0)]
-                .into_iter()
-                .chain(tp.iter().zip(&fp).map(|(&t, &f)| (f / n, t / p)))
-                .collect()
-        })
-        .unwrap_or_default()
+    let c = threshold_counts(scores, labels);
+    if c.positives == 0.0 || c.negatives == 0.0 {
+        return Vec::new();
+    }
+    std::iter::once((0.0, 0.0))
+        .chain(
+            c.tps
+                .iter()
+                .zip(&c.fps)
+                .map(|(&t, &f)| (f / c.negatives, t / c.positives)),
+        )
+        .collect()
 }
 
 /// Points of the precision–recall curve, (recall, precision), from (0, 1) through every
 /// distinct score threshold, high to low. Empty when a class is missing.
 pub fn pr_curve<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Vec<(f64, f64)> {
-    cumulative_counts(scores, labels)
-        .map(|(tp, fp, p, _)| {
-            vec![(0.0, 1.0)]
-                .into_iter()
-                .chain(tp.iter().zip(&fp).map(|(&t, &f)| (t / p, t / (t + f))))
-                .collect()
-        })
-        .unwrap_or_default()
+    let c = threshold_counts(scores, labels);
+    if c.positives == 0.0 || c.negatives == 0.0 {
+        return Vec::new();
+    }
+    std::iter::once((0.0, 1.0))
+        .chain(
+            c.tps
+                .iter()
+                .zip(&c.fps)
+                .map(|(&t, &f)| (t / c.positives, t / (t + f))),
+        )
+        .collect()
 }
 
-/// Cumulative true and false positives at each distinct threshold (high to low), and
-/// the class totals; `None` when a class is missing.
-#[allow(clippy::type_complexity)]
-fn cumulative_counts<S: Copy + Into<f64>>(
-    scores: &[S],
-    labels: &[u8],
-) -> Option<(Vec<f64>, Vec<f64>, f64, f64)> {
-    let positives = labels.iter().filter(|&&y| y == 1).count() as f64;
-    let negatives = labels.len() as f64 - positives;
-    if positives == 0.0 || negatives == 0.0 {
-        return None;
-    }
+/// Cumulative counts at each distinct score threshold, high to low.
+struct ThresholdCounts {
+    thresholds: Vec<f64>,
+    tps: Vec<f64>,
+    fps: Vec<f64>,
+    positives: f64,
+    negatives: f64,
+}
+
+/// One pass over the rows sorted by score, descending, grouping tied scores.
+fn threshold_counts<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> ThresholdCounts {
     let order = descending(scores);
-    let (mut tps, mut fps) = (Vec::new(), Vec::new());
+    let mut counts = ThresholdCounts {
+        thresholds: Vec::new(),
+        tps: Vec::new(),
+        fps: Vec::new(),
+        positives: 0.0,
+        negatives: 0.0,
+    };
     let (mut tp, mut fp) = (0.0, 0.0);
     let mut i = 0;
     while i < order.len() {
@@ -192,10 +196,13 @@ fn cumulative_counts<S: Copy + Into<f64>>(
             }
             i += 1;
         }
-        tps.push(tp);
-        fps.push(fp);
+        counts.thresholds.push(score);
+        counts.tps.push(tp);
+        counts.fps.push(fp);
     }
-    Some((tps, fps, positives, negatives))
+    counts.positives = tp;
+    counts.negatives = fp;
+    counts
 }
 
 /// Mean binary cross-entropy, probabilities clipped to [ε, 1 − ε] (scikit-learn's `log_loss`).
@@ -298,25 +305,14 @@ pub fn calibration<S: Copy + Into<f64>>(
 /// The threshold (among the distinct scores) that maximises F1, and that F1; ties go
 /// to the higher threshold. `None` without positives.
 pub fn best_f1_threshold<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Option<(f64, f64)> {
-    let positives = labels.iter().filter(|&&y| y == 1).count() as u64;
-    if positives == 0 {
+    if !labels.contains(&1) {
         return None;
     }
-    let order = descending(scores);
-    let (mut tp, mut fp) = (0u64, 0u64);
+    let c = threshold_counts(scores, labels);
     let mut best: Option<(f64, f64)> = None;
-    let mut i = 0;
-    while i < order.len() {
-        let score = scores[order[i]].into();
-        while i < order.len() && scores[order[i]].into() == score {
-            if labels[order[i]] == 1 {
-                tp += 1
-            } else {
-                fp += 1
-            }
-            i += 1;
-        }
-        let f1 = ratio(2 * tp, 2 * tp + fp + (positives - tp));
+    for ((&score, &tp), &fp) in c.thresholds.iter().zip(&c.tps).zip(&c.fps) {
+        // 2TP / (2TP + FP + FN), with FN = positives − TP.
+        let f1 = 2.0 * tp / (2.0 * tp + fp + (c.positives - tp));
         if best.is_none_or(|(_, b)| f1 > b) {
             best = Some((score, f1));
         }

@@ -52,6 +52,68 @@ pub struct StepArgs {
     pub overrides: Vec<String>,
 }
 
+/// The step flags of a command that also has a standalone mode (`--predictions FILE`):
+/// `--spec` is optional, and the command must define a `predictions` argument.
+#[derive(Debug, Clone, Args)]
+pub struct OptionalStepArgs {
+    /// Pipeline spec (YAML or JSON), to work on a run.
+    #[arg(
+        long,
+        env = "KILN_SPEC",
+        value_name = "FILE|URI",
+        conflicts_with = "predictions",
+        required_unless_present = "predictions"
+    )]
+    pub spec: Option<String>,
+    /// Run root [default: ./kiln-runs/<spec name>].
+    #[arg(long, env = "KILN_RUN", value_name = "URI", requires = "spec")]
+    pub run: Option<String>,
+    /// Rerun even when inputs, spec and version match the last completed run.
+    #[arg(long, requires = "spec")]
+    pub force: bool,
+    /// Override a spec value, e.g. `--set evaluate.threshold=0.4` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "spec")]
+    pub overrides: Vec<String>,
+}
+
+impl OptionalStepArgs {
+    /// Loads the spec and opens the run root (the spec is present unless the
+    /// standalone mode was chosen, which clap enforces).
+    pub async fn context(&self) -> Result<StepContext> {
+        StepArgs {
+            spec: self.spec.clone().unwrap_or_default(),
+            run: self.run.clone(),
+            force: self.force,
+            overrides: self.overrides.clone(),
+        }
+        .context()
+        .await
+    }
+}
+
+/// Where a standalone report goes: JSON to `--out` (stdout without it), and a
+/// readable table to stderr.
+#[derive(Debug, Clone, Args)]
+pub struct ReportOutput {
+    /// With --predictions: write the report JSON here instead of stdout.
+    #[arg(long, requires = "predictions", value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+impl ReportOutput {
+    /// Writes the table to stderr and the report as JSON to `--out` or stdout.
+    pub fn emit<T: serde::Serialize>(&self, report: &T, table: &str) -> Result<()> {
+        let json =
+            serde_json::to_string_pretty(report).map_err(|e| Error::Invalid(e.to_string()))? + "\n";
+        write_stderr(table)?;
+        match &self.out {
+            Some(path) => std::fs::write(path, json)
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e)),
+            None => write_stdout(&json),
+        }
+    }
+}
+
 /// A loaded spec and an opened run root: what a step needs to start.
 #[derive(Debug, Clone)]
 pub struct StepContext {

@@ -491,24 +491,8 @@ pub async fn audit(
 /// Command-line arguments shared by `kiln-fairness` and `kiln fairness`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FairnessArgs {
-    /// Pipeline spec (YAML or JSON), to analyse a run's predictions.
-    #[arg(
-        long,
-        env = "KILN_SPEC",
-        value_name = "FILE|URI",
-        conflicts_with = "predictions",
-        required_unless_present = "predictions"
-    )]
-    pub spec: Option<String>,
-    /// Run root [default: ./kiln-runs/<spec name>].
-    #[arg(long, env = "KILN_RUN", value_name = "URI", requires = "spec")]
-    pub run: Option<String>,
-    /// Rerun even when inputs, spec and version match the last completed run.
-    #[arg(long, requires = "spec")]
-    pub force: bool,
-    /// Override a spec value, e.g. `--set fairness.min_group_count=50` (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE", requires = "spec")]
-    pub overrides: Vec<String>,
+    #[command(flatten)]
+    pub step: kiln_core::runtime::OptionalStepArgs,
     /// A predictions file (Parquet, or CSV with a header) to analyse outside a run.
     #[arg(long, value_name = "FILE|URI")]
     pub predictions: Option<String>,
@@ -527,9 +511,8 @@ pub struct FairnessArgs {
     /// With --predictions: groups smaller than this are not compared.
     #[arg(long, requires = "predictions", default_value_t = 30)]
     pub min_group_count: u64,
-    /// With --predictions: write the report JSON here instead of stdout.
-    #[arg(long, requires = "predictions", value_name = "FILE")]
-    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub output: kiln_core::runtime::ReportOutput,
 }
 
 impl FairnessArgs {
@@ -549,23 +532,9 @@ impl FairnessArgs {
                 &options,
             )
             .await?;
-            let json = serde_json::to_string_pretty(&report)
-                .map_err(|e| Error::Invalid(e.to_string()))?
-                + "\n";
-            kiln_core::runtime::write_stderr(&report.table())?;
-            return match &self.out {
-                Some(path) => std::fs::write(path, json)
-                    .map_err(|e| Error::io(format!("writing {}", path.display()), e)),
-                None => kiln_core::runtime::write_stdout(&json),
-            };
+            return self.output.emit(&report, &report.table());
         }
-        let step = kiln_core::runtime::StepArgs {
-            spec: self.spec.clone().unwrap_or_default(),
-            run: self.run.clone(),
-            force: self.force,
-            overrides: self.overrides.clone(),
-        };
-        let ctx = step.context().await?;
+        let ctx = self.step.context().await?;
         run(&ctx).await.map(drop)
     }
 }
