@@ -26,6 +26,20 @@ pub struct InputRecord {
     pub hash: ContentHash,
 }
 
+impl InputRecord {
+    /// Hashes an object as a named input of a step.
+    pub async fn of(
+        name: impl Into<String>,
+        object: &crate::store::ObjectRef,
+    ) -> crate::Result<Self> {
+        Ok(InputRecord {
+            name: name.into(),
+            uri: object.uri().to_string(),
+            hash: object.hash().await?,
+        })
+    }
+}
+
 /// An output of a step, relative to the step folder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputRecord {

@@ -91,6 +91,23 @@ impl OptionalStepArgs {
     }
 }
 
+/// The input of a standalone audit: a predictions file and its label and score columns.
+#[derive(Debug, Clone, Args)]
+pub struct PredictionsArgs {
+    /// A predictions file (Parquet, or CSV with a header) to analyse outside a run.
+    #[arg(long, value_name = "FILE|URI")]
+    pub predictions: Option<String>,
+    /// With --predictions: the 0/1 label column.
+    #[arg(long, requires = "predictions", default_value = "label")]
+    pub label: String,
+    /// With --predictions: the score column (probability of class 1).
+    #[arg(long, requires = "predictions", default_value = "score")]
+    pub score: String,
+    /// With --predictions: the decision threshold (score >= threshold is positive).
+    #[arg(long, requires = "predictions", default_value_t = 0.5)]
+    pub threshold: f64,
+}
+
 /// Where a standalone report goes: JSON to `--out` (stdout without it), and a
 /// readable table to stderr.
 #[derive(Debug, Clone, Args)]

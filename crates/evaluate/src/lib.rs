@@ -57,30 +57,12 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         )));
     }
     let mut inputs = Vec::new();
-    let add = |name: String, object: ObjectRef| async move {
-        let hash = object.hash().await?;
-        Ok::<_, Error>(InputRecord {
-            name,
-            uri: object.uri().to_string(),
-            hash,
-        })
-    };
     for file in MODEL_FILES {
-        inputs.push(
-            add(
-                format!("train/model/{file}"),
-                train.object(&format!("model/{file}")),
-            )
-            .await?,
-        );
+        let object = train.object(&format!("model/{file}"));
+        inputs.push(InputRecord::of(format!("train/model/{file}"), &object).await?);
     }
-    inputs.push(
-        add(
-            "prepare/test.parquet".into(),
-            ctx.run.child("prepare").object("test.parquet"),
-        )
-        .await?,
-    );
+    let test = ctx.run.child("prepare").object("test.parquet");
+    inputs.push(InputRecord::of("prepare/test.parquet", &test).await?);
     Ok(Step::new(
         &ctx.run,
         STEP,
@@ -274,18 +256,8 @@ pub async fn load_report(run: &ArtifactStore) -> Result<EvaluationReport> {
 pub struct EvaluateArgs {
     #[command(flatten)]
     pub step: kiln_core::runtime::OptionalStepArgs,
-    /// A predictions file (Parquet, or CSV with a header) to audit outside a run.
-    #[arg(long, value_name = "FILE|URI")]
-    pub predictions: Option<String>,
-    /// With --predictions: the 0/1 label column.
-    #[arg(long, requires = "predictions", default_value = "label")]
-    pub label: String,
-    /// With --predictions: the score (probability of class 1) column.
-    #[arg(long, requires = "predictions", default_value = "score")]
-    pub score: String,
-    /// With --predictions: the decision threshold.
-    #[arg(long, requires = "predictions", default_value_t = 0.5)]
-    pub threshold: f64,
+    #[command(flatten)]
+    pub input: kiln_core::runtime::PredictionsArgs,
     /// With --predictions: bootstrap resamples for the 95 % intervals (0 = none).
     #[arg(long, requires = "predictions", default_value_t = 1000)]
     pub bootstrap: usize,
@@ -296,13 +268,13 @@ pub struct EvaluateArgs {
 impl EvaluateArgs {
     /// Runs what the arguments ask for.
     pub async fn execute(self) -> Result<()> {
-        if let Some(predictions) = &self.predictions {
+        if let Some(predictions) = &self.input.predictions {
             let options = EvaluateSpec {
-                threshold: self.threshold,
+                threshold: self.input.threshold,
                 bootstrap_resamples: self.bootstrap,
                 ..EvaluateSpec::default()
             };
-            let report = audit(predictions, &self.label, &self.score, &options).await?;
+            let report = audit(predictions, &self.input.label, &self.input.score, &options).await?;
             return self.output.emit(&report, &report.table());
         }
         let ctx = self.step.context().await?;

@@ -210,11 +210,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         )));
     }
     let object = evaluate.object("predictions.parquet");
-    let inputs = vec![InputRecord {
-        name: "evaluate/predictions.parquet".into(),
-        uri: object.uri().to_string(),
-        hash: object.hash().await?,
-    }];
+    let inputs = vec![InputRecord::of("evaluate/predictions.parquet", &object).await?];
     Ok(Step::new(
         &ctx.run,
         STEP,
@@ -493,18 +489,8 @@ pub async fn audit(
 pub struct FairnessArgs {
     #[command(flatten)]
     pub step: kiln_core::runtime::OptionalStepArgs,
-    /// A predictions file (Parquet, or CSV with a header) to analyse outside a run.
-    #[arg(long, value_name = "FILE|URI")]
-    pub predictions: Option<String>,
-    /// With --predictions: the 0/1 label column.
-    #[arg(long, requires = "predictions", default_value = "label")]
-    pub label: String,
-    /// With --predictions: the score column (probability of class 1).
-    #[arg(long, requires = "predictions", default_value = "score")]
-    pub score: String,
-    /// With --predictions: the decision threshold.
-    #[arg(long, requires = "predictions", default_value_t = 0.5)]
-    pub threshold: f64,
+    #[command(flatten)]
+    pub input: kiln_core::runtime::PredictionsArgs,
     /// With --predictions: the sensitive columns, comma-separated.
     #[arg(long, requires = "predictions", value_delimiter = ',')]
     pub sensitive: Vec<String>,
@@ -518,16 +504,16 @@ pub struct FairnessArgs {
 impl FairnessArgs {
     /// Runs what the arguments ask for.
     pub async fn execute(self) -> Result<()> {
-        if let Some(predictions) = &self.predictions {
+        if let Some(predictions) = &self.input.predictions {
             let options = FairnessSpec {
                 min_group_count: self.min_group_count,
                 ..FairnessSpec::default()
             };
             let report = audit(
                 predictions,
-                &self.label,
-                &self.score,
-                self.threshold,
+                &self.input.label,
+                &self.input.score,
+                self.input.threshold,
                 &self.sensitive,
                 &options,
             )

@@ -77,11 +77,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let mut inputs = Vec::new();
     for (i, source) in ctx.spec.spec.data.sources.iter().enumerate() {
         let object = ObjectRef::parse(&ctx.spec.resolve(&source.uri))?;
-        inputs.push(InputRecord {
-            name: format!("source[{i}]"),
-            uri: object.uri().to_string(),
-            hash: object.hash().await?,
-        });
+        inputs.push(InputRecord::of(format!("source[{i}]"), &object).await?);
     }
     let fingerprint = ctx.spec.spec.fingerprint(SPEC_SECTIONS);
     Ok(Step::new(&ctx.run, STEP, fingerprint, inputs, ctx.force))

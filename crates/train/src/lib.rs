@@ -65,11 +65,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let mut inputs = Vec::new();
     for name in INPUTS {
         let object = prepare.object(name);
-        inputs.push(InputRecord {
-            name: format!("prepare/{name}"),
-            uri: object.uri().to_string(),
-            hash: object.hash().await?,
-        });
+        inputs.push(InputRecord::of(format!("prepare/{name}"), &object).await?);
     }
     Ok(Step::new(
         &ctx.run,
