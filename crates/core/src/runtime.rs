@@ -155,6 +155,37 @@ impl StepArgs {
     }
 }
 
+impl StepContext {
+    /// The folder of an earlier step that must have completed (it has a manifest);
+    /// otherwise a usage error that says which step to run first.
+    pub async fn completed_step(&self, step: &str, needed_by: &str) -> Result<ArtifactStore> {
+        let dir = self.run.child(step);
+        if crate::manifest::StepManifest::load(&dir).await?.is_none() {
+            return Err(Error::usage(format!(
+                "{needed_by} needs {step}'s outputs: no {} (run `kiln {step}` first)",
+                dir.uri_of(crate::manifest::MANIFEST)
+            )));
+        }
+        Ok(dir)
+    }
+
+    /// A step of this run keyed by the spec sections it reads and its inputs.
+    pub fn step(
+        &self,
+        name: &str,
+        sections: &[&str],
+        inputs: Vec<crate::manifest::InputRecord>,
+    ) -> crate::step::Step {
+        crate::step::Step::new(
+            &self.run,
+            name,
+            self.spec.spec.fingerprint(sections),
+            inputs,
+            self.force,
+        )
+    }
+}
+
 /// The run root used when `--run` is not given.
 pub fn default_run_uri(spec_name: &str) -> String {
     format!("./kiln-runs/{spec_name}")

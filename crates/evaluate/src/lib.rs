@@ -22,7 +22,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use kiln_core::csv_source::{CsvRead, stream_csv};
-use kiln_core::manifest::{InputRecord, StepManifest};
+use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
 use kiln_core::runtime::StepContext;
 use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, EvaluateSpec};
@@ -49,13 +49,7 @@ const MODEL_FILES: &[&str] = &[
 
 /// The step with its cache key: the model bundle, the test table and the spec sections.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
-    let train = ctx.run.child("train");
-    if StepManifest::load(&train).await?.is_none() {
-        return Err(Error::usage(format!(
-            "evaluate needs a trained model: no {} (run `kiln train` first)",
-            train.uri_of(kiln_core::manifest::MANIFEST)
-        )));
-    }
+    let train = ctx.completed_step("train", STEP).await?;
     let mut inputs = Vec::new();
     for file in MODEL_FILES {
         let object = train.object(&format!("model/{file}"));
@@ -63,13 +57,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     }
     let test = ctx.run.child("prepare").object("test.parquet");
     inputs.push(InputRecord::of("prepare/test.parquet", &test).await?);
-    Ok(Step::new(
-        &ctx.run,
-        STEP,
-        ctx.spec.spec.fingerprint(SPEC_SECTIONS),
-        inputs,
-        ctx.force,
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
 }
 
 /// Runs evaluate (or takes it from the cache).

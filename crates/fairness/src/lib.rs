@@ -16,7 +16,7 @@ use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use futures::{StreamExt, TryStreamExt};
 use kiln_core::csv_source::{CsvRead, stream_csv};
-use kiln_core::manifest::{InputRecord, StepManifest};
+use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::read_parquet;
 use kiln_core::runtime::StepContext;
 use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, FairnessMetric, FairnessSpec};
@@ -202,22 +202,10 @@ pub fn analyse_predictions(
 
 /// The step with its cache key: evaluate's predictions and the spec sections.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
-    let evaluate = ctx.run.child("evaluate");
-    if StepManifest::load(&evaluate).await?.is_none() {
-        return Err(Error::usage(format!(
-            "fairness needs evaluate's predictions: no {} (run `kiln evaluate` first)",
-            evaluate.uri_of(kiln_core::manifest::MANIFEST)
-        )));
-    }
+    let evaluate = ctx.completed_step("evaluate", STEP).await?;
     let object = evaluate.object("predictions.parquet");
     let inputs = vec![InputRecord::of("evaluate/predictions.parquet", &object).await?];
-    Ok(Step::new(
-        &ctx.run,
-        STEP,
-        ctx.spec.spec.fingerprint(SPEC_SECTIONS),
-        inputs,
-        ctx.force,
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
 }
 
 /// Runs fairness (or takes it from the cache); a failed gate is [`Error::Gate`] after

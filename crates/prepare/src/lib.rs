@@ -79,8 +79,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let object = ObjectRef::parse(&ctx.spec.resolve(&source.uri))?;
         inputs.push(InputRecord::of(format!("source[{i}]"), &object).await?);
     }
-    let fingerprint = ctx.spec.spec.fingerprint(SPEC_SECTIONS);
-    Ok(Step::new(&ctx.run, STEP, fingerprint, inputs, ctx.force))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
 }
 
 /// Runs prepare (or takes it from the cache).

@@ -22,7 +22,7 @@ mod trainer;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use kiln_core::manifest::{InputRecord, StepManifest};
+use kiln_core::manifest::InputRecord;
 use kiln_core::runtime::StepContext;
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::sha256_hex;
@@ -55,25 +55,13 @@ pub struct TrainOptions {
 
 /// The step with its cache key: prepare's outputs and the train section of the spec.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
-    let prepare = ctx.run.child("prepare");
-    if StepManifest::load(&prepare).await?.is_none() {
-        return Err(Error::usage(format!(
-            "train needs prepare's outputs: no {} (run `kiln prepare` first)",
-            prepare.uri_of(kiln_core::manifest::MANIFEST)
-        )));
-    }
+    let prepare = ctx.completed_step("prepare", STEP).await?;
     let mut inputs = Vec::new();
     for name in INPUTS {
         let object = prepare.object(name);
         inputs.push(InputRecord::of(format!("prepare/{name}"), &object).await?);
     }
-    Ok(Step::new(
-        &ctx.run,
-        STEP,
-        ctx.spec.spec.fingerprint(SPEC_SECTIONS),
-        inputs,
-        ctx.force,
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
 }
 
 /// Runs train (or takes it from the cache).
