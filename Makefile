@@ -19,9 +19,15 @@ KILN        := $(CARGO_TARGET_DIR)/$(RUN_PROFILE)/kiln
 # Pinned test dependencies.
 PYARROW_VERSION := 22.0.0
 S3S_FS_VERSION  := 0.14.1
+# Great Expectations for `make compat-ge`, with the pandas and numpy it was measured with.
+GE_VERSION      := 1.24.1
+GE_PANDAS       := 3.1.1
+GE_NUMPY        := 2.4.6
+GE_VENV         := $(CACHE)/ge-venv
+DEV_KILN        := $(CARGO_TARGET_DIR)/debug/kiln
 
-.PHONY: help install build run data prepare train evaluate fairness data-quality validate \
-        register test test-deps check-cuda lint fmt bench version clean distclean
+.PHONY: help install build run data prepare validate train evaluate fairness data-quality \
+        register test test-deps compat-ge bench-validate check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,6 +35,7 @@ help: ## List the targets
 install: ## Install the kiln binaries into ~/.cargo/bin
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/cli
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/prepare
+	cargo install --locked --profile $(RUN_PROFILE) --path crates/validate
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/train
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/evaluate
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/fairness
@@ -49,7 +56,12 @@ STEP_ARGS = --spec $(SPEC) --run $(RUN)
 prepare: build ## Run prepare on the Adult example
 	$(STEP_ENV) $(KILN) prepare $(STEP_ARGS)
 
-train: prepare ## Run prepare and train on the Adult example
+validate: prepare ## Run prepare and validate (expectations and drift) on the Adult example
+	$(STEP_ENV) $(KILN) validate $(STEP_ARGS)
+
+data-quality: validate ## The original pipeline's name for `make validate`
+
+train: validate ## Run the steps up to train on the Adult example
 	$(STEP_ENV) $(KILN) train $(STEP_ARGS)
 
 evaluate: train ## Run the steps up to evaluate on the Adult example
@@ -58,7 +70,7 @@ evaluate: train ## Run the steps up to evaluate on the Adult example
 fairness: evaluate ## Run the steps up to fairness on the Adult example
 	$(STEP_ENV) $(KILN) fairness $(STEP_ARGS)
 
-data-quality validate register: ## Steps not built yet: say so, exit 2
+register: ## Step not built yet: say so, exit 2
 	@echo "make $@: the $@ step is not implemented in this version of Kiln" >&2; exit 2
 
 test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs ## Install what the tests need under .cache/
@@ -72,12 +84,30 @@ $(TOOLS)/bin/s3s-fs:
 	cargo install --locked --quiet s3s-fs --version $(S3S_FS_VERSION) --features binary \
 	  --root $(TOOLS) --target-dir $(CARGO_TARGET_DIR)/tools
 
-test: test-deps ## Run every test (installs and starts what they need), then check-cuda
+test: test-deps ## Run every test (installs and starts what they need), compat-ge, check-cuda
 	cargo build --locked --bins
 	KILN_TEST_PYTHON=$(VENV)/bin/python KILN_TEST_S3S_FS=$(TOOLS)/bin/s3s-fs \
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" \
 	  cargo test --locked --workspace --no-fail-fast
+	$(MAKE) --no-print-directory compat-ge
 	$(MAKE) --no-print-directory check-cuda
+
+$(GE_VENV)/.installed:
+	python3 -m venv $(GE_VENV)
+	$(GE_VENV)/bin/pip install --quiet --disable-pip-version-check great_expectations==$(GE_VERSION) \
+	  pandas==$(GE_PANDAS) numpy==$(GE_NUMPY) pyarrow==$(PYARROW_VERSION)
+	touch $@
+
+COMPAT_RUN := $(CACHE)/compat-ge
+compat-ge: $(GE_VENV)/.installed ## Validate Adult with the example suite in GE and in Kiln; compare every result
+	cargo build --locked --bins
+	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(DEV_KILN) prepare --spec $(SPEC) --run $(COMPAT_RUN) -q
+	for split in train test; do \
+	  $(DEV_KILN) validate --suite examples/adult/expectations.json \
+	    --data $(COMPAT_RUN)/prepare/$$split.parquet --result $(COMPAT_RUN)/kiln-$$split.json 2>/dev/null && \
+	  $(GE_VENV)/bin/python tests/compat/ge_compare.py examples/adult/expectations.json \
+	    $(COMPAT_RUN)/prepare/$$split.parquet $(COMPAT_RUN)/kiln-$$split.json 2>/dev/null || exit 1; \
+	done
 
 check-cuda: ## Check that the CUDA training build compiles (no GPU or CUDA toolkit needed)
 	cargo build --locked -p kiln-train --features cuda
@@ -92,6 +122,10 @@ fmt: ## Format the code
 bench: build ## Benchmarks of the `make run` binaries; results go in docs/benchmarks.md
 	KILN_BENCH_PROFILE=$(RUN_PROFILE) KILN_ADULT_DIR="$$(scripts/adult-data.sh)" benches/prepare.sh
 	KILN_BENCH_PROFILE=$(RUN_PROFILE) KILN_ADULT_DIR="$$(scripts/adult-data.sh)" benches/train.sh
+
+bench-validate: build $(GE_VENV)/.installed ## Benchmark validate against Great Expectations (Adult x1, x10, x100)
+	KILN_BENCH_PROFILE=$(RUN_PROFILE) KILN_ADULT_DIR="$$(scripts/adult-data.sh)" \
+	  GE_PYTHON=$(GE_VENV)/bin/python benches/validate.sh
 
 version: ## Print the kiln version
 	@cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"]=="kiln-cli"))'

@@ -46,6 +46,7 @@ fn adult_is_prepared_with_the_published_counts() {
     let run_dir = tmp.path().join("run");
     let out = kiln_run(&run_dir, &adult_dir(), &[]);
     assert_eq!(step_status(&out, "prepare"), "ran");
+    assert_eq!(step_status(&out, "validate"), "ran");
     assert_eq!(step_status(&out, "train"), "ran");
     assert_eq!(step_status(&out, "evaluate"), "ran");
     assert_eq!(step_status(&out, "fairness"), "ran");
@@ -55,6 +56,13 @@ fn adult_is_prepared_with_the_published_counts() {
         "steps not built yet are listed as such"
     );
     assert!(run_dir.join("evaluate/metrics.json").exists());
+    let validation: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("validate/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        validation["passed"], true,
+        "the example suite passes on Adult"
+    );
     assert!(run_dir.join("fairness/report.json").exists());
     assert!(run_dir.join("train/model/metadata.json").exists());
 

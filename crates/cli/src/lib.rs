@@ -20,13 +20,17 @@ pub const PIPELINE: &[&str] = &[
 
 /// Whether a step exists in this build.
 pub fn is_available(step: &str) -> bool {
-    matches!(step, "prepare" | "train" | "evaluate" | "fairness")
+    matches!(
+        step,
+        "prepare" | "validate" | "train" | "evaluate" | "fairness"
+    )
 }
 
 /// Runs one step by name.
 pub async fn run_step(step: &str, ctx: &StepContext, train: &TrainOptions) -> Result<StepOutcome> {
     match step {
         "prepare" => kiln_prepare::run(ctx).await,
+        "validate" => kiln_validate::run(ctx).await,
         "train" => kiln_train::run(ctx, train).await,
         "evaluate" => kiln_evaluate::run(ctx).await,
         "fairness" => kiln_fairness::run(ctx).await,
@@ -38,6 +42,7 @@ pub async fn run_step(step: &str, ctx: &StepContext, train: &TrainOptions) -> Re
 pub async fn explain_cache(step: &str, ctx: &StepContext) -> Result<CacheDecision> {
     match step {
         "prepare" => kiln_prepare::plan(ctx).await?.cache_decision().await,
+        "validate" => kiln_validate::plan(ctx).await?.cache_decision().await,
         "train" => kiln_train::plan(ctx).await?.cache_decision().await,
         "evaluate" => kiln_evaluate::plan(ctx).await?.cache_decision().await,
         "fairness" => kiln_fairness::plan(ctx).await?.cache_decision().await,
@@ -80,6 +85,16 @@ pub async fn run_pipeline(ctx: &StepContext, train: &TrainOptions) -> Result<Vec
             });
             continue;
         }
+        if *step == "validate" && ctx.spec.spec.validation.is_none() {
+            tracing::warn!("the spec has no `validation.suite`: validate skipped");
+            reports.push(StepReport {
+                step: (*step).to_string(),
+                status: "no suite",
+                elapsed: Duration::ZERO,
+                location: String::new(),
+            });
+            continue;
+        }
         tracing::info!(step, "starting");
         let started = Instant::now();
         let outcome = run_step(step, ctx, train).await?;
@@ -100,7 +115,7 @@ pub fn format_summary(reports: &[StepReport], run_uri: &str) -> String {
         "step", "status", "time", "outputs"
     );
     for r in reports {
-        let time = if r.status == "not built" {
+        let time = if matches!(r.status, "not built" | "no suite") {
             "-".to_string()
         } else {
             format!("{:.2}s", r.elapsed.as_secs_f64())

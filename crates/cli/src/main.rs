@@ -31,6 +31,8 @@ enum Command {
     },
     /// Prepare raw data: typed split tables, fitted transform, profile (as `kiln-prepare`).
     Prepare(StepArgs),
+    /// Check data with a Great Expectations suite and drift, in a run or on any table (as `kiln-validate`).
+    Validate(kiln_validate::ValidateArgs),
     /// Train the model on prepare's outputs, with checkpoints (as `kiln-train`).
     Train {
         #[command(flatten)]
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
                 let ctx = args.context().await?;
                 kiln_train::run(&ctx, &device.options()).await.map(drop)
             }
+            Command::Validate(args) => args.execute().await,
             Command::Evaluate(args) => args.execute().await,
             Command::Fairness(args) => args.execute().await,
             Command::Spec(SpecCommand::Schema) => {

@@ -654,6 +654,69 @@ pub enum FairnessMetric {
 pub struct ValidationSpec {
     /// Expectation suite (Great Expectations JSON), relative to the spec file.
     pub suite: String,
+    /// Report unknown expectation types as skipped instead of failing.
+    #[serde(default)]
+    pub allow_unknown: bool,
+    /// Drift of the test split against the training split's profile.
+    #[serde(default)]
+    pub drift: DriftSpec,
+}
+
+/// Drift and training/serving skew thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DriftSpec {
+    /// Population stability index above which a column has drifted.
+    #[serde(default = "default_psi_max")]
+    pub psi_max: f64,
+    /// Kolmogorov–Smirnov statistic above which a numeric column has drifted.
+    #[serde(default = "default_ks_max")]
+    pub ks_max: f64,
+    /// L-infinity distance between category shares above which a categorical column has drifted.
+    #[serde(default = "default_linf_max")]
+    pub linf_max: f64,
+    /// Fewer non-null values than this on either side: no verdict.
+    #[serde(default = "default_min_rows")]
+    pub min_rows: u64,
+    /// Columns to compare; empty compares every profiled column not in `exclude`.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Columns left out when `columns` is empty.
+    #[serde(default = "default_drift_exclude")]
+    pub exclude: Vec<String>,
+    /// Whether a drifted column fails the step (exit 3); otherwise it is reported only.
+    #[serde(default = "default_true")]
+    pub gate: bool,
+}
+
+impl Default for DriftSpec {
+    fn default() -> Self {
+        DriftSpec {
+            psi_max: default_psi_max(),
+            ks_max: default_ks_max(),
+            linf_max: default_linf_max(),
+            min_rows: default_min_rows(),
+            columns: Vec::new(),
+            exclude: default_drift_exclude(),
+            gate: true,
+        }
+    }
+}
+
+fn default_psi_max() -> f64 {
+    0.2
+}
+fn default_ks_max() -> f64 {
+    0.1
+}
+fn default_linf_max() -> f64 {
+    0.1
+}
+fn default_min_rows() -> u64 {
+    100
+}
+fn default_drift_exclude() -> Vec<String> {
+    vec!["row_id".into(), "event_timestamp".into()]
 }
 
 /// Model registry settings.

@@ -1,0 +1,516 @@
+//! Runs a compiled suite over a stream of record batches in one pass.
+//!
+//! Expectations are grouped by their `row_condition`; each group filters a batch once,
+//! normalises each column it reads once, updates one [`ColumnStats`] per column for
+//! all the aggregate expectations on it, and runs its map expectations. Memory is a
+//! few batches plus, per column that needs them, exact counts of distinct values
+//! (uniqueness, distinct sets, median and quantiles): proportional to the number of
+//! distinct values, not rows.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+
+use kiln_core::{Error, Result};
+
+use crate::condition::Condition;
+use crate::expectations::{
+    ColumnStats, MapCheck, Outcome, SUPPORTED, TableCheck, Work, compile, type_problem,
+};
+use crate::suite::{ExpectationConfig, Suite};
+use crate::value::Column;
+
+/// GE's `exception_info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExceptionInfo {
+    pub raised_exception: bool,
+    pub exception_message: Option<String>,
+    pub exception_traceback: Option<String>,
+}
+
+/// The result of one expectation, in GE's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpectationResult {
+    pub success: bool,
+    pub expectation_config: ExpectationConfig,
+    pub result: Map<String, Json>,
+    pub exception_info: ExceptionInfo,
+    /// `kiln.seconds`: time spent on this expectation (its own per-row work, its share
+    /// of the shared column statistics, and its verdict).
+    pub meta: Map<String, Json>,
+}
+
+impl ExpectationResult {
+    /// Whether this result fails the step (a failure not marked `warning`).
+    pub fn blocks(&self) -> bool {
+        !self.success && !self.expectation_config.is_warning()
+    }
+
+    /// One line: column, expectation, observed vs expected.
+    pub fn describe(&self) -> String {
+        let config = &self.expectation_config;
+        let target = config
+            .column()
+            .map(|c| format!("`{c}`"))
+            .or_else(|| {
+                config.kwargs.get("column_A").map(|a| {
+                    format!(
+                        "`{}`,`{}`",
+                        a.as_str().unwrap_or(""),
+                        config
+                            .kwargs
+                            .get("column_B")
+                            .and_then(Json::as_str)
+                            .unwrap_or("")
+                    )
+                })
+            })
+            .or_else(|| config.kwargs.get("column_list").map(|l| l.to_string()))
+            .unwrap_or_else(|| "table".to_string());
+        let observed = if let Some(e) = &self.exception_info.exception_message {
+            format!("error: {e}")
+        } else if let Some(v) = self.result.get("observed_value") {
+            format!("observed {}", short(v))
+        } else if let Some(n) = self.result.get("unexpected_count") {
+            let pct = self
+                .result
+                .get("unexpected_percent")
+                .and_then(Json::as_f64)
+                .unwrap_or(0.0);
+            let sample: Vec<String> = self
+                .result
+                .get("partial_unexpected_list")
+                .and_then(Json::as_array)
+                .map(|l| l.iter().take(3).map(short).collect())
+                .unwrap_or_default();
+            format!(
+                "{n} unexpected ({pct:.2} %){}",
+                if sample.is_empty() {
+                    String::new()
+                } else {
+                    format!(", e.g. {}", sample.join(", "))
+                }
+            )
+        } else {
+            "failed".to_string()
+        };
+        let mut expected: Vec<String> = config
+            .kwargs
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "column"
+                        | "column_A"
+                        | "column_B"
+                        | "column_list"
+                        | "result_format"
+                        | "catch_exceptions"
+                        | "include_config"
+                )
+            })
+            .map(|(k, v)| format!("{k}={}", short(v)))
+            .collect();
+        expected.sort();
+        format!(
+            "{target} {}: {observed}; expected {}",
+            config.kind,
+            if expected.is_empty() {
+                "—".into()
+            } else {
+                expected.join(" ")
+            }
+        )
+    }
+}
+
+fn short(v: &Json) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(79).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// GE's `statistics`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statistics {
+    pub evaluated_expectations: u64,
+    pub successful_expectations: u64,
+    pub unsuccessful_expectations: u64,
+    pub success_percent: Option<f64>,
+}
+
+/// A validation result, in GE's shape, with Kiln's details in `meta`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidationResult {
+    pub success: bool,
+    pub statistics: Statistics,
+    pub results: Vec<ExpectationResult>,
+    pub suite_name: String,
+    pub meta: Map<String, Json>,
+}
+
+impl ValidationResult {
+    /// Whether any non-warning expectation failed.
+    pub fn blocking_failures(&self) -> Vec<&ExpectationResult> {
+        self.results.iter().filter(|r| r.blocks()).collect()
+    }
+
+    /// A readable summary: the count that passed, then one line per failure.
+    pub fn table(&self, title: &str) -> String {
+        let mut out = format!(
+            "{title}: {}/{} expectations passed ({} rows)\n",
+            self.statistics.successful_expectations,
+            self.statistics.evaluated_expectations,
+            self.meta.get("rows").and_then(Json::as_u64).unwrap_or(0)
+        );
+        // Passing expectations are counted above; only the others get a line.
+        for r in self.results.iter().filter(|r| !r.success) {
+            let mark = if r.expectation_config.is_warning() {
+                "warn"
+            } else {
+                "FAIL"
+            };
+            out.push_str(&format!("  {mark} {}\n", r.describe()));
+        }
+        if let Some(skipped) = self
+            .meta
+            .get("skipped_expectations")
+            .and_then(Json::as_array)
+            .filter(|s| !s.is_empty())
+        {
+            out.push_str(&format!(
+                "  ({} unknown expectation types skipped)\n",
+                skipped.len()
+            ));
+        }
+        out
+    }
+}
+
+enum State {
+    Done(Outcome),
+    Table(TableCheck),
+    Aggregate {
+        column: String,
+        aggregate: crate::expectations::Aggregate,
+    },
+    Map(MapCheck),
+}
+
+struct Plan {
+    config: ExpectationConfig,
+    group: usize,
+    state: State,
+    seconds: f64,
+}
+
+struct Group {
+    condition: Option<Condition>,
+    rows: u64,
+    stats: Vec<(String, ColumnStats, f64)>,
+}
+
+/// A suite compiled against a table's schema, ready to consume batches.
+pub struct Validator {
+    suite_name: String,
+    schema: SchemaRef,
+    plans: Vec<Plan>,
+    groups: Vec<Group>,
+    skipped: Vec<Json>,
+    rows: u64,
+    started: Instant,
+}
+
+impl Validator {
+    /// Compiles a suite for a table. Wrong kwargs and (unless `allow_unknown`) unknown
+    /// expectation types are usage errors naming the expectation; a missing column is
+    /// a failed expectation, as in GE.
+    pub fn new(
+        suite: &Suite,
+        suite_uri: &str,
+        schema: SchemaRef,
+        allow_unknown: bool,
+    ) -> Result<Validator> {
+        let mut v = Validator {
+            suite_name: suite.name.clone(),
+            schema: schema.clone(),
+            plans: Vec::new(),
+            groups: Vec::new(),
+            skipped: Vec::new(),
+            rows: 0,
+            started: Instant::now(),
+        };
+        for (i, config) in suite.expectations.iter().enumerate() {
+            let bad = |m: String| Error::usage(format!("suite {suite_uri}: expectations[{i}] {m}"));
+            let work = match compile(config).map_err(bad)? {
+                Some(work) => work,
+                None if allow_unknown => {
+                    v.skipped
+                        .push(json!({"type": config.kind, "reason": "unknown expectation type"}));
+                    continue;
+                }
+                None => {
+                    return Err(bad(format!(
+                        "{}: unknown expectation type (use --allow-unknown to skip it); supported: {}",
+                        config.kind,
+                        SUPPORTED.join(", ")
+                    )));
+                }
+            };
+            let condition = match config
+                .kwargs
+                .get("row_condition")
+                .and_then(Json::as_str)
+                .filter(|s| !s.trim().is_empty())
+            {
+                Some(text) => {
+                    let parser = config
+                        .kwargs
+                        .get("condition_parser")
+                        .and_then(Json::as_str)
+                        .unwrap_or("great_expectations");
+                    if ![
+                        "great_expectations",
+                        "great_expectations__experimental__",
+                        "pandas",
+                    ]
+                    .contains(&parser)
+                    {
+                        return Err(bad(format!(
+                            "{}: condition_parser `{parser}` is not supported (great_expectations or pandas)",
+                            config.kind
+                        )));
+                    }
+                    Some(Condition::parse(text).map_err(|e| bad(format!("{}: {e}", config.kind)))?)
+                }
+                None => None,
+            };
+            let mut missing: Vec<String> = Vec::new();
+            let mut columns: Vec<&str> = match &work {
+                Work::Aggregate { column, .. } => vec![column],
+                Work::Map(m) => m.columns(),
+                Work::Table(_) => vec![],
+            };
+            if let Some(c) = &condition {
+                columns.extend(c.columns());
+            }
+            for c in columns {
+                if schema.field_with_name(c).is_err() && !missing.iter().any(|m| m == c) {
+                    missing.push(c.to_string());
+                }
+            }
+            let group = match v.groups.iter().position(|g| {
+                g.condition.as_ref().map(Condition::text) == condition.as_ref().map(Condition::text)
+            }) {
+                Some(g) => g,
+                None => {
+                    v.groups.push(Group {
+                        condition,
+                        rows: 0,
+                        stats: Vec::new(),
+                    });
+                    v.groups.len() - 1
+                }
+            };
+            let problem = match &work {
+                Work::Aggregate { column, .. } => schema
+                    .field_with_name(column)
+                    .ok()
+                    .and_then(|f| type_problem(&work, f.data_type())),
+                Work::Map(m) => m
+                    .column
+                    .as_ref()
+                    .and_then(|c| schema.field_with_name(c).ok())
+                    .and_then(|f| type_problem(&work, f.data_type())),
+                Work::Table(_) => None,
+            };
+            let state = if !missing.is_empty() {
+                let list: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+                State::Done(Outcome::exception(format!(
+                    "column {} does not exist",
+                    list.join(", ")
+                )))
+            } else if let Some(problem) = problem {
+                State::Done(Outcome::exception(problem))
+            } else {
+                if let Some((column, needs)) = work.needs() {
+                    let stats = &mut v.groups[group].stats;
+                    match stats.iter_mut().find(|(c, _, _)| c == column) {
+                        Some((_, s, _)) => {
+                            if needs.counts && s.counts.is_none() {
+                                s.counts = Some(Default::default());
+                            }
+                            s.want_moments |= needs.moments;
+                        }
+                        None => stats.push((column.to_string(), ColumnStats::new(needs), 0.0)),
+                    }
+                }
+                match work {
+                    Work::Table(t) => State::Table(t),
+                    Work::Aggregate { column, aggregate } => State::Aggregate { column, aggregate },
+                    Work::Map(m) => State::Map(m),
+                }
+            };
+            v.plans.push(Plan {
+                config: config.clone(),
+                group,
+                state,
+                seconds: 0.0,
+            });
+        }
+        Ok(v)
+    }
+
+    /// Consumes one batch.
+    pub fn update(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        for (g, group) in self.groups.iter_mut().enumerate() {
+            let filtered;
+            let batch = match &group.condition {
+                None => batch,
+                Some(c) => {
+                    let mask = c.mask(batch).map_err(Error::usage)?;
+                    filtered = arrow::compute::filter_record_batch(batch, &mask)?;
+                    &filtered
+                }
+            };
+            group.rows += batch.num_rows() as u64;
+            let mut columns: HashMap<String, Column> = HashMap::new();
+            let mut needed: Vec<String> = group.stats.iter().map(|(c, _, _)| c.clone()).collect();
+            for plan in self.plans.iter().filter(|p| p.group == g) {
+                if let State::Map(m) = &plan.state {
+                    needed.extend(m.columns().into_iter().map(str::to_string));
+                }
+            }
+            for name in needed {
+                if !columns.contains_key(&name)
+                    && let Some(array) = batch.column_by_name(&name)
+                {
+                    let column = Column::new(array)?;
+                    columns.insert(name, column);
+                }
+            }
+            for (name, stats, seconds) in &mut group.stats {
+                let start = Instant::now();
+                if let Some(column) = columns.get(name) {
+                    stats.update(column);
+                }
+                *seconds += start.elapsed().as_secs_f64();
+            }
+            for plan in self.plans.iter_mut().filter(|p| p.group == g) {
+                if let State::Map(m) = &mut plan.state {
+                    let start = Instant::now();
+                    let names: Vec<String> = m.columns().into_iter().map(str::to_string).collect();
+                    let cols: Vec<&Column> = names.iter().filter_map(|c| columns.get(c)).collect();
+                    m.update(&cols);
+                    plan.seconds += start.elapsed().as_secs_f64();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The validation result.
+    pub fn finish(self, data_uri: &str) -> ValidationResult {
+        let mut results = Vec::with_capacity(self.plans.len());
+        let Validator {
+            suite_name,
+            schema,
+            plans,
+            groups,
+            skipped,
+            rows,
+            started,
+        } = self;
+        // Share each column's statistics time among the expectations that read it.
+        let mut users: HashMap<(usize, String), usize> = HashMap::new();
+        for p in &plans {
+            let column = match &p.state {
+                State::Aggregate { column, .. } => Some(column.as_str()),
+                State::Map(m) => m.needs().map(|(c, _)| c),
+                _ => None,
+            };
+            if let Some(column) = column {
+                *users.entry((p.group, column.to_string())).or_default() += 1;
+            }
+        }
+        for plan in plans {
+            let start = Instant::now();
+            let group = &groups[plan.group];
+            let mut shared = 0.0;
+            let outcome = match plan.state {
+                State::Done(o) => o,
+                State::Table(t) => t.finish(&schema, group.rows),
+                State::Map(m) => {
+                    let column = m.needs().map(|(c, _)| c.to_string());
+                    let stats = column
+                        .as_ref()
+                        .and_then(|c| group.stats.iter().find(|(name, _, _)| name == c));
+                    if let (Some((_, _, seconds)), Some(c)) = (stats, column.clone()) {
+                        shared = seconds / users.get(&(plan.group, c)).copied().unwrap_or(1) as f64;
+                    }
+                    m.finish(stats.map(|(_, s, _)| s))
+                }
+                State::Aggregate { column, aggregate } => {
+                    let (_, stats, seconds) = group
+                        .stats
+                        .iter()
+                        .find(|(c, _, _)| *c == column)
+                        .expect("stats for every aggregate column");
+                    shared =
+                        seconds / users.get(&(plan.group, column)).copied().unwrap_or(1) as f64;
+                    aggregate.finish(stats)
+                }
+            };
+            let seconds = plan.seconds + shared + start.elapsed().as_secs_f64();
+            let mut meta = Map::new();
+            meta.insert("kiln".into(), json!({"seconds": seconds}));
+            results.push(ExpectationResult {
+                success: outcome.success && outcome.error.is_none(),
+                expectation_config: plan.config,
+                result: outcome.result,
+                exception_info: ExceptionInfo {
+                    raised_exception: outcome.error.is_some(),
+                    exception_message: outcome.error,
+                    exception_traceback: None,
+                },
+                meta,
+            });
+        }
+        let evaluated = results.len() as u64;
+        let successful = results.iter().filter(|r| r.success).count() as u64;
+        let mut meta = Map::new();
+        meta.insert("data".into(), json!(data_uri));
+        meta.insert("rows".into(), json!(rows));
+        meta.insert("seconds".into(), json!(started.elapsed().as_secs_f64()));
+        meta.insert(
+            "validated_by".into(),
+            json!(format!("kiln {}", env!("CARGO_PKG_VERSION"))),
+        );
+        meta.insert(
+            "validation_time".into(),
+            json!(chrono::Utc::now().to_rfc3339()),
+        );
+        meta.insert("skipped_expectations".into(), Json::Array(skipped));
+        ValidationResult {
+            success: results.iter().all(|r| r.success),
+            statistics: Statistics {
+                evaluated_expectations: evaluated,
+                successful_expectations: successful,
+                unsuccessful_expectations: evaluated - successful,
+                success_percent: (evaluated > 0)
+                    .then(|| successful as f64 / evaluated as f64 * 100.0),
+            },
+            results,
+            suite_name,
+            meta,
+        }
+    }
+}

@@ -1,0 +1,505 @@
+//! # kiln-validate
+//!
+//! Data quality checks that read Great Expectations suites (1.x or 0.x JSON) and run
+//! them in one streaming pass over Parquet or CSV at any store URI, with GE's
+//! semantics and result shape; drift and training/serving skew against prepare's
+//! profile; and a suite inferred from a table (`--profile`).
+//!
+//! In a run, validate checks prepare's train and test tables with the spec's suite and
+//! the test table's drift against the training profile, and writes
+//! `<run>/validate/report.json`. A failed expectation (unless its severity is
+//! `warning`) or a drifted column is exit 3, after the report is written.
+//!
+//! Where Kiln differs from GE's pandas engine (see `docs/validate.md`): column types
+//! are the stored Arrow types (pandas turns an integer column with nulls into
+//! float64); regexes use Rust's `regex` syntax (no look-around or back-references);
+//! `partial_unexpected_list` of the uniqueness expectations lists duplicates by value,
+//! not by row order; `row_condition` supports comparisons joined by `and`.
+
+mod condition;
+mod drift;
+mod engine;
+mod expectations;
+mod infer;
+mod suite;
+mod value;
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+
+use kiln_core::csv_source::{CsvRead, stream_csv};
+use kiln_core::manifest::InputRecord;
+use kiln_core::parquet_io::read_parquet;
+use kiln_core::profile::{TableProfile, TableProfiler};
+use kiln_core::runtime::{StepContext, write_stderr, write_stdout};
+use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, DriftSpec};
+use kiln_core::step::{Step, StepOutcome, StepWriter};
+use kiln_core::store::ObjectRef;
+use kiln_core::{Error, Result};
+
+pub use condition::Condition;
+pub use drift::{ColumnDrift, DriftCheck, DriftMeasure, DriftReport, ks, psi};
+pub use engine::{ExceptionInfo, ExpectationResult, Statistics, ValidationResult, Validator};
+pub use expectations::SUPPORTED;
+pub use infer::infer_suite;
+pub use suite::{ExpectationConfig, Suite};
+
+/// The step's name and folder.
+pub const STEP: &str = "validate";
+/// The spec sections validate reads.
+pub const SPEC_SECTIONS: &[&str] = &["validation"];
+pub const REPORT: &str = "report.json";
+/// Rows per batch read.
+const BATCH_ROWS: usize = 65_536;
+/// Bytes of a CSV file read to infer its column types.
+const CSV_SAMPLE_BYTES: usize = 4 << 20;
+
+/// A table's batches.
+pub type Batches = BoxStream<'static, Result<RecordBatch>>;
+
+/// Opens a table: Parquet, or CSV with a header (`.csv`, `.csv.gz` is not supported)
+/// whose column types are inferred from its first 4 MiB as pandas would (integer,
+/// float, boolean, else text; empty, `NA`, `NaN`, `null`, `None` are missing).
+pub async fn open_table(uri: &str) -> Result<(SchemaRef, Batches)> {
+    let object = ObjectRef::parse(uri)?;
+    if !uri.to_ascii_lowercase().ends_with(".csv") {
+        return read_parquet(&object, BATCH_ROWS).await;
+    }
+    let columns = infer_csv_columns(&object).await?;
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(&c.name, kiln_core::table::arrow_type(c.dtype), true))
+            .collect::<Vec<_>>(),
+    ));
+    let read = CsvRead {
+        options: csv_options(),
+        skip_lines: 0,
+        columns,
+        batch_rows: BATCH_ROWS,
+    };
+    let stream = stream_csv(&object, read)
+        .await?
+        .map_ok(|typed| typed.batch)
+        .boxed();
+    Ok((schema, stream))
+}
+
+fn csv_options() -> CsvOptions {
+    CsvOptions {
+        header: true,
+        trim: false,
+        null_values: [
+            "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "<NA>", "#N/A",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..CsvOptions::default()
+    }
+}
+
+async fn infer_csv_columns(object: &ObjectRef) -> Result<Vec<ColumnSpec>> {
+    let mut stream = object.stream().await?;
+    let mut sample = Vec::new();
+    while let Some(chunk) = stream.try_next().await? {
+        sample.extend_from_slice(&chunk);
+        if sample.len() >= CSV_SAMPLE_BYTES {
+            break;
+        }
+    }
+    let complete = sample.len() < CSV_SAMPLE_BYTES;
+    // Only whole lines: drop a partial last line of a truncated sample.
+    if !complete && let Some(end) = sample.iter().rposition(|&b| b == b'\n') {
+        sample.truncate(end + 1);
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(sample.as_slice());
+    let uri = object.uri();
+    let headers = reader
+        .headers()
+        .map_err(|e| Error::usage(format!("{uri}: cannot read the CSV header: {e}")))?
+        .clone();
+    if headers.is_empty() {
+        return Err(Error::usage(format!(
+            "{uri}: empty CSV file (a header line is needed)"
+        )));
+    }
+    let nulls = csv_options().null_values;
+    let mut kinds = vec![[true; 3]; headers.len()]; // [int, float, bool] still possible
+    for record in reader.records() {
+        let record = record.map_err(|e| Error::usage(format!("{uri}: {e}")))?;
+        for (i, field) in record.iter().enumerate().take(headers.len()) {
+            if field.is_empty() || nulls.iter().any(|n| n == field) {
+                continue;
+            }
+            let k = &mut kinds[i];
+            k[0] &= field.parse::<i64>().is_ok();
+            k[1] &= field.parse::<f64>().is_ok();
+            k[2] &= matches!(field, "True" | "False" | "true" | "false");
+        }
+    }
+    Ok(headers
+        .iter()
+        .zip(kinds)
+        .map(|(name, k)| ColumnSpec {
+            name: name.to_string(),
+            dtype: match k {
+                [true, _, _] => ColumnType::Int,
+                [_, true, _] => ColumnType::Float,
+                [_, _, true] => ColumnType::Bool,
+                _ => ColumnType::String,
+            },
+            nullable: true,
+        })
+        .collect())
+}
+
+/// Reads and parses a suite from any store URI.
+pub async fn load_suite(uri: &str) -> Result<Suite> {
+    let bytes = ObjectRef::parse(uri)?.get().await?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Error::usage(format!("suite {uri}: not UTF-8 text")))?;
+    Suite::parse(text, uri)
+}
+
+/// Validates a table with a suite, and optionally its drift against a reference
+/// profile, in one pass.
+pub async fn validate_table(
+    suite: &Suite,
+    suite_uri: &str,
+    data_uri: &str,
+    allow_unknown: bool,
+    reference: Option<(TableProfile, &str, &DriftSpec)>,
+) -> Result<(ValidationResult, Option<DriftReport>)> {
+    let (schema, batches) = open_table(data_uri).await?;
+    let mut validator = Validator::new(suite, suite_uri, schema.clone(), allow_unknown)?;
+    let mut batches = read_ahead(batches);
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut drift = match &reference {
+        Some((profile, _, spec)) => Some(DriftCheck::new(profile.clone(), &names, spec)?),
+        None => None,
+    };
+    while let Some(batch) = batches.try_next().await? {
+        validator.update(&batch)?;
+        if let Some(d) = &mut drift {
+            d.update(&batch)?;
+        }
+    }
+    let result = validator.finish(data_uri);
+    let drift = drift
+        .zip(reference)
+        .map(|(d, (_, uri, _))| d.finish(uri, data_uri));
+    Ok((result, drift))
+}
+
+/// Decodes the next batches on another task while the caller checks this one, so
+/// reading and checking overlap on two cores.
+fn read_ahead(mut batches: Batches) -> Batches {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        while let Some(batch) = batches.next().await {
+            let failed = batch.is_err();
+            if tx.send(batch).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+}
+
+/// Profiles a table and infers a starting suite for it.
+pub async fn profile_table(data_uri: &str, name: &str) -> Result<Suite> {
+    let (schema, mut batches) = open_table(data_uri).await?;
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut profiler = TableProfiler::new(&schema, &names);
+    while let Some(batch) = batches.try_next().await? {
+        profiler.update(&batch)?;
+    }
+    Ok(infer_suite(name, &schema, &profiler.finish()))
+}
+
+/// Reads a reference profile: prepare's `profile.json` (its `train` profile) or a
+/// single table profile.
+pub async fn load_reference(uri: &str) -> Result<TableProfile> {
+    let bytes = ObjectRef::parse(uri)?.get().await?;
+    let value: serde_json::Value = kiln_core::store::parse_json(&bytes, uri)?;
+    let profile = value.get("train").cloned().unwrap_or(value);
+    serde_json::from_value(profile)
+        .map_err(|e| Error::usage(format!("{uri}: not a Kiln profile: {e}")))
+}
+
+/// `validate/report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ValidateReport {
+    pub passed: bool,
+    pub suite: String,
+    pub train: ValidationResult,
+    pub test: ValidationResult,
+    pub drift: Option<DriftReport>,
+}
+
+impl ValidateReport {
+    /// One line per blocking failure.
+    pub fn failures(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (split, result) in [("train", &self.train), ("test", &self.test)] {
+            lines.extend(
+                result
+                    .blocking_failures()
+                    .iter()
+                    .map(|r| format!("{split}: {}", r.describe())),
+            );
+        }
+        if let Some(d) = self.drift.as_ref().filter(|d| d.gate) {
+            for c in d.drifted() {
+                let over: Vec<String> = c
+                    .measures
+                    .iter()
+                    .filter(|m| m.drifted)
+                    .map(|m| format!("{} {:.4} > {}", m.method, m.value, m.threshold))
+                    .collect();
+                lines.push(format!(
+                    "test: `{}` drifted from train: {}",
+                    c.column,
+                    over.join(", ")
+                ));
+            }
+        }
+        lines
+    }
+}
+
+/// The step with its cache key: the prepared tables, the profile, the suite file and
+/// the `validation` section.
+pub async fn plan(ctx: &StepContext) -> Result<Step> {
+    let prepare = ctx.completed_step("prepare", STEP).await?;
+    let (_, suite_uri) = validation(ctx)?;
+    let mut inputs = Vec::new();
+    for file in ["train.parquet", "test.parquet", "profile.json"] {
+        inputs.push(InputRecord::of(format!("prepare/{file}"), &prepare.object(file)).await?);
+    }
+    inputs.push(InputRecord::of(suite_uri.clone(), &ObjectRef::parse(&suite_uri)?).await?);
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
+}
+
+/// The spec's `validation` section and the suite's URI.
+fn validation(ctx: &StepContext) -> Result<(&kiln_core::spec::ValidationSpec, String)> {
+    let validation = ctx.spec.spec.validation.as_ref().ok_or_else(|| {
+        Error::usage(format!(
+            "spec {}: no `validation.suite`: validate needs an expectation suite",
+            ctx.spec.uri
+        ))
+    })?;
+    Ok((validation, ctx.spec.resolve(&validation.suite)))
+}
+
+/// Runs validate (or takes it from the cache). Failures are [`Error::Gate`] after the
+/// report is written.
+pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
+    let step = plan(ctx).await?;
+    let outcome = step.run(|writer| validate(ctx, writer)).await?;
+    let report: ValidateReport = ctx.run.child(STEP).get_json(REPORT).await?;
+    if !report.passed {
+        let failures = report.failures();
+        return Err(Error::Gate {
+            summary: format!(
+                "{} data quality check(s) failed; see {}",
+                failures.len(),
+                ctx.run.uri_of("validate/report.json")
+            ),
+            failures,
+        });
+    }
+    Ok(outcome)
+}
+
+async fn validate(
+    ctx: &StepContext,
+    writer: StepWriter,
+) -> Result<(StepWriter, serde_json::Value)> {
+    let (validation, suite_uri) = validation(ctx)?;
+    let suite = load_suite(&suite_uri).await?;
+    let prepare = ctx.run.child("prepare");
+    let train_uri = prepare.uri_of("train.parquet");
+    let test_uri = prepare.uri_of("test.parquet");
+    let profile_uri = prepare.uri_of("profile.json");
+    let (train, _) = validate_table(
+        &suite,
+        &suite_uri,
+        &train_uri,
+        validation.allow_unknown,
+        None,
+    )
+    .await?;
+    let reference = load_reference(&profile_uri).await?;
+    let (test, drift) = validate_table(
+        &suite,
+        &suite_uri,
+        &test_uri,
+        validation.allow_unknown,
+        Some((reference, profile_uri.as_str(), &validation.drift)),
+    )
+    .await?;
+    let mut report = ValidateReport {
+        passed: false,
+        suite: suite.name.clone(),
+        train,
+        test,
+        drift,
+    };
+    report.passed = report.failures().is_empty();
+    writer.put_json(REPORT, &report).await?;
+    let mut table = report.train.table("train");
+    table.push_str(&report.test.table("test"));
+    if let Some(d) = &report.drift {
+        table.push_str(&d.table());
+    }
+    write_stderr(&table)?;
+    tracing::info!(
+        passed = report.passed,
+        train_success_percent = report.train.statistics.success_percent,
+        test_success_percent = report.test.statistics.success_percent,
+        drifted = report.drift.as_ref().map_or(0, |d| d.drifted().len()),
+        "validated"
+    );
+    let summary = serde_json::json!({
+        "passed": report.passed,
+        "train_success_percent": report.train.statistics.success_percent,
+        "test_success_percent": report.test.statistics.success_percent,
+        "drifted_columns": report.drift.as_ref().map(|d| d.drifted().iter().map(|c| c.column.clone()).collect::<Vec<_>>()),
+    });
+    Ok((writer, summary))
+}
+
+/// Command-line arguments shared by `kiln-validate` and `kiln validate`: a run step
+/// (`--spec`), a standalone validation (`--suite` and `--data`), or profiling
+/// (`--profile --data`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ValidateArgs {
+    /// Pipeline spec (YAML or JSON), to validate a run's prepared tables.
+    #[arg(
+        long,
+        env = "KILN_SPEC",
+        value_name = "FILE|URI",
+        required_unless_present = "data",
+        conflicts_with = "data"
+    )]
+    pub spec: Option<String>,
+    /// Run root [default: ./kiln-runs/<spec name>].
+    #[arg(long, env = "KILN_RUN", value_name = "URI", requires = "spec")]
+    pub run: Option<String>,
+    /// Rerun even when inputs and spec match the last completed run.
+    #[arg(long, requires = "spec")]
+    pub force: bool,
+    /// Override a spec value, e.g. `--set validation.drift.psi_max=0.25`.
+    #[arg(long = "set", value_name = "KEY=VALUE", requires = "spec")]
+    pub overrides: Vec<String>,
+    /// A table to validate outside a run: Parquet, or CSV with a header.
+    #[arg(long, value_name = "FILE|URI")]
+    pub data: Option<String>,
+    /// With --data: the expectation suite (GE 1.x or 0.x JSON).
+    #[arg(long, value_name = "FILE|URI", requires = "data", required_unless_present_any = ["profile", "spec"])]
+    pub suite: Option<String>,
+    /// With --data: write the validation result JSON here instead of stdout.
+    #[arg(long, value_name = "FILE", requires = "suite")]
+    pub result: Option<std::path::PathBuf>,
+    /// With --data: also check drift against this profile (prepare's profile.json).
+    #[arg(long, value_name = "FILE|URI", requires = "suite")]
+    pub reference: Option<String>,
+    /// Report unknown expectation types as skipped instead of failing.
+    #[arg(long)]
+    pub allow_unknown: bool,
+    /// With --data: print a suite inferred from the table (GE 1.x JSON) to stdout.
+    #[arg(long, requires = "data", conflicts_with = "suite")]
+    pub profile: bool,
+}
+
+impl ValidateArgs {
+    /// Runs what the arguments ask for.
+    pub async fn execute(self) -> Result<()> {
+        if let Some(spec) = &self.spec {
+            let step = kiln_core::runtime::StepArgs {
+                spec: spec.clone(),
+                run: self.run.clone(),
+                force: self.force,
+                overrides: self.overrides.clone(),
+            };
+            let mut ctx = step.context().await?;
+            if self.allow_unknown
+                && let Some(v) = &mut ctx.spec.spec.validation
+            {
+                v.allow_unknown = true;
+            }
+            return run(&ctx).await.map(drop);
+        }
+        let data = self.data.as_deref().unwrap_or_default();
+        if self.profile {
+            let name = std::path::Path::new(data)
+                .file_stem()
+                .map_or("suite".to_string(), |s| s.to_string_lossy().into_owned());
+            let suite = profile_table(data, &name).await?;
+            return write_stdout(&suite.to_json());
+        }
+        let suite_uri = self.suite.as_deref().unwrap_or_default();
+        let suite = load_suite(suite_uri).await?;
+        let drift_spec = DriftSpec::default();
+        let reference = match &self.reference {
+            Some(uri) => Some((load_reference(uri).await?, uri.as_str(), &drift_spec)),
+            None => None,
+        };
+        let (result, drift) =
+            validate_table(&suite, suite_uri, data, self.allow_unknown, reference).await?;
+        let mut table = result.table(data);
+        if let Some(d) = &drift {
+            table.push_str(&d.table());
+        }
+        write_stderr(&table)?;
+        let mut json = serde_json::to_value(&result).map_err(|e| Error::Invalid(e.to_string()))?;
+        if let (Some(d), Some(map)) = (&drift, json.as_object_mut()) {
+            map.insert(
+                "drift".into(),
+                serde_json::to_value(d).map_err(|e| Error::Invalid(e.to_string()))?,
+            );
+        }
+        let text =
+            serde_json::to_string_pretty(&json).map_err(|e| Error::Invalid(e.to_string()))? + "\n";
+        match &self.result {
+            Some(path) => write_file(path, text.as_bytes())?,
+            None => write_stdout(&text)?,
+        }
+        let mut failures: Vec<String> = result
+            .blocking_failures()
+            .iter()
+            .map(|r| r.describe())
+            .collect();
+        if let Some(d) = &drift {
+            failures.extend(
+                d.drifted()
+                    .iter()
+                    .map(|c| format!("`{}` drifted", c.column)),
+            );
+        }
+        if !failures.is_empty() {
+            return Err(Error::Gate {
+                summary: format!("{} data quality check(s) failed", failures.len()),
+                failures,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Writes a local file whole or not at all (a temporary file renamed into place).
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}

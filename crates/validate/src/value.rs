@@ -1,0 +1,642 @@
+//! Typed views of Arrow columns and the values expectations compare.
+//!
+//! Every column is normalised once per batch to one of six physical kinds (64-bit
+//! integer, 64-bit float, UTF-8, boolean, timestamp in microseconds, date as a
+//! timestamp), so each check is written once per kind, not once per Arrow type.
+//! Float NaN counts as missing, as it does in pandas.
+
+use std::collections::HashMap;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::Value as Json;
+
+/// One cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Val<'a> {
+    Null,
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+    Bool(bool),
+    /// Microseconds since the epoch, UTC.
+    Ts(i64),
+}
+
+impl Val<'_> {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Val::Null)
+    }
+
+    /// The value as a number (booleans as 0/1, timestamps as microseconds).
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Val::Int(v) => Some(v as f64),
+            Val::Float(v) => Some(v),
+            Val::Bool(b) => Some(f64::from(u8::from(b))),
+            Val::Ts(v) => Some(v as f64),
+            Val::Null | Val::Str(_) => None,
+        }
+    }
+
+    /// The value as GE reports it in JSON.
+    pub fn to_json(self) -> Json {
+        match self {
+            Val::Null => Json::Null,
+            Val::Int(v) => Json::from(v),
+            Val::Float(v) => serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number),
+            Val::Str(s) => Json::String(s.to_string()),
+            Val::Bool(b) => Json::Bool(b),
+            Val::Ts(v) => Json::String(format_ts(v)),
+        }
+    }
+
+    /// A hashable, owned key for counting.
+    pub fn key(&self) -> Key {
+        match *self {
+            Val::Null => Key::Null,
+            Val::Int(v) => Key::Int(v),
+            // -0.0 and 0.0 are one value.
+            Val::Float(v) => Key::Float(if v == 0.0 { 0 } else { v.to_bits() }),
+            Val::Str(s) => Key::Str(s.to_string()),
+            Val::Bool(b) => Key::Bool(b),
+            Val::Ts(v) => Key::Ts(v),
+        }
+    }
+}
+
+/// An owned value, hashable and totally ordered within one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Ts(i64),
+    Str(String),
+}
+
+impl Key {
+    pub fn as_val(&self) -> Val<'_> {
+        match self {
+            Key::Null => Val::Null,
+            Key::Bool(b) => Val::Bool(*b),
+            Key::Int(v) => Val::Int(*v),
+            Key::Float(bits) => Val::Float(f64::from_bits(*bits)),
+            Key::Ts(v) => Val::Ts(*v),
+            Key::Str(s) => Val::Str(s),
+        }
+    }
+
+    pub fn to_json(&self) -> Json {
+        self.as_val().to_json()
+    }
+
+    /// Sort order as Python sorts a list of one kind (numbers by value).
+    pub fn cmp_values(a: &Key, b: &Key) -> std::cmp::Ordering {
+        match (a, b) {
+            (Key::Float(x), Key::Float(y)) => f64::from_bits(*x).total_cmp(&f64::from_bits(*y)),
+            _ => a.cmp(b),
+        }
+    }
+}
+
+/// Orders a cell against a key of the same kind without allocating.
+pub fn cmp_val_key(v: &Val<'_>, k: &Key) -> std::cmp::Ordering {
+    match (v, k) {
+        (Val::Int(a), Key::Int(b)) => a.cmp(b),
+        (Val::Float(a), Key::Float(b)) => a.total_cmp(&f64::from_bits(*b)),
+        (Val::Str(a), Key::Str(b)) => (*a).cmp(b.as_str()),
+        (Val::Bool(a), Key::Bool(b)) => a.cmp(b),
+        (Val::Ts(a), Key::Ts(b)) => a.cmp(b),
+        _ => Key::cmp_values(&v.key(), k),
+    }
+}
+
+/// Appends a self-delimiting encoding of a cell (for exact keys of several columns).
+pub fn encode(v: &Val<'_>, out: &mut Vec<u8>) {
+    match *v {
+        Val::Null => out.push(0),
+        Val::Int(x) => {
+            out.push(1);
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+        Val::Float(x) => {
+            out.push(2);
+            let bits = if x == 0.0 { 0 } else { x.to_bits() };
+            out.extend_from_slice(&bits.to_le_bytes());
+        }
+        Val::Str(s) => {
+            out.push(3);
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        Val::Bool(b) => out.extend_from_slice(&[4, u8::from(b)]),
+        Val::Ts(x) => {
+            out.push(5);
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+/// Decodes what [`encode`] wrote, as keys.
+pub fn decode(mut bytes: &[u8]) -> Vec<Key> {
+    let mut keys = Vec::new();
+    let word = |b: &[u8]| -> [u8; 8] { b[..8].try_into().unwrap_or_default() };
+    while let Some((&tag, rest)) = bytes.split_first() {
+        let (key, used) = match tag {
+            1 => (Key::Int(i64::from_le_bytes(word(rest))), 8),
+            2 => (Key::Float(u64::from_le_bytes(word(rest))), 8),
+            3 => {
+                let len = u64::from_le_bytes(word(rest)) as usize;
+                (
+                    Key::Str(String::from_utf8_lossy(&rest[8..8 + len]).into_owned()),
+                    8 + len,
+                )
+            }
+            4 => (Key::Bool(rest[0] == 1), 1),
+            5 => (Key::Ts(i64::from_le_bytes(word(rest))), 8),
+            _ => (Key::Null, 0),
+        };
+        keys.push(key);
+        bytes = &rest[used..];
+    }
+    keys
+}
+
+/// Timestamps in GE's (pandas') text form: `1994-07-01T00:00:00`.
+pub fn format_ts(micros: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(micros)
+        .map(|t| t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.f").to_string())
+        .unwrap_or_default()
+}
+
+/// Parses a date or date-time (RFC 3339, `YYYY-MM-DD HH:MM:SS`, or `YYYY-MM-DD`) to
+/// microseconds since the epoch, UTC.
+pub fn parse_ts(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc).timestamp_micros());
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_micros())
+}
+
+/// A column normalised to one of the physical kinds.
+pub enum Column {
+    Int(Int64Array),
+    Float(Float64Array),
+    Str(StringArray),
+    Bool(BooleanArray),
+    Ts(TimestampMicrosecondArray),
+}
+
+impl Column {
+    /// Normalises any supported Arrow array; other types are read as their text.
+    pub fn new(array: &ArrayRef) -> Result<Column, arrow::error::ArrowError> {
+        use arrow::compute::cast;
+        Ok(match array.data_type() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32 => Column::Int(
+                cast(array, &DataType::Int64)?
+                    .as_primitive::<Int64Type>()
+                    .clone(),
+            ),
+            DataType::UInt64
+            | DataType::Float16
+            | DataType::Float32
+            | DataType::Float64
+            | DataType::Decimal128(_, _) => Column::Float(
+                cast(array, &DataType::Float64)?
+                    .as_primitive::<Float64Type>()
+                    .clone(),
+            ),
+            DataType::Boolean => Column::Bool(array.as_boolean().clone()),
+            DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64 => {
+                let target = DataType::Timestamp(TimeUnit::Microsecond, None);
+                let array = match array.data_type() {
+                    DataType::Timestamp(_, Some(_)) => {
+                        // Drop the zone: values are UTC already.
+                        let tz_free = cast(
+                            array,
+                            &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                        )?;
+                        let values = tz_free.as_primitive::<TimestampMicrosecondType>().clone();
+                        std::sync::Arc::new(values.with_timezone_opt(None::<String>)) as ArrayRef
+                    }
+                    _ => cast(array, &target)?,
+                };
+                Column::Ts(array.as_primitive::<TimestampMicrosecondType>().clone())
+            }
+            DataType::Utf8 => Column::Str(array.as_string::<i32>().clone()),
+            _ => Column::Str(cast(array, &DataType::Utf8)?.as_string::<i32>().clone()),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Int(a) => a.len(),
+            Column::Float(a) => a.len(),
+            Column::Str(a) => a.len(),
+            Column::Bool(a) => a.len(),
+            Column::Ts(a) => a.len(),
+        }
+    }
+
+    /// The value in row `i`; NaN is null.
+    #[inline]
+    pub fn get(&self, i: usize) -> Val<'_> {
+        match self {
+            Column::Int(a) => {
+                if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Int(a.value(i))
+                }
+            }
+            Column::Float(a) => {
+                let v = a.value(i);
+                if a.is_null(i) || v.is_nan() {
+                    Val::Null
+                } else {
+                    Val::Float(v)
+                }
+            }
+            Column::Str(a) => {
+                if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Str(a.value(i))
+                }
+            }
+            Column::Bool(a) => {
+                if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Bool(a.value(i))
+                }
+            }
+            Column::Ts(a) => {
+                if a.is_null(i) {
+                    Val::Null
+                } else {
+                    Val::Ts(a.value(i))
+                }
+            }
+        }
+    }
+}
+
+/// The type name pandas reports for a column read from this Arrow type (`dtype.type.__name__`),
+/// and the other names a suite may use for it.
+pub fn type_names(data_type: &DataType) -> (&'static str, &'static [&'static str]) {
+    match data_type {
+        DataType::Int64 => (
+            "int64",
+            &[
+                "int64", "Int64", "int", "integer", "INTEGER", "BIGINT", "long",
+            ],
+        ),
+        DataType::Int32 => (
+            "int32",
+            &["int32", "Int32", "int", "integer", "INTEGER", "INT"],
+        ),
+        DataType::Int16 => ("int16", &["int16", "Int16", "int", "integer", "SMALLINT"]),
+        DataType::Int8 => ("int8", &["int8", "Int8", "int", "integer", "TINYINT"]),
+        DataType::UInt64 => ("uint64", &["uint64", "UInt64", "int", "integer"]),
+        DataType::UInt32 => ("uint32", &["uint32", "UInt32", "int", "integer"]),
+        DataType::UInt16 => ("uint16", &["uint16", "UInt16", "int", "integer"]),
+        DataType::UInt8 => ("uint8", &["uint8", "UInt8", "int", "integer"]),
+        DataType::Float64 => (
+            "float64",
+            &[
+                "float64", "Float64", "float", "double", "FLOAT", "DOUBLE", "number",
+            ],
+        ),
+        DataType::Float32 => (
+            "float32",
+            &["float32", "Float32", "float", "FLOAT", "REAL", "number"],
+        ),
+        DataType::Float16 => ("float16", &["float16", "float", "number"]),
+        DataType::Boolean => ("bool", &["bool", "bool_", "boolean", "BOOLEAN"]),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => (
+            "str",
+            &[
+                "str",
+                "string",
+                "String",
+                "StringDtype",
+                "STRING",
+                "VARCHAR",
+                "TEXT",
+            ],
+        ),
+        DataType::Timestamp(_, Some(_)) => (
+            "Timestamp",
+            &[
+                "Timestamp",
+                "DatetimeTZDtype",
+                "datetime64[ns, UTC]",
+                "datetime64[us, UTC]",
+                "datetime",
+                "TIMESTAMP",
+            ],
+        ),
+        DataType::Timestamp(_, None) => (
+            "datetime64",
+            &[
+                "datetime64",
+                "datetime64[ns]",
+                "datetime64[us]",
+                "datetime",
+                "TIMESTAMP",
+            ],
+        ),
+        DataType::Date32 | DataType::Date64 => ("date", &["date", "DATE", "object"]),
+        _ => ("object_", &["object", "object_", "O"]),
+    }
+}
+
+/// Compares a cell with a value from a suite: numbers numerically, strings exactly,
+/// timestamps with dates given as text.
+pub fn equals_json(v: &Val<'_>, j: &Json) -> bool {
+    match (v, j) {
+        (Val::Str(s), Json::String(t)) => s == t,
+        (Val::Bool(b), Json::Bool(c)) => b == c,
+        (Val::Int(a), Json::Number(n)) => match n.as_i64() {
+            Some(b) => *a == b,
+            None => n.as_f64().is_some_and(|b| *a as f64 == b),
+        },
+        (Val::Float(a), Json::Number(n)) => n.as_f64().is_some_and(|b| *a == b),
+        (Val::Bool(b), Json::Number(n)) => n.as_f64() == Some(f64::from(u8::from(*b))),
+        (Val::Ts(a), Json::String(t)) => parse_ts(t) == Some(*a),
+        _ => false,
+    }
+}
+
+/// A set of suite values, with fast lookups for the common cases (all strings or all
+/// integers).
+pub struct ValueSet {
+    strings: std::collections::HashSet<String>,
+    ints: std::collections::HashSet<i64>,
+    others: Vec<Json>,
+}
+
+impl ValueSet {
+    pub fn new(values: &[Json]) -> ValueSet {
+        let mut set = ValueSet {
+            strings: Default::default(),
+            ints: Default::default(),
+            others: Vec::new(),
+        };
+        for v in values {
+            match v {
+                Json::String(s) => {
+                    set.strings.insert(s.clone());
+                    set.others.push(v.clone());
+                }
+                Json::Number(n) if n.as_i64().is_some() => {
+                    set.ints.insert(n.as_i64().unwrap_or_default());
+                    set.others.push(v.clone());
+                }
+                _ => set.others.push(v.clone()),
+            }
+        }
+        set
+    }
+
+    pub fn contains(&self, v: &Val<'_>) -> bool {
+        match v {
+            Val::Str(s) => self.strings.contains(*s),
+            Val::Int(i) => self.ints.contains(i) || self.others.iter().any(|j| equals_json(v, j)),
+            _ => self.others.iter().any(|j| equals_json(v, j)),
+        }
+    }
+
+    pub fn contains_key(&self, k: &Key) -> bool {
+        self.contains(&k.as_val())
+    }
+
+    pub fn values(&self) -> &[Json] {
+        &self.others
+    }
+}
+
+/// A fast, non-cryptographic hasher for counting values (the Fx multiply-rotate
+/// scheme): several times faster than the standard SipHash on short keys. Not
+/// resistant to crafted collisions, which only slows a validation down.
+#[derive(Default, Clone, Copy)]
+pub struct FastHasher(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl std::hash::Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.write_u64(u64::from_le_bytes(chunk.try_into().unwrap_or_default()));
+        }
+        let mut tail = [0u8; 8];
+        let rest = chunks.remainder();
+        tail[..rest.len()].copy_from_slice(rest);
+        self.write_u64(u64::from_le_bytes(tail) ^ rest.len() as u64);
+    }
+
+    #[inline]
+    fn write_u64(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+
+    #[inline]
+    fn write_i64(&mut self, word: i64) {
+        self.write_u64(word as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // Mix the high bits down: hashbrown picks buckets from the low bits.
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+
+/// Counts of distinct non-null values, exact, in memory proportional to the number of
+/// distinct values (not rows).
+#[derive(Default)]
+pub struct ValueCounts {
+    ints: FastMap<i64, u64>,
+    floats: FastMap<u64, u64>,
+    strings: FastMap<String, u64>,
+    bools: [u64; 2],
+    ts: FastMap<i64, u64>,
+}
+
+impl ValueCounts {
+    #[inline]
+    pub fn add(&mut self, v: &Val<'_>) {
+        match *v {
+            Val::Null => {}
+            Val::Int(i) => *self.ints.entry(i).or_default() += 1,
+            Val::Float(f) => {
+                *self
+                    .floats
+                    .entry(if f == 0.0 { 0 } else { f.to_bits() })
+                    .or_default() += 1
+            }
+            Val::Str(s) => match self.strings.get_mut(s) {
+                Some(c) => *c += 1,
+                None => {
+                    self.strings.insert(s.to_string(), 1);
+                }
+            },
+            Val::Bool(b) => self.bools[usize::from(b)] += 1,
+            Val::Ts(t) => *self.ts.entry(t).or_default() += 1,
+        }
+    }
+
+    /// Number of distinct non-null values.
+    pub fn distinct(&self) -> u64 {
+        (self.ints.len()
+            + self.floats.len()
+            + self.strings.len()
+            + self.ts.len()
+            + self.bools.iter().filter(|&&c| c > 0).count()) as u64
+    }
+
+    /// `(value, count)` for every distinct value, sorted by value.
+    pub fn sorted(&self) -> Vec<(Key, u64)> {
+        let mut all: Vec<(Key, u64)> = Vec::with_capacity(self.distinct() as usize);
+        all.extend(self.ints.iter().map(|(&k, &c)| (Key::Int(k), c)));
+        all.extend(self.floats.iter().map(|(&k, &c)| (Key::Float(k), c)));
+        all.extend(self.strings.iter().map(|(k, &c)| (Key::Str(k.clone()), c)));
+        all.extend(self.ts.iter().map(|(&k, &c)| (Key::Ts(k), c)));
+        for (b, &c) in self.bools.iter().enumerate() {
+            if c > 0 {
+                all.push((Key::Bool(b == 1), c));
+            }
+        }
+        all.sort_by(|a, b| Key::cmp_values(&a.0, &b.0));
+        all
+    }
+
+    /// Values seen more than once, with their counts, sorted by value.
+    pub fn repeated(&self) -> Vec<(Key, u64)> {
+        let mut out: Vec<(Key, u64)> = Vec::new();
+        out.extend(
+            self.ints
+                .iter()
+                .filter(|e| *e.1 > 1)
+                .map(|(&k, &c)| (Key::Int(k), c)),
+        );
+        out.extend(
+            self.floats
+                .iter()
+                .filter(|e| *e.1 > 1)
+                .map(|(&k, &c)| (Key::Float(k), c)),
+        );
+        out.extend(
+            self.strings
+                .iter()
+                .filter(|e| *e.1 > 1)
+                .map(|(k, &c)| (Key::Str(k.clone()), c)),
+        );
+        out.extend(
+            self.ts
+                .iter()
+                .filter(|e| *e.1 > 1)
+                .map(|(&k, &c)| (Key::Ts(k), c)),
+        );
+        for (b, &c) in self.bools.iter().enumerate() {
+            if c > 1 {
+                out.push((Key::Bool(b == 1), c));
+            }
+        }
+        out.sort_by(|a, b| Key::cmp_values(&a.0, &b.0));
+        out
+    }
+
+    /// Numeric values in order with their counts (for exact quantiles).
+    pub fn sorted_numbers(&self) -> Vec<(f64, u64)> {
+        let mut out: Vec<(f64, u64)> = self
+            .sorted()
+            .into_iter()
+            .filter_map(|(k, c)| k.as_val().as_f64().map(|v| (v, c)))
+            .collect();
+        out.sort_by(|a, b| a.0.total_cmp(&b.0));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn floats_nan_is_null_and_ints_widen() {
+        let floats: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.5), None, Some(f64::NAN)]));
+        let c = Column::new(&floats).unwrap();
+        assert_eq!(c.get(0), Val::Float(1.5));
+        assert!(c.get(1).is_null() && c.get(2).is_null());
+        let ints: ArrayRef = Arc::new(arrow::array::Int32Array::from(vec![7]));
+        assert_eq!(Column::new(&ints).unwrap().get(0), Val::Int(7));
+    }
+
+    #[test]
+    fn encoded_tuples_decode() {
+        let row = [
+            Val::Int(-3),
+            Val::Str("a,b"),
+            Val::Null,
+            Val::Float(2.5),
+            Val::Bool(true),
+            Val::Ts(7),
+        ];
+        let mut bytes = Vec::new();
+        for v in &row {
+            encode(v, &mut bytes);
+        }
+        let keys = decode(&bytes);
+        assert_eq!(keys, row.iter().map(Val::key).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn timestamps_parse_and_format() {
+        let t = parse_ts("1994-07-01T00:00:00Z").unwrap();
+        assert_eq!(parse_ts("1994-07-01"), Some(t));
+        assert_eq!(format_ts(t), "1994-07-01T00:00:00");
+        assert!(equals_json(
+            &Val::Ts(t),
+            &Json::String("1994-07-01 00:00:00".into())
+        ));
+    }
+
+    #[test]
+    fn value_set_compares_numbers_across_int_and_float() {
+        let set = ValueSet::new(&[Json::from(1), Json::from(2.5), Json::from("a")]);
+        assert!(set.contains(&Val::Int(1)));
+        assert!(set.contains(&Val::Float(1.0)));
+        assert!(set.contains(&Val::Float(2.5)));
+        assert!(set.contains(&Val::Str("a")));
+        assert!(!set.contains(&Val::Str("1")));
+    }
+}
