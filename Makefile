@@ -24,6 +24,9 @@ GE_VERSION      := 1.24.1
 GE_PANDAS       := 3.1.1
 GE_NUMPY        := 2.4.6
 GE_VENV         := $(CACHE)/ge-venv
+# MLflow for the MLflow client and register tests (with the basic-auth app).
+MLFLOW_VERSION  := 3.17.2
+MLFLOW_VENV     := $(CACHE)/mlflow-venv
 DEV_KILN        := $(CARGO_TARGET_DIR)/debug/kiln
 
 .PHONY: help install build run data prepare validate train evaluate fairness data-quality \
@@ -39,6 +42,7 @@ install: ## Install the kiln binaries into ~/.cargo/bin
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/train
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/evaluate
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/fairness
+	cargo install --locked --profile $(RUN_PROFILE) --path crates/register
 
 build: ## Build the kiln binaries for `make run`
 	cargo build --locked --profile $(RUN_PROFILE) --bins
@@ -70,14 +74,19 @@ evaluate: train ## Run the steps up to evaluate on the Adult example
 fairness: evaluate ## Run the steps up to fairness on the Adult example
 	$(STEP_ENV) $(KILN) fairness $(STEP_ARGS)
 
-register: ## Step not built yet: say so, exit 2
-	@echo "make $@: the $@ step is not implemented in this version of Kiln" >&2; exit 2
+register: fairness ## Run every step up to register (the gates, then the local registry or MLflow)
+	$(STEP_ENV) $(KILN) register $(STEP_ARGS)
 
-test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs ## Install what the tests need under .cache/
+test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed ## Install what the tests need under .cache/
 
 $(VENV)/.installed:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check pyarrow==$(PYARROW_VERSION)
+	touch $@
+
+$(MLFLOW_VENV)/.installed:
+	python3 -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet --disable-pip-version-check "mlflow[auth]==$(MLFLOW_VERSION)"
 	touch $@
 
 $(TOOLS)/bin/s3s-fs:
@@ -87,6 +96,7 @@ $(TOOLS)/bin/s3s-fs:
 test: test-deps ## Run every test (installs and starts what they need), compat-ge, check-cuda
 	cargo build --locked --bins
 	KILN_TEST_PYTHON=$(VENV)/bin/python KILN_TEST_S3S_FS=$(TOOLS)/bin/s3s-fs \
+	KILN_TEST_MLFLOW=$(MLFLOW_VENV)/bin/mlflow MLFLOW_TRACKING_URI= \
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" \
 	  cargo test --locked --workspace --no-fail-fast
 	$(MAKE) --no-print-directory compat-ge

@@ -20,10 +20,7 @@ pub const PIPELINE: &[&str] = &[
 
 /// Whether a step exists in this build.
 pub fn is_available(step: &str) -> bool {
-    matches!(
-        step,
-        "prepare" | "validate" | "train" | "evaluate" | "fairness"
-    )
+    PIPELINE.contains(&step)
 }
 
 /// Runs one step by name.
@@ -34,6 +31,7 @@ pub async fn run_step(step: &str, ctx: &StepContext, train: &TrainOptions) -> Re
         "train" => kiln_train::run(ctx, train).await,
         "evaluate" => kiln_evaluate::run(ctx).await,
         "fairness" => kiln_fairness::run(ctx).await,
+        "register" => kiln_register::run(ctx).await,
         other => Err(not_available(other)),
     }
 }
@@ -46,6 +44,7 @@ pub async fn explain_cache(step: &str, ctx: &StepContext) -> Result<CacheDecisio
         "train" => kiln_train::plan(ctx).await?.cache_decision().await,
         "evaluate" => kiln_evaluate::plan(ctx).await?.cache_decision().await,
         "fairness" => kiln_fairness::plan(ctx).await?.cache_decision().await,
+        "register" => kiln_register::plan(ctx).await?.cache_decision().await,
         other => Err(not_available(other)),
     }
 }
@@ -72,8 +71,17 @@ pub struct StepReport {
     pub location: String,
 }
 
-/// Runs every available step in DAG order; stops at the first failure.
+/// Runs every available step in DAG order; stops at the first failure. With MLflow
+/// tracking on, the MLflow run ends FINISHED or FAILED with it.
 pub async fn run_pipeline(ctx: &StepContext, train: &TrainOptions) -> Result<Vec<StepReport>> {
+    let result = run_steps(ctx, train).await;
+    let finished = kiln_mlflow::finish_run(ctx, result.is_ok()).await;
+    let reports = result?;
+    finished?;
+    Ok(reports)
+}
+
+async fn run_steps(ctx: &StepContext, train: &TrainOptions) -> Result<Vec<StepReport>> {
     let mut reports = Vec::new();
     for step in PIPELINE {
         if !is_available(step) {

@@ -44,6 +44,12 @@ enum Command {
     Evaluate(kiln_evaluate::EvaluateArgs),
     /// Fairness by sensitive attribute, with the spec's gates, or of any predictions file (as `kiln-fairness`).
     Fairness(kiln_fairness::FairnessArgs),
+    /// Apply the registration gates and register the model (as `kiln-register`).
+    Register(StepArgs),
+    /// Point an alias (default `production`) at a model version: the registry side of a deploy.
+    Promote(kiln_register::PromoteArgs),
+    /// Move an alias back to the version it pointed at before: the registry side of a rollback.
+    Rollback(kiln_register::RollbackArgs),
     /// Work with pipeline specs.
     #[command(subcommand)]
     Spec(SpecCommand),
@@ -107,6 +113,22 @@ fn main() -> ExitCode {
             }
             Command::Validate(args) => args.execute().await,
             Command::Evaluate(args) => args.execute().await,
+            Command::Register(args) => {
+                let ctx = args.context().await?;
+                kiln_register::run(&ctx).await.map(drop)
+            }
+            Command::Promote(args) => {
+                let registry = kiln_register::open_registry(args.registry.as_deref())?;
+                let change =
+                    kiln_register::promote(&registry, &args.model, &args.version, &args.alias)
+                        .await?;
+                write_stdout(&kiln_register::describe(&change))
+            }
+            Command::Rollback(args) => {
+                let registry = kiln_register::open_registry(args.registry.as_deref())?;
+                let change = kiln_register::rollback(&registry, &args.model, &args.alias).await?;
+                write_stdout(&kiln_register::describe(&change))
+            }
             Command::Fairness(args) => args.execute().await,
             Command::Spec(SpecCommand::Schema) => {
                 let schema = kiln_core::PipelineSpec::json_schema();

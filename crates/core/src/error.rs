@@ -64,8 +64,9 @@ pub enum Error {
         failures: Vec<String>,
     },
 
-    /// The object store could not be reached (network, timeouts, 5xx).
-    #[error("object store unreachable at {uri}: {message}")]
+    /// The object store or a service (MLflow) could not be reached (network,
+    /// timeouts, 5xx); `uri` says which.
+    #[error("{uri} unreachable: {message}")]
     Unreachable { uri: String, message: String },
 
     /// Any other object-store failure (permissions, invalid path, ...).

@@ -63,7 +63,9 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
 /// Runs evaluate (or takes it from the cache).
 pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
     let step = plan(ctx).await?;
-    step.run(|writer| evaluate(ctx, writer)).await
+    let outcome = step.run(|writer| evaluate(ctx, writer)).await?;
+    kiln_mlflow::track_step(ctx, STEP).await?;
+    Ok(outcome)
 }
 
 async fn evaluate(
@@ -231,6 +233,28 @@ pub async fn audit(
         );
     }
     evaluate_scores(&scores, &labels, options, predictions)
+}
+
+/// Scores a model bundle on a test table (for champion/challenger comparisons on the
+/// same test set): the report without bootstrap intervals.
+pub async fn score_bundle(
+    model: &ArtifactStore,
+    test: &ObjectRef,
+    label: &str,
+    options: &EvaluateSpec,
+) -> Result<EvaluationReport> {
+    let bundle = ModelBundle::<CpuBackend>::load(model, &Default::default()).await?;
+    let (_, mut batches) = read_parquet(test, 16_384).await?;
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    while let Some(batch) = batches.try_next().await? {
+        scores.extend(bundle.predict_proba(&batch)?.into_iter().map(f64::from));
+        labels.extend(label_values(&batch, label, test.uri())?);
+    }
+    let options = EvaluateSpec {
+        bootstrap_resamples: 0,
+        ..options.clone()
+    };
+    evaluate_scores(&scores, &labels, &options, test.uri())
 }
 
 /// Reads `metrics.json` of a run.

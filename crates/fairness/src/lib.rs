@@ -213,6 +213,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
 pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
     let step = plan(ctx).await?;
     let outcome = step.run(|writer| fairness(ctx, writer)).await?;
+    kiln_mlflow::track_step(ctx, STEP).await?;
     let report: FairnessReport = ctx.run.child(STEP).get_json(REPORT).await?;
     if !report.passed {
         let failures = report.failures();

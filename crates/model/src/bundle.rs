@@ -37,6 +37,15 @@ pub const REFERENCE_PROFILE: &str = "reference_profile.json";
 pub const METADATA: &str = "metadata.json";
 /// Version of the bundle layout.
 pub const BUNDLE_FORMAT: u32 = 1;
+/// Every file of a bundle (what a registry copies).
+pub const BUNDLE_FILES: &[&str] = &[
+    MODEL_RECORD,
+    MODEL_CONFIG,
+    TRAINING_CONFIG,
+    TRANSFORM,
+    REFERENCE_PROFILE,
+    METADATA,
+];
 
 /// What a bundle says about itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -85,7 +85,9 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
 /// Runs prepare (or takes it from the cache).
 pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
     let step = plan(ctx).await?;
-    step.run(|writer| prepare(ctx, writer)).await
+    let outcome = step.run(|writer| prepare(ctx, writer)).await?;
+    kiln_mlflow::track_step(ctx, STEP).await?;
+    Ok(outcome)
 }
 
 async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, serde_json::Value)> {

@@ -198,3 +198,212 @@ impl Drop for S3Server {
         let _ = self.child.wait();
     }
 }
+
+/// The `mlflow` command of the test venv (`mlflow[auth]`, pinned in the Makefile).
+pub fn mlflow_bin() -> PathBuf {
+    tool(
+        "KILN_TEST_MLFLOW",
+        ".cache/mlflow-venv/bin/mlflow",
+        "make test-deps",
+    )
+}
+
+/// Credentials of the admin user of an [`MlflowServer`] started with authentication.
+pub const MLFLOW_ADMIN: (&str, &str) = ("admin", "kiln-test-admin-password");
+
+/// A real MLflow tracking server (sqlite backend, artifacts served by the server) on a
+/// free loopback port, in its own process group so that stopping it (on drop) stops
+/// its workers too.
+pub struct MlflowServer {
+    child: Child,
+    pub root: tempfile::TempDir,
+    pub uri: String,
+}
+
+impl MlflowServer {
+    /// Starts a server; with `auth`, MLflow's basic-auth app (admin: [`MLFLOW_ADMIN`]).
+    pub fn start(auth: bool) -> MlflowServer {
+        use std::os::unix::process::CommandExt;
+        let root = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut command = Command::new(mlflow_bin());
+        command.arg("server");
+        if auth {
+            command.args(["--app-name", "basic-auth"]);
+        }
+        command
+            .arg("--backend-store-uri")
+            .arg(format!(
+                "sqlite:///{}",
+                root.path().join("mlflow.db").display()
+            ))
+            .arg("--artifacts-destination")
+            .arg(root.path().join("artifacts"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--workers",
+                "1",
+            ])
+            .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+            .env("MLFLOW_AUTH_ADMIN_PASSWORD", MLFLOW_ADMIN.1)
+            .env("MLFLOW_FLASK_SERVER_SECRET_KEY", "kiln-test-secret")
+            .env("MLFLOW_AUTH_CONFIG_PATH", root.path().join("auth.ini"))
+            .current_dir(root.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.path().join("server.log")).expect("log file"))
+            .process_group(0);
+        std::fs::write(
+            root.path().join("auth.ini"),
+            format!(
+                "[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{}\nadmin_username = {}\nadmin_password = {}\nauthorization_function = mlflow.server.auth:authenticate_request_basic_auth\n",
+                root.path().join("auth.db").display(),
+                MLFLOW_ADMIN.0,
+                MLFLOW_ADMIN.1
+            ),
+        )
+        .expect("auth config");
+        let child = command.spawn().expect("start mlflow server");
+        let server = MlflowServer {
+            child,
+            uri: format!("http://127.0.0.1:{port}"),
+            root,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let _ = stream.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                let mut reply = String::new();
+                let _ = stream.read_to_string(&mut reply);
+                if reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200") {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mlflow server did not start on port {port}: {}",
+                std::fs::read_to_string(server.root.path().join("server.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        server
+    }
+}
+
+impl Drop for MlflowServer {
+    fn drop(&mut self) {
+        // The whole process group: the server and the workers it started.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP proxy in front of a server that answers `500` to the first `failures`
+/// requests whose request line contains `pattern`, and forwards everything else.
+pub struct FaultProxy {
+    pub uri: String,
+    pub injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, pattern: &str, failures: usize) -> FaultProxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let uri = format!("http://{}", listener.local_addr().expect("proxy address"));
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let injected = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = injected.clone();
+        let pattern = pattern.to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (upstream, pattern, counter) =
+                    (upstream.clone(), pattern.clone(), counter.clone());
+                std::thread::spawn(move || {
+                    let mut client = stream;
+                    // Read the head, then the body by Content-Length.
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    let head_end = loop {
+                        let Ok(n) = client.read(&mut chunk) else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        let Ok(n) = client.read(&mut chunk) else {
+                            return;
+                        };
+                        if n == 0 {
+                            break;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                    }
+                    let request_line = head.lines().next().unwrap_or_default().to_string();
+                    if request_line.contains(&pattern)
+                        && counter.fetch_add(1, Ordering::SeqCst) < failures
+                    {
+                        let body = r#"{"error_code": "INTERNAL_ERROR", "message": "injected by the test proxy"}"#;
+                        let _ = write!(
+                            client,
+                            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        return;
+                    }
+                    // Forward with `Connection: close`, so the reply ends at EOF.
+                    let mut forwarded = String::new();
+                    for line in head[..head_end].split("\r\n").filter(|l| !l.is_empty()) {
+                        if !line.to_ascii_lowercase().starts_with("connection:") {
+                            forwarded.push_str(line);
+                            forwarded.push_str("\r\n");
+                        }
+                    }
+                    forwarded.push_str("Connection: close\r\n\r\n");
+                    let Ok(mut server) = TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    let _ = server.write_all(forwarded.as_bytes());
+                    let _ = server.write_all(&buf[head_end..]);
+                    let mut reply = Vec::new();
+                    let _ = server.read_to_end(&mut reply);
+                    let _ = client.write_all(&reply);
+                });
+            }
+        });
+        FaultProxy { uri, injected }
+    }
+}

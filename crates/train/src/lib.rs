@@ -77,8 +77,11 @@ pub async fn run(ctx: &StepContext, options: &TrainOptions) -> Result<StepOutcom
     };
     let inputs = step.key.inputs.clone();
     let fingerprint = step.key.spec_fingerprint.clone();
-    step.run(|writer| train(ctx, options, writer, checkpoints, inputs, fingerprint))
-        .await
+    let outcome = step
+        .run(|writer| train(ctx, options, writer, checkpoints, inputs, fingerprint))
+        .await?;
+    kiln_mlflow::track_step(ctx, STEP).await?;
+    Ok(outcome)
 }
 
 #[derive(Serialize)]

@@ -305,6 +305,7 @@ fn validation(ctx: &StepContext) -> Result<(&kiln_core::spec::ValidationSpec, St
 pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
     let step = plan(ctx).await?;
     let outcome = step.run(|writer| validate(ctx, writer)).await?;
+    kiln_mlflow::track_step(ctx, STEP).await?;
     let report: ValidateReport = ctx.run.child(STEP).get_json(REPORT).await?;
     if !report.passed {
         let failures = report.failures();

@@ -725,6 +725,40 @@ fn default_drift_exclude() -> Vec<String> {
 pub struct RegistrySpec {
     /// Registered model name.
     pub model_name: String,
+    /// The alias a model that passes every gate gets (MLflow's replacement for stages).
+    #[serde(default = "default_candidate_alias")]
+    pub alias: String,
+    /// Minimum values of evaluate's metrics (e.g. `roc_auc: 0.85`); a metric that is
+    /// undefined fails its gate.
+    #[serde(default)]
+    pub min_metrics: std::collections::BTreeMap<String, f64>,
+    /// Require the validate step to have passed (when the spec has a suite).
+    #[serde(default = "default_true")]
+    pub require_validation: bool,
+    /// Require every fairness gate to have passed.
+    #[serde(default = "default_true")]
+    pub require_fairness: bool,
+    /// Champion/challenger: the version holding `champion_alias` is scored on this run's
+    /// test set, and the new model must beat it on `champion_metric` by this margin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub champion_margin: Option<f64>,
+    #[serde(default = "default_champion_alias")]
+    pub champion_alias: String,
+    #[serde(default = "default_champion_metric")]
+    pub champion_metric: String,
+    /// The local registry used without MLflow [default: `registry/` beside the run folder].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_uri: Option<String>,
+}
+
+fn default_candidate_alias() -> String {
+    "staging".into()
+}
+fn default_champion_alias() -> String {
+    "production".into()
+}
+fn default_champion_metric() -> String {
+    "roc_auc".into()
 }
 
 impl PipelineSpec {

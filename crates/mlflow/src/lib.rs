@@ -1,0 +1,18 @@
+//! # kiln-mlflow
+//!
+//! A typed async client for MLflow's REST API on reqwest — experiments, runs,
+//! batched logging within MLflow's limits, artifact upload through the tracking
+//! server's proxy, registered models, versions, aliases and tags — configured as MLflow
+//! users expect (`MLFLOW_TRACKING_URI`, `MLFLOW_TRACKING_TOKEN` or
+//! `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD`), with timeouts, retries with
+//! backoff on 429, 5xx and connection errors, and MLflow's error codes as types.
+//!
+//! [`tracking`] logs every pipeline step to one MLflow run per pipeline run.
+
+pub mod client;
+pub mod tracking;
+
+pub use client::{
+    Auth, ErrorCode, Metric, MlflowClient, MlflowConfig, MlflowError, ModelVersion, RunInfo, Tag,
+};
+pub use tracking::{RUN_FILE, TrackedRun, ensure_run, finish_run, track_step};

@@ -1,0 +1,440 @@
+//! # kiln-register
+//!
+//! The last step: reads the validate, evaluate and fairness outputs, applies the gates
+//! of the spec's `registry` section — validation passed, each metric at or above its
+//! minimum, every fairness gate passed, and optionally better than the version holding
+//! the champion alias (`production`) on this run's test set by a margin — and writes
+//! `<run>/register/decision.json` with every gate, threshold, observed value and
+//! verdict. When all pass, the model bundle becomes a model version — in MLflow when
+//! `MLFLOW_TRACKING_URI` is set (artifacts uploaded to the run, version created with the
+//! run id and tags, waited on until READY), else in a local registry beside the run
+//! folder — and gets the candidate alias (`staging`). A failed gate is exit 3 with one
+//! line per failed gate, and nothing is registered. Registering the same run twice
+//! reuses its version.
+//!
+//! [`promote`] and [`rollback`] move aliases, keeping each alias's history.
+
+pub mod registry;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use kiln_core::manifest::{InputRecord, StepManifest};
+use kiln_core::runtime::StepContext;
+use kiln_core::spec::RegistrySpec;
+use kiln_core::step::{Step, StepOutcome, StepWriter};
+use kiln_core::{Error, Result};
+
+pub use registry::{AliasChange, Aliases, LocalVersion, Registered, Registry};
+
+/// The step's name and folder.
+pub const STEP: &str = "register";
+/// The spec sections register reads.
+pub const SPEC_SECTIONS: &[&str] = &["registry", "evaluate", "label"];
+pub const DECISION: &str = "decision.json";
+
+/// One gate's verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateVerdict {
+    pub gate: String,
+    pub threshold: Value,
+    pub observed: Value,
+    pub passed: bool,
+}
+
+/// `decision.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub model: String,
+    pub run: String,
+    pub gates: Vec<GateVerdict>,
+    pub passed: bool,
+    /// The version registered (or reused); `null` when a gate failed.
+    pub registered: Option<Registered>,
+    pub decided_at: String,
+}
+
+impl Decision {
+    /// One line per failed gate.
+    pub fn failures(&self) -> Vec<String> {
+        self.gates
+            .iter()
+            .filter(|g| !g.passed)
+            .map(|g| {
+                format!(
+                    "gate `{}`: observed {}, required {}",
+                    g.gate, g.observed, g.threshold
+                )
+            })
+            .collect()
+    }
+}
+
+fn registry_spec(ctx: &StepContext) -> Result<&RegistrySpec> {
+    ctx.spec.spec.registry.as_ref().ok_or_else(|| {
+        Error::usage(format!(
+            "spec {}: no `registry` section (registry.model_name is needed)",
+            ctx.spec.uri
+        ))
+    })
+}
+
+/// The local registry's location: the spec's `registry.local_uri`, else `registry/`
+/// beside the run folder (`kiln-runs/adult` → `kiln-runs/registry`).
+pub fn local_registry_uri(ctx: &StepContext) -> Result<String> {
+    let spec = registry_spec(ctx)?;
+    Ok(match &spec.local_uri {
+        Some(uri) => ctx.spec.resolve(uri),
+        None => {
+            let run = ctx.run.uri().trim_end_matches('/');
+            match run.rsplit_once('/') {
+                Some((parent, _)) => format!("{parent}/registry"),
+                None => "registry".to_string(),
+            }
+        }
+    })
+}
+
+/// The step with its cache key: the reports it judges, the model bundle and the spec.
+pub async fn plan(ctx: &StepContext) -> Result<Step> {
+    let evaluate = ctx.completed_step("evaluate", STEP).await?;
+    let fairness = ctx.completed_step("fairness", STEP).await?;
+    let mut inputs = vec![
+        InputRecord::of("evaluate/metrics.json", &evaluate.object("metrics.json")).await?,
+        InputRecord::of("fairness/report.json", &fairness.object("report.json")).await?,
+        InputRecord::of(
+            "train/model/model.bin",
+            &ctx.run.child("train/model").object("model.bin"),
+        )
+        .await?,
+    ];
+    if ctx.spec.spec.validation.is_some() && registry_spec(ctx)?.require_validation {
+        let validate = ctx.completed_step("validate", STEP).await?;
+        inputs
+            .push(InputRecord::of("validate/report.json", &validate.object("report.json")).await?);
+    }
+    // The registry is part of the key: pointing at another one registers again.
+    let registry = match std::env::var("MLFLOW_TRACKING_URI")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        Some(uri) => uri,
+        None => local_registry_uri(ctx)?,
+    };
+    inputs.push(InputRecord {
+        name: "registry".into(),
+        uri: registry.clone(),
+        hash: kiln_core::store::ContentHash {
+            sha256: kiln_core::store::sha256_hex(registry.as_bytes()),
+            size: registry.len() as u64,
+        },
+    });
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
+}
+
+/// Runs register (or takes it from the cache); failed gates are [`Error::Gate`] after
+/// the decision is written.
+pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
+    let step = plan(ctx).await?;
+    let outcome = step.run(|writer| register(ctx, writer)).await?;
+    kiln_mlflow::track_step(ctx, STEP).await?;
+    let decision: Decision = ctx.run.child(STEP).get_json(DECISION).await?;
+    if !decision.passed {
+        let failures = decision.failures();
+        return Err(Error::Gate {
+            summary: format!(
+                "{} registration gate(s) failed, nothing registered; see {}",
+                failures.len(),
+                ctx.run.uri_of("register/decision.json")
+            ),
+            failures,
+        });
+    }
+    Ok(outcome)
+}
+
+async fn register(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, Value)> {
+    let spec = registry_spec(ctx)?;
+    let registry = Registry::open(&local_registry_uri(ctx)?)?;
+    let mut gates = Vec::new();
+    if ctx.spec.spec.validation.is_some() && spec.require_validation {
+        let report: Value = ctx.run.child("validate").get_json("report.json").await?;
+        gates.push(GateVerdict {
+            gate: "validation".into(),
+            threshold: json!("passed"),
+            observed: json!(if report["passed"] == true {
+                "passed"
+            } else {
+                "failed"
+            }),
+            passed: report["passed"] == true,
+        });
+    }
+    let metrics: Value = ctx.run.child("evaluate").get_json("metrics.json").await?;
+    for (metric, min) in &spec.min_metrics {
+        let observed = metrics.get(metric).cloned().unwrap_or(Value::Null);
+        if observed.is_null() && metrics.get(metric).is_none() {
+            return Err(Error::usage(format!(
+                "spec {}: registry.min_metrics: evaluate reports no metric `{metric}`",
+                ctx.spec.uri
+            )));
+        }
+        gates.push(GateVerdict {
+            gate: format!("metric {metric}"),
+            threshold: json!({"min": min}),
+            passed: observed.as_f64().is_some_and(|v| v >= *min),
+            observed,
+        });
+    }
+    if spec.require_fairness {
+        let report: Value = ctx.run.child("fairness").get_json("report.json").await?;
+        let failed: Vec<String> = report["gates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|g| g["passed"] != true)
+            .map(|g| {
+                format!(
+                    "{} of {}",
+                    g["metric"].as_str().unwrap_or("?"),
+                    g["attribute"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        gates.push(GateVerdict {
+            gate: "fairness".into(),
+            threshold: json!("every fairness gate passed"),
+            observed: if failed.is_empty() {
+                json!("passed")
+            } else {
+                json!({"failed": failed})
+            },
+            passed: failed.is_empty(),
+        });
+    }
+    if let Some(margin) = spec.champion_margin {
+        gates.push(champion_gate(ctx, spec, &registry, &metrics, margin).await?);
+    }
+    let passed = gates.iter().all(|g| g.passed);
+    let mut registered = None;
+    if passed {
+        registered = Some(register_model(ctx, spec, &registry).await?);
+    }
+    let decision = Decision {
+        model: spec.model_name.clone(),
+        run: ctx.run.uri().to_string(),
+        gates,
+        passed,
+        registered,
+        decided_at: chrono::Utc::now().to_rfc3339(),
+    };
+    writer.put_json(DECISION, &decision).await?;
+    for g in &decision.gates {
+        tracing::info!(gate = g.gate, passed = g.passed, observed = %g.observed, "gate");
+    }
+    if let Some(r) = &decision.registered {
+        tracing::info!(
+            model = r.model,
+            version = r.version,
+            alias = r.alias,
+            backend = r.backend,
+            reused = r.reused,
+            "registered"
+        );
+    }
+    let summary = json!({
+        "passed": decision.passed,
+        "version": decision.registered.as_ref().map(|r| r.version.clone()),
+    });
+    Ok((writer, summary))
+}
+
+async fn champion_gate(
+    ctx: &StepContext,
+    spec: &RegistrySpec,
+    registry: &Registry,
+    metrics: &Value,
+    margin: f64,
+) -> Result<GateVerdict> {
+    let gate = format!(
+        "champion {} ({}) + {margin}",
+        spec.champion_alias, spec.champion_metric
+    );
+    let ours = metrics.get(&spec.champion_metric).and_then(Value::as_f64);
+    let Some(version) = registry
+        .alias(&spec.model_name, &spec.champion_alias)
+        .await?
+    else {
+        // No champion yet: the first model is the challenger with nothing to beat.
+        return Ok(GateVerdict {
+            gate,
+            threshold: json!({"champion": null}),
+            observed: json!({"challenger": ours}),
+            passed: true,
+        });
+    };
+    let scratch = ctx.run.child("register/.champion");
+    let bundle = registry
+        .bundle_of(&spec.model_name, &version, &scratch)
+        .await?;
+    let test = ctx.run.child("prepare").object("test.parquet");
+    let report = kiln_evaluate::score_bundle(
+        &bundle,
+        &test,
+        &ctx.spec.spec.label.column,
+        &ctx.spec.spec.evaluate,
+    )
+    .await?;
+    let theirs = serde_json::to_value(&report)
+        .ok()
+        .and_then(|v| v.get(&spec.champion_metric).and_then(Value::as_f64));
+    scratch.delete_prefix("").await.ok();
+    let passed = matches!((ours, theirs), (Some(a), Some(b)) if a >= b + margin);
+    Ok(GateVerdict {
+        gate,
+        threshold: json!({"champion_version": version, "champion": theirs, "margin": margin}),
+        observed: json!({"challenger": ours}),
+        passed,
+    })
+}
+
+async fn register_model(
+    ctx: &StepContext,
+    spec: &RegistrySpec,
+    registry: &Registry,
+) -> Result<Registered> {
+    let bundle = ctx.run.child("train/model");
+    let model_sha = bundle.object("model.bin").hash().await?.sha256;
+    let mut tags = BTreeMap::new();
+    tags.insert("kiln.run_uri".to_string(), ctx.run.uri().to_string());
+    tags.insert("kiln.model_sha256".to_string(), model_sha.clone());
+    tags.insert(
+        "kiln.spec_fingerprint".to_string(),
+        ctx.spec
+            .spec
+            .fingerprint(&["data", "schema", "label", "split", "transform", "train"]),
+    );
+    tags.insert(
+        "kiln.version".to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    );
+    if let Ok(revision) = std::env::var("KILN_SOURCE_REVISION") {
+        tags.insert("kiln.source_revision".to_string(), revision);
+    }
+    if let Some(prepare) = StepManifest::load(&ctx.run.child("prepare")).await? {
+        for input in &prepare.inputs {
+            tags.insert(
+                format!("kiln.data.{}", input.name.replace(['[', ']'], "_")),
+                input.hash.sha256.clone(),
+            );
+        }
+    }
+    let tracked = match registry {
+        Registry::Mlflow(client) => Some(kiln_mlflow::ensure_run(client, ctx).await?),
+        Registry::Local(_) => None,
+    };
+    let run_id = tracked.as_ref().map(|t| t.run_id.as_str());
+    let existing = registry
+        .find(&spec.model_name, ctx.run.uri(), run_id, &model_sha)
+        .await?;
+    let (version, source, reused) = match existing {
+        Some(version) => {
+            let source = match registry {
+                Registry::Local(root) => {
+                    root.uri_of(&format!("{}/versions/{version}/model", spec.model_name))
+                }
+                Registry::Mlflow(_) => tracked
+                    .as_ref()
+                    .map(|t| format!("{}/model", t.artifact_uri))
+                    .unwrap_or_default(),
+            };
+            (version, source, true)
+        }
+        None => {
+            let (version, source) = registry
+                .create(
+                    &spec.model_name,
+                    &bundle,
+                    ctx.run.uri(),
+                    tracked.as_ref(),
+                    &tags,
+                )
+                .await?;
+            (version, source, false)
+        }
+    };
+    registry
+        .set_alias(&spec.model_name, &spec.alias, &version)
+        .await?;
+    Ok(Registered {
+        backend: registry.backend().to_string(),
+        model: spec.model_name.clone(),
+        version,
+        alias: spec.alias.clone(),
+        source,
+        reused,
+    })
+}
+
+/// Points `alias` at a version (`kiln promote`).
+pub async fn promote(
+    registry: &Registry,
+    model: &str,
+    version: &str,
+    alias: &str,
+) -> Result<AliasChange> {
+    registry.set_alias(model, alias, version).await
+}
+
+/// Moves `alias` back to the version it pointed at before (`kiln rollback`).
+pub async fn rollback(registry: &Registry, model: &str, alias: &str) -> Result<AliasChange> {
+    registry.rollback(model, alias).await
+}
+
+/// The registry for `promote`/`rollback`: MLflow when `MLFLOW_TRACKING_URI` is set,
+/// else `--registry` (default `./kiln-runs/registry`).
+pub fn open_registry(local: Option<&str>) -> Result<Registry> {
+    Registry::open(local.unwrap_or("kiln-runs/registry"))
+}
+
+/// Writes an alias change as one line.
+pub fn describe(change: &AliasChange) -> String {
+    format!(
+        "{}: alias `{}` {} → {}\n",
+        change.model,
+        change.alias,
+        change.from.as_deref().unwrap_or("(unset)"),
+        change.to
+    )
+}
+
+/// Flags of `kiln promote`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PromoteArgs {
+    /// The registered model.
+    pub model: String,
+    /// The version to point the alias at.
+    #[arg(long)]
+    pub version: String,
+    /// The alias to move.
+    #[arg(long, default_value = "production")]
+    pub alias: String,
+    /// The local registry (ignored when MLFLOW_TRACKING_URI is set).
+    #[arg(long, env = "KILN_REGISTRY", value_name = "URI")]
+    pub registry: Option<String>,
+}
+
+/// Flags of `kiln rollback`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RollbackArgs {
+    /// The registered model.
+    pub model: String,
+    /// The alias to move back.
+    #[arg(long, default_value = "production")]
+    pub alias: String,
+    /// The local registry (ignored when MLFLOW_TRACKING_URI is set).
+    #[arg(long, env = "KILN_REGISTRY", value_name = "URI")]
+    pub registry: Option<String>,
+}

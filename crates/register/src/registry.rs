@@ -1,0 +1,355 @@
+//! The two registries: MLflow's (over REST) and a local one in the store, with the
+//! same operations — find a version of a run, create a version, set, read and roll
+//! back aliases (each alias keeps the history of versions it pointed at).
+//!
+//! Local layout under the registry root:
+//!
+//! ```text
+//! <model>/versions/<n>/model/...      the bundle's files
+//! <model>/versions/<n>/version.json   run, model sha256, tags, time (written last)
+//! <model>/aliases.json                {"aliases": {"staging": 3}, "history": {"staging": [1, 2]}}
+//! ```
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use kiln_core::store::ArtifactStore;
+use kiln_core::{Error, Result};
+use kiln_mlflow::{MlflowClient, ModelVersion};
+use kiln_model::bundle::BUNDLE_FILES;
+
+/// `version.json` of a local version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalVersion {
+    pub version: u64,
+    pub run_uri: String,
+    pub model_sha256: String,
+    pub created_at: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// `aliases.json` of a local model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Aliases {
+    pub aliases: BTreeMap<String, u64>,
+    /// Earlier versions of each alias, oldest first.
+    pub history: BTreeMap<String, Vec<u64>>,
+}
+
+/// A registry.
+pub enum Registry {
+    Local(ArtifactStore),
+    Mlflow(MlflowClient),
+}
+
+/// A registered version, as the decision records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registered {
+    /// `mlflow` or `local`.
+    pub backend: String,
+    pub model: String,
+    pub version: String,
+    pub alias: String,
+    pub source: String,
+    /// True when this run's model was already registered (re-running register).
+    pub reused: bool,
+}
+
+/// An alias change, as `promote` and `rollback` report it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AliasChange {
+    pub model: String,
+    pub alias: String,
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// Registered-model tag that keeps an alias's history in MLflow.
+fn history_tag(alias: &str) -> String {
+    format!("kiln.alias_history.{alias}")
+}
+
+impl Registry {
+    /// MLflow when `MLFLOW_TRACKING_URI` is set, else the local registry at `local`.
+    pub fn open(local: &str) -> Result<Registry> {
+        Ok(match MlflowClient::from_env()? {
+            Some(client) => Registry::Mlflow(client),
+            None => Registry::Local(ArtifactStore::open(local)?),
+        })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Registry::Local(_) => "local",
+            Registry::Mlflow(_) => "mlflow",
+        }
+    }
+
+    async fn local_versions(root: &ArtifactStore, model: &str) -> Result<Vec<LocalVersion>> {
+        let mut out = Vec::new();
+        for path in root.list(&format!("{model}/versions")).await? {
+            if path.ends_with("/version.json") {
+                out.push(root.get_json::<LocalVersion>(&path).await?);
+            }
+        }
+        out.sort_by_key(|v| v.version);
+        Ok(out)
+    }
+
+    async fn local_aliases(root: &ArtifactStore, model: &str) -> Result<Aliases> {
+        let path = format!("{model}/aliases.json");
+        if root.exists(&path).await? {
+            root.get_json(&path).await
+        } else {
+            Ok(Aliases::default())
+        }
+    }
+
+    /// The version already registered for this run and model bytes, if any.
+    pub async fn find(
+        &self,
+        model: &str,
+        run_uri: &str,
+        run_id: Option<&str>,
+        sha256: &str,
+    ) -> Result<Option<String>> {
+        match self {
+            Registry::Local(root) => Ok(Self::local_versions(root, model)
+                .await?
+                .into_iter()
+                .find(|v| v.run_uri == run_uri && v.model_sha256 == sha256)
+                .map(|v| v.version.to_string())),
+            Registry::Mlflow(client) => {
+                let Some(run_id) = run_id else {
+                    return Ok(None);
+                };
+                if client.get_registered_model(model).await?.is_none() {
+                    return Ok(None);
+                }
+                let filter = format!(
+                    "name='{}' and run_id='{run_id}'",
+                    model.replace('\'', "\\'")
+                );
+                Ok(client
+                    .search_model_versions(&filter)
+                    .await?
+                    .into_iter()
+                    .find(|v| {
+                        v.tags
+                            .iter()
+                            .any(|t| t.key == "kiln.model_sha256" && t.value == sha256)
+                    })
+                    .map(|v| v.version))
+            }
+        }
+    }
+
+    /// Registers a bundle: local copy, or (MLflow) a version whose source is the run's
+    /// uploaded `model/` artifacts. Returns the version and its source.
+    pub async fn create(
+        &self,
+        model: &str,
+        bundle: &ArtifactStore,
+        run_uri: &str,
+        mlflow_run: Option<&kiln_mlflow::TrackedRun>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(String, String)> {
+        let sha = tags.get("kiln.model_sha256").cloned().unwrap_or_default();
+        match self {
+            Registry::Local(root) => {
+                let next = Self::local_versions(root, model)
+                    .await?
+                    .last()
+                    .map_or(1, |v| v.version + 1);
+                let dir = format!("{model}/versions/{next}");
+                for file in BUNDLE_FILES {
+                    if bundle.exists(file).await? {
+                        root.put(&format!("{dir}/model/{file}"), bundle.get(file).await?)
+                            .await?;
+                    }
+                }
+                let version = LocalVersion {
+                    version: next,
+                    run_uri: run_uri.to_string(),
+                    model_sha256: sha,
+                    created_at: chrono::Utc::now().to_rfc3339(),
+                    tags: tags.clone(),
+                };
+                root.put_json(&format!("{dir}/version.json"), &version)
+                    .await?;
+                Ok((next.to_string(), root.uri_of(&format!("{dir}/model"))))
+            }
+            Registry::Mlflow(client) => {
+                let run = mlflow_run
+                    .ok_or_else(|| Error::Invalid("no MLflow run to register from".into()))?;
+                let info = run.info();
+                for file in BUNDLE_FILES {
+                    if bundle.exists(file).await? {
+                        let bytes = Bytes::from(bundle.get(file).await?.to_vec());
+                        client
+                            .upload_artifact(&info, &format!("model/{file}"), bytes)
+                            .await?;
+                    }
+                }
+                let model_tags: Vec<(String, String)> =
+                    vec![("kiln.managed".into(), "true".into())];
+                client.ensure_registered_model(model, &model_tags).await?;
+                let source = format!("{}/model", run.artifact_uri.trim_end_matches('/'));
+                let tag_list: Vec<(String, String)> =
+                    tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                let version = client
+                    .create_model_version(model, &source, &run.run_id, &tag_list)
+                    .await?;
+                let ready = client
+                    .wait_until_ready(model, &version.version, std::time::Duration::from_secs(120))
+                    .await?;
+                Ok((ready.version, source))
+            }
+        }
+    }
+
+    /// The version an alias points at.
+    pub async fn alias(&self, model: &str, alias: &str) -> Result<Option<String>> {
+        match self {
+            Registry::Local(root) => Ok(Self::local_aliases(root, model)
+                .await?
+                .aliases
+                .get(alias)
+                .map(u64::to_string)),
+            Registry::Mlflow(client) => Ok(client
+                .get_model_version_by_alias(model, alias)
+                .await?
+                .map(|v| v.version)),
+        }
+    }
+
+    /// Where a version's bundle is (local folder, or downloaded from MLflow to `scratch`).
+    pub async fn bundle_of(
+        &self,
+        model: &str,
+        version: &str,
+        scratch: &ArtifactStore,
+    ) -> Result<ArtifactStore> {
+        match self {
+            Registry::Local(root) => Ok(root.child(&format!("{model}/versions/{version}/model"))),
+            Registry::Mlflow(client) => {
+                let v: ModelVersion = client.get_model_version(model, version).await?;
+                for file in BUNDLE_FILES {
+                    if let Some(bytes) = client.download_artifact(&v.source, file).await? {
+                        scratch.put(file, bytes).await?;
+                    }
+                }
+                Ok(scratch.clone())
+            }
+        }
+    }
+
+    /// Points an alias at a version, remembering where it pointed before.
+    pub async fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<AliasChange> {
+        let from = self.alias(model, alias).await?;
+        if from.as_deref() != Some(version) {
+            let mut history = self.history(model, alias).await?;
+            if let Some(previous) = &from {
+                history.push(previous.clone());
+            }
+            self.write_alias(model, alias, version, history).await?;
+        }
+        Ok(AliasChange {
+            model: model.into(),
+            alias: alias.into(),
+            from,
+            to: version.into(),
+        })
+    }
+
+    /// Moves an alias back to the version it pointed at before.
+    pub async fn rollback(&self, model: &str, alias: &str) -> Result<AliasChange> {
+        let from = self.alias(model, alias).await?;
+        let mut history = self.history(model, alias).await?;
+        let to = history.pop().ok_or_else(|| {
+            Error::usage(format!(
+                "{model}: alias `{alias}` has no earlier version to roll back to (it points at {})",
+                from.as_deref().unwrap_or("nothing")
+            ))
+        })?;
+        self.write_alias(model, alias, &to, history).await?;
+        Ok(AliasChange {
+            model: model.into(),
+            alias: alias.into(),
+            from,
+            to,
+        })
+    }
+
+    async fn history(&self, model: &str, alias: &str) -> Result<Vec<String>> {
+        match self {
+            Registry::Local(root) => Ok(Self::local_aliases(root, model)
+                .await?
+                .history
+                .get(alias)
+                .map(|h| h.iter().map(u64::to_string).collect())
+                .unwrap_or_default()),
+            Registry::Mlflow(client) => {
+                let registered = client.get_registered_model(model).await?;
+                let tag = history_tag(alias);
+                let text = registered
+                    .as_ref()
+                    .and_then(|m| m["tags"].as_array())
+                    .and_then(|tags| tags.iter().find(|t| t["key"] == tag.as_str()))
+                    .and_then(|t| t["value"].as_str())
+                    .unwrap_or("[]")
+                    .to_string();
+                Ok(serde_json::from_str(&text).unwrap_or_default())
+            }
+        }
+    }
+
+    async fn write_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: &str,
+        history: Vec<String>,
+    ) -> Result<()> {
+        match self {
+            Registry::Local(root) => {
+                if !root
+                    .exists(&format!("{model}/versions/{version}/version.json"))
+                    .await?
+                {
+                    return Err(Error::usage(format!(
+                        "{model}: no version {version} in {}",
+                        root.uri()
+                    )));
+                }
+                let mut aliases = Self::local_aliases(root, model).await?;
+                let parse = |v: &str| {
+                    v.parse::<u64>()
+                        .map_err(|_| Error::usage(format!("version `{v}` is not a number")))
+                };
+                aliases.aliases.insert(alias.to_string(), parse(version)?);
+                aliases.history.insert(
+                    alias.to_string(),
+                    history.iter().map(|v| parse(v)).collect::<Result<_>>()?,
+                );
+                root.put_json(&format!("{model}/aliases.json"), &aliases)
+                    .await?;
+                Ok(())
+            }
+            Registry::Mlflow(client) => {
+                client.get_model_version(model, version).await?;
+                client.set_alias(model, alias, version).await?;
+                let text = serde_json::to_string(&history).unwrap_or_default();
+                client
+                    .set_registered_model_tag(model, &history_tag(alias), &text)
+                    .await?;
+                client
+                    .set_model_version_tag(model, version, "stage", alias)
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+}
