@@ -56,6 +56,30 @@ fn adult_is_prepared_with_the_published_counts() {
             .unwrap();
     assert_eq!(decision["registered"]["backend"], "local");
     assert!(run_dir.join("evaluate/metrics.json").exists());
+    // One self-contained HTML report, path printed at the end.
+    let report_line = stdout(&out)
+        .lines()
+        .find(|l| l.starts_with("report: "))
+        .map(str::to_string);
+    let report = run_dir.join("report.html");
+    assert_eq!(report_line, Some(format!("report: {}", report.display())));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    for section in [
+        "Data quality",
+        "Model quality",
+        "Fairness",
+        "Registration",
+        "demographic_parity_ratio",
+    ] {
+        assert!(html.contains(section), "{section} missing from the report");
+    }
+    assert!(html.matches("<svg").count() >= 8, "plots inline");
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http"),
+        "self-contained"
+    );
+    assert!(html.len() < 600_000, "small: {} bytes", html.len());
     let validation: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("validate/report.json")).unwrap())
             .unwrap();

@@ -4,6 +4,8 @@
 //! same step libraries the per-step binaries use (it never shells out), or any one
 //! step alone.
 
+pub mod report;
+
 use std::time::{Duration, Instant};
 
 use kiln_core::Result;

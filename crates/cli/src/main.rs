@@ -50,6 +50,11 @@ enum Command {
     Promote(kiln_register::PromoteArgs),
     /// Move an alias back to the version it pointed at before: the registry side of a rollback.
     Rollback(kiln_register::RollbackArgs),
+    /// Write one self-contained HTML report of a run: validation, metrics, fairness, registration.
+    Report {
+        /// The run root (a folder or a store URI).
+        run: String,
+    },
     /// Work with pipeline specs.
     #[command(subcommand)]
     Spec(SpecCommand),
@@ -100,8 +105,21 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { args, device } => {
                 let ctx = args.context().await?;
-                let reports = kiln_cli::run_pipeline(&ctx, &device.options()).await?;
-                write_stdout(&kiln_cli::format_summary(&reports, ctx.run.uri()))
+                let result = kiln_cli::run_pipeline(&ctx, &device.options()).await;
+                // The report covers whatever ran, gate failures included.
+                let report = kiln_cli::report::write_report(&ctx.run).await;
+                let reports = match result {
+                    Ok(reports) => reports,
+                    Err(e) => {
+                        if let Ok(path) = &report {
+                            tracing::info!(report = %path, "run report written");
+                        }
+                        return Err(e);
+                    }
+                };
+                let mut summary = kiln_cli::format_summary(&reports, ctx.run.uri());
+                summary.push_str(&format!("report: {}\n", report?));
+                write_stdout(&summary)
             }
             Command::Prepare(args) => {
                 let ctx = args.context().await?;
@@ -113,6 +131,11 @@ fn main() -> ExitCode {
             }
             Command::Validate(args) => args.execute().await,
             Command::Evaluate(args) => args.execute().await,
+            Command::Report { run } => {
+                let store = kiln_core::ArtifactStore::open(&run)?;
+                let path = kiln_cli::report::write_report(&store).await?;
+                write_stdout(&format!("{path}\n"))
+            }
             Command::Register(args) => {
                 let ctx = args.context().await?;
                 kiln_register::run(&ctx).await.map(drop)

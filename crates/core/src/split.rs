@@ -27,6 +27,13 @@ impl SplitMix64 {
 /// A stable hash of (seed, key) mapped to [0, 1): FNV-1a, then SplitMix64's finaliser
 /// to spread the bits. Stable across platforms and versions: changing it would move
 /// rows between splits, so it is pinned by a test.
+/// Whether train holds a row out for validation: the hash of (seed, row id) falls
+/// below the fraction — stable across runs and independent of row order. Evaluate
+/// uses the same rule to score exactly those rows for fairness mitigation.
+pub fn is_validation_row(seed: u64, fraction: f64, row_id: i64) -> bool {
+    split_fraction(seed ^ 0x5a17_da7a, Some(&row_id.to_string())) < fraction
+}
+
 pub fn split_fraction(seed: u64, key: Option<&str>) -> f64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {

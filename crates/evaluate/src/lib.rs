@@ -37,9 +37,11 @@ pub use report::{BestF1, EvaluationReport, evaluate_scores};
 /// The step's name and folder.
 pub const STEP: &str = "evaluate";
 /// The spec sections evaluate reads.
-pub const SPEC_SECTIONS: &[&str] = &["evaluate", "label", "sensitive"];
+pub const SPEC_SECTIONS: &[&str] = &["evaluate", "label", "sensitive", "train"];
 pub const PREDICTIONS: &str = "predictions.parquet";
 pub const METRICS: &str = "metrics.json";
+/// Predictions on the rows train held out for validation (for fairness mitigation).
+pub const VALIDATION_PREDICTIONS: &str = "validation_predictions.parquet";
 const MODEL_FILES: &[&str] = &[
     "model.bin",
     "model_config.json",
@@ -55,8 +57,10 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let object = train.object(&format!("model/{file}"));
         inputs.push(InputRecord::of(format!("train/model/{file}"), &object).await?);
     }
-    let test = ctx.run.child("prepare").object("test.parquet");
-    inputs.push(InputRecord::of("prepare/test.parquet", &test).await?);
+    for table in ["test.parquet", "train.parquet"] {
+        let object = ctx.run.child("prepare").object(table);
+        inputs.push(InputRecord::of(format!("prepare/{table}"), &object).await?);
+    }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
 }
 
@@ -95,29 +99,9 @@ async fn evaluate(
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
     let result = async {
         while let Some(batch) = batches.try_next().await? {
-            let probabilities: Vec<f64> = bundle
-                .predict_proba(&batch)?
-                .into_iter()
-                .map(f64::from)
-                .collect();
-            let y = label_values(&batch, label, test.uri())?;
-            let predicted: Int32Array = probabilities
-                .iter()
-                .map(|&p| i32::from(p >= spec.evaluate.threshold))
-                .collect();
-            let mut columns: Vec<ArrayRef> = vec![
-                column(&batch, ROW_ID, test.uri())?,
-                Arc::new(Int32Array::from_iter_values(
-                    y.iter().map(|&v| i32::from(v)),
-                )),
-                Arc::new(Float64Array::from(probabilities.clone())),
-                Arc::new(predicted),
-            ];
-            for name in &spec.sensitive {
-                columns.push(column(&batch, name, test.uri())?);
-            }
-            sink.write(&RecordBatch::try_new(schema.clone(), columns)?)
-                .await?;
+            let (predictions, probabilities, y) =
+                score_batch(&bundle, &batch, &schema, spec, test.uri())?;
+            sink.write(&predictions).await?;
             scores.extend(probabilities);
             labels.extend(y);
         }
@@ -129,6 +113,41 @@ async fn evaluate(
         return Err(e);
     }
     writer.record(PREDICTIONS, sink.finish().await?.hash);
+    // The rows train held out for validation, scored the same way: fairness mitigation
+    // chooses its thresholds on these, never on the test rows it reports on.
+    let train_table = ctx.run.child("prepare").object("train.parquet");
+    let (_, mut batches) = read_parquet(&train_table, 16_384).await?;
+    let mut sink = ParquetSink::create(&writer.object(VALIDATION_PREDICTIONS), schema.clone())?;
+    let result = async {
+        while let Some(batch) = batches.try_next().await? {
+            let ids = column(&batch, ROW_ID, train_table.uri())?;
+            let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
+            let keep: arrow::array::BooleanArray = ids
+                .values()
+                .iter()
+                .map(|&id| {
+                    Some(kiln_core::split::is_validation_row(
+                        spec.train.seed,
+                        spec.train.validation_fraction,
+                        id,
+                    ))
+                })
+                .collect();
+            let batch = arrow::compute::filter_record_batch(&batch, &keep)?;
+            if batch.num_rows() > 0 {
+                let (predictions, _, _) =
+                    score_batch(&bundle, &batch, &schema, spec, train_table.uri())?;
+                sink.write(&predictions).await?;
+            }
+        }
+        Ok::<(), Error>(())
+    }
+    .await;
+    if let Err(e) = result {
+        sink.abort().await;
+        return Err(e);
+    }
+    writer.record(VALIDATION_PREDICTIONS, sink.finish().await?.hash);
     let report = evaluate_scores(&scores, &labels, &spec.evaluate, test.uri())?;
     writer.put_json(METRICS, &report).await?;
     for (name, svg) in plots::render(&report, &scores, &labels) {
@@ -149,6 +168,42 @@ async fn evaluate(
         "log_loss": report.log_loss,
     });
     Ok((writer, summary))
+}
+
+/// Scores one batch: the predictions batch to write, the scores and the labels.
+fn score_batch(
+    bundle: &ModelBundle<CpuBackend>,
+    batch: &RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+    spec: &kiln_core::PipelineSpec,
+    uri: &str,
+) -> Result<(RecordBatch, Vec<f64>, Vec<u8>)> {
+    let probabilities: Vec<f64> = bundle
+        .predict_proba(batch)?
+        .into_iter()
+        .map(f64::from)
+        .collect();
+    let y = label_values(batch, &spec.label.column, uri)?;
+    let predicted: Int32Array = probabilities
+        .iter()
+        .map(|&p| i32::from(p >= spec.evaluate.threshold))
+        .collect();
+    let mut columns: Vec<ArrayRef> = vec![
+        column(batch, ROW_ID, uri)?,
+        Arc::new(Int32Array::from_iter_values(
+            y.iter().map(|&v| i32::from(v)),
+        )),
+        Arc::new(Float64Array::from(probabilities.clone())),
+        Arc::new(predicted),
+    ];
+    for name in &spec.sensitive {
+        columns.push(column(batch, name, uri)?);
+    }
+    Ok((
+        RecordBatch::try_new(schema.clone(), columns)?,
+        probabilities,
+        y,
+    ))
 }
 
 fn column(batch: &RecordBatch, name: &str, uri: &str) -> Result<ArrayRef> {

@@ -10,6 +10,7 @@
 //! [`audit`] analyses any predictions file outside a run.
 
 mod analysis;
+pub mod mitigation;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
@@ -19,7 +20,10 @@ use kiln_core::csv_source::{CsvRead, stream_csv};
 use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::read_parquet;
 use kiln_core::runtime::StepContext;
-use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, FairnessMetric, FairnessSpec};
+use kiln_core::spec::{
+    ColumnSpec, ColumnType, CsvOptions, FairnessMetric, FairnessSpec, MitigationConstraint,
+    MitigationSpec,
+};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::ObjectRef;
 use kiln_core::table::conform_batch;
@@ -27,12 +31,15 @@ use kiln_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 pub use analysis::{AttributeReport, GroupStats, analyse};
+pub use mitigation::GroupThresholds;
 
 /// The step's name and folder.
 pub const STEP: &str = "fairness";
 /// The spec sections fairness reads.
 pub const SPEC_SECTIONS: &[&str] = &["fairness", "sensitive", "label"];
 pub const REPORT: &str = "report.json";
+/// Group thresholds chosen by mitigation (copied into the registered model).
+pub const THRESHOLDS: &str = "thresholds.json";
 /// How an intersection of attributes is named (`sex × race`).
 pub const INTERSECTION: &str = " × ";
 
@@ -56,6 +63,10 @@ pub struct FairnessReport {
     pub attributes: Vec<AttributeReport>,
     pub gates: Vec<GateResult>,
     pub passed: bool,
+    /// With `fairness.mitigation`: the thresholds and their effect; the groups and
+    /// gates above then describe the mitigated decisions (what ships).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitigation: Option<MitigationReport>,
 }
 
 impl FairnessReport {
@@ -197,6 +208,7 @@ pub fn analyse_predictions(
         passed: gates.iter().all(|g| g.passed),
         attributes,
         gates,
+        mitigation: None,
     }
 }
 
@@ -234,21 +246,53 @@ async fn fairness(
     writer: StepWriter,
 ) -> Result<(StepWriter, serde_json::Value)> {
     let spec = &ctx.spec.spec;
-    let object = ctx.run.child("evaluate").object("predictions.parquet");
-    let table = read_table(
-        &object,
+    let evaluate = ctx.run.child("evaluate");
+    let threshold = spec.evaluate.threshold;
+    let mut table = read_table(
+        &evaluate.object("predictions.parquet"),
         &spec.label.column,
-        "predicted",
+        "score",
         &spec.sensitive,
-        None,
+        Some(threshold),
     )
     .await?;
-    let report = analyse_predictions(
+    let mut mitigated = None;
+    if let Some(m) = &spec.fairness.mitigation {
+        let validation = read_table(
+            &evaluate.object("validation_predictions.parquet"),
+            &spec.label.column,
+            "score",
+            std::slice::from_ref(&m.attribute),
+            Some(threshold),
+        )
+        .await?;
+        let test_groups = table
+            .sensitive
+            .iter()
+            .find(|(name, _)| *name == m.attribute)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let (report, thresholds) = mitigate(
+            m,
+            &validation,
+            &table,
+            &test_groups,
+            &spec.fairness,
+            threshold,
+        );
+        if let Some(t) = &thresholds {
+            writer.put_json(THRESHOLDS, t).await?;
+            table.decisions = t.decide(&table.scores, &test_groups);
+        }
+        mitigated = Some(report);
+    }
+    let mut report = analyse_predictions(
         &table.labels,
         &table.decisions,
         &table.sensitive,
         &spec.fairness,
     );
+    report.mitigation = mitigated;
     writer.put_json(REPORT, &report).await?;
     for attribute in &report.attributes {
         writer
@@ -267,6 +311,112 @@ async fn fairness(
         writer,
         serde_json::json!({ "passed": report.passed, "gates": report.gates.len() }),
     ))
+}
+
+/// Accuracy and the constrained ratio of a set of decisions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionSummary {
+    pub accuracy: f64,
+    /// Demographic parity ratio or equal opportunity ratio of the mitigated attribute.
+    pub ratio: Option<f64>,
+}
+
+/// Before and after mitigation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BeforeAfter {
+    pub before: DecisionSummary,
+    pub after: Option<DecisionSummary>,
+}
+
+/// What mitigation chose and what it changed, on the validation rows it was chosen
+/// on and on the test rows it is judged on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MitigationReport {
+    /// False when no thresholds satisfy the constraint (the model is judged unmitigated).
+    pub feasible: bool,
+    pub thresholds: Option<GroupThresholds>,
+    pub validation: BeforeAfter,
+    pub test: BeforeAfter,
+    /// Test accuracy lost to mitigation (before − after).
+    pub accuracy_cost: Option<f64>,
+}
+
+fn summarise(
+    m: &MitigationSpec,
+    labels: &[u8],
+    decisions: &[u8],
+    groups: &[Option<String>],
+    options: &FairnessSpec,
+) -> DecisionSummary {
+    let correct = labels.iter().zip(decisions).filter(|(a, b)| a == b).count();
+    let metric = match m.constraint {
+        MitigationConstraint::DemographicParity => FairnessMetric::DemographicParityRatio,
+        MitigationConstraint::EqualOpportunity => FairnessMetric::EqualOpportunityRatio,
+    };
+    let report = analyse(
+        &m.attribute,
+        groups,
+        labels,
+        decisions,
+        options.min_group_count,
+        0,
+        options.seed,
+    );
+    DecisionSummary {
+        accuracy: correct as f64 / labels.len().max(1) as f64,
+        ratio: report.disparities.get(&metric).copied().flatten(),
+    }
+}
+
+fn mitigate(
+    m: &MitigationSpec,
+    validation: &PredictionsTable,
+    test: &PredictionsTable,
+    test_groups: &[Option<String>],
+    options: &FairnessSpec,
+    threshold: f64,
+) -> (MitigationReport, Option<GroupThresholds>) {
+    let val_groups = &validation.sensitive[0].1;
+    let chosen = mitigation::choose(
+        &m.attribute,
+        &validation.scores,
+        &validation.labels,
+        val_groups,
+        m.constraint,
+        m.min_ratio,
+        threshold,
+        options.min_group_count,
+    )
+    .map(|mut t| {
+        t.chosen_on =
+            "evaluate/validation_predictions.parquet (the rows train held out for validation)"
+                .into();
+        t
+    });
+    let side = |table: &PredictionsTable, groups: &[Option<String>]| BeforeAfter {
+        before: summarise(m, &table.labels, &table.decisions, groups, options),
+        after: chosen.as_ref().map(|t| {
+            summarise(
+                m,
+                &table.labels,
+                &t.decide(&table.scores, groups),
+                groups,
+                options,
+            )
+        }),
+    };
+    let test_side = side(test, test_groups);
+    let report = MitigationReport {
+        feasible: chosen.is_some(),
+        thresholds: chosen.clone(),
+        validation: side(validation, val_groups),
+        accuracy_cost: test_side
+            .after
+            .as_ref()
+            .map(|a| test_side.before.accuracy - a.accuracy),
+        test: test_side,
+    };
+    (report, chosen)
 }
 
 /// A file name for an attribute (`sex × race` → `sex_x_race`).
@@ -322,6 +472,8 @@ fn group_chart(attribute: &AttributeReport) -> String {
 struct PredictionsTable {
     labels: Vec<u8>,
     decisions: Vec<u8>,
+    /// The scores, when decisions come from a score column and a threshold.
+    scores: Vec<f64>,
     sensitive: Vec<(String, Vec<Option<String>>)>,
 }
 
@@ -380,6 +532,7 @@ async fn read_table(
     let mut table = PredictionsTable {
         labels: Vec::new(),
         decisions: Vec::new(),
+        scores: Vec::new(),
         sensitive: sensitive.iter().map(|s| (s.clone(), Vec::new())).collect(),
     };
     for batch in &batches {
@@ -425,6 +578,7 @@ async fn read_table(
                 table
                     .decisions
                     .extend(scores.values().iter().map(|&s| u8::from(s >= t)));
+                table.scores.extend(scores.values().iter().copied());
             }
             None => table
                 .decisions

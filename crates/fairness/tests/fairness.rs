@@ -169,6 +169,36 @@ fn adult_shows_the_sex_gap_and_a_failed_gate_is_exit_3() {
     // Without the gate the step passes.
     let out = fairness(&common);
     assert!(out.status.success(), "{}", stderr(&out));
+
+    // With mitigation (thresholds per sex chosen on train's validation rows) the same
+    // gate passes on the test rows, and the accuracy cost is reported.
+    let mitigation =
+        "fairness.mitigation={constraint: demographic_parity, attribute: sex, min_ratio: 0.85}";
+    let mut args = common.to_vec();
+    args.extend(["--set", gate, "--set", mitigation]);
+    let out = fairness(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("fairness/report.json")).unwrap())
+            .unwrap();
+    let m = &report["mitigation"];
+    assert_eq!(m["feasible"], true, "{m}");
+    let before = m["test"]["before"]["ratio"].as_f64().unwrap();
+    let after = m["test"]["after"]["ratio"].as_f64().unwrap();
+    assert!(before < 0.5 && after >= 0.8, "ratio {before} → {after}");
+    assert!(m["validation"]["after"]["ratio"].as_f64().unwrap() >= 0.85 - 1e-9);
+    let cost = m["accuracy_cost"].as_f64().unwrap();
+    assert!((0.0..0.05).contains(&cost), "accuracy cost {cost}");
+    let thresholds: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("fairness/thresholds.json")).unwrap())
+            .unwrap();
+    let female = thresholds["thresholds"]["Female"].as_f64().unwrap();
+    let male = thresholds["thresholds"]["Male"].as_f64().unwrap();
+    assert!(
+        female < male,
+        "women get the lower threshold: {female} vs {male}"
+    );
+    assert_eq!(report["passed"], true);
 }
 
 #[test]

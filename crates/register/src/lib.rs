@@ -353,6 +353,13 @@ async fn register_model(
             (version, source, true)
         }
         None => {
+            // Mitigation's group thresholds travel with the model, so serving applies them.
+            let fairness = ctx.run.child("fairness");
+            let mut extra = Vec::new();
+            if fairness.exists("thresholds.json").await? {
+                let bytes = fairness.get("thresholds.json").await?;
+                extra.push(("thresholds.json", bytes::Bytes::from(bytes.to_vec())));
+            }
             let (version, source) = registry
                 .create(
                     &spec.model_name,
@@ -360,6 +367,7 @@ async fn register_model(
                     ctx.run.uri(),
                     tracked.as_ref(),
                     &tags,
+                    &extra,
                 )
                 .await?;
             (version, source, false)

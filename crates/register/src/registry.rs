@@ -155,6 +155,7 @@ impl Registry {
         run_uri: &str,
         mlflow_run: Option<&kiln_mlflow::TrackedRun>,
         tags: &BTreeMap<String, String>,
+        extra: &[(&str, bytes::Bytes)],
     ) -> Result<(String, String)> {
         let sha = tags.get("kiln.model_sha256").cloned().unwrap_or_default();
         match self {
@@ -169,6 +170,10 @@ impl Registry {
                         root.put(&format!("{dir}/model/{file}"), bundle.get(file).await?)
                             .await?;
                     }
+                }
+                for (file, bytes) in extra {
+                    root.put(&format!("{dir}/model/{file}"), bytes.clone())
+                        .await?;
                 }
                 let version = LocalVersion {
                     version: next,
@@ -192,6 +197,11 @@ impl Registry {
                             .upload_artifact(&info, &format!("model/{file}"), bytes)
                             .await?;
                     }
+                }
+                for (file, bytes) in extra {
+                    client
+                        .upload_artifact(&info, &format!("model/{file}"), bytes.clone())
+                        .await?;
                 }
                 let model_tags: Vec<(String, String)> =
                     vec![("kiln.managed".into(), "true".into())];

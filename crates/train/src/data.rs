@@ -5,7 +5,7 @@ use arrow::array::AsArray;
 use arrow::datatypes::{Int32Type, Int64Type};
 use futures::TryStreamExt;
 use kiln_core::parquet_io::read_parquet;
-use kiln_core::split::split_fraction;
+use kiln_core::split::is_validation_row;
 use kiln_core::store::ObjectRef;
 use kiln_core::table::ROW_ID;
 use kiln_core::transform::{FeatureMatrix, FittedTransform};
@@ -63,7 +63,7 @@ impl Dataset {
     pub fn split(&self, seed: u64, fraction: f64) -> (Vec<usize>, Vec<usize>) {
         let (mut train, mut validation) = (Vec::new(), Vec::new());
         for (i, id) in self.row_ids.iter().enumerate() {
-            if split_fraction(seed ^ 0x5a17_da7a, Some(&id.to_string())) < fraction {
+            if is_validation_row(seed, fraction, *id) {
                 validation.push(i);
             } else {
                 train.push(i);

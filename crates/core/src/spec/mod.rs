@@ -595,6 +595,35 @@ pub struct FairnessSpec {
     /// Bounds the model must meet; a failed gate is exit code 3.
     #[serde(default)]
     pub gates: Vec<FairnessGate>,
+    /// Post-processing: group-specific thresholds chosen on train's validation rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mitigation: Option<MitigationSpec>,
+}
+
+/// Group thresholds that satisfy a fairness constraint with the least loss of accuracy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MitigationSpec {
+    pub constraint: MitigationConstraint,
+    /// The sensitive attribute whose groups get their own thresholds.
+    pub attribute: String,
+    /// Lowest accepted ratio of the constrained rate between groups (four-fifths: 0.8).
+    #[serde(default = "default_min_ratio")]
+    pub min_ratio: f64,
+}
+
+/// What mitigation equalises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MitigationConstraint {
+    /// Selection rates (demographic parity).
+    DemographicParity,
+    /// True positive rates (equal opportunity).
+    EqualOpportunity,
+}
+
+fn default_min_ratio() -> f64 {
+    0.8
 }
 
 impl Default for FairnessSpec {
@@ -605,6 +634,7 @@ impl Default for FairnessSpec {
             bootstrap_resamples: default_fairness_resamples(),
             seed: default_seed(),
             gates: Vec::new(),
+            mitigation: None,
         }
     }
 }

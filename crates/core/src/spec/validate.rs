@@ -30,6 +30,20 @@ impl PipelineSpec {
         if e.calibration_bins == 0 {
             return Err("evaluate.calibration_bins: must be at least 1".into());
         }
+        if let Some(m) = &self.fairness.mitigation {
+            if !self.sensitive.contains(&m.attribute) {
+                return Err(format!(
+                    "fairness.mitigation.attribute: `{}` is not a sensitive attribute",
+                    m.attribute
+                ));
+            }
+            if !(m.min_ratio > 0.0 && m.min_ratio <= 1.0) {
+                return Err(format!(
+                    "fairness.mitigation.min_ratio: {} is not in (0, 1]",
+                    m.min_ratio
+                ));
+            }
+        }
         for (i, gate) in self.fairness.gates.iter().enumerate() {
             if gate.min.is_none() && gate.max.is_none() {
                 return Err(format!("fairness.gates[{i}]: give `min`, `max` or both"));
