@@ -19,6 +19,9 @@ KILN        := $(CARGO_TARGET_DIR)/$(RUN_PROFILE)/kiln
 # Pinned test dependencies.
 PYARROW_VERSION := 22.0.0
 S3S_FS_VERSION  := 0.14.1
+JSONSCHEMA_VERSION := 4.26.0
+PYYAML_VERSION  := 6.0.4
+SCHEMAS         ?= ../shared/schemas
 # Great Expectations for `make compat-ge`, with the pandas and numpy it was measured with.
 GE_VERSION      := 1.24.1
 GE_PANDAS       := 3.1.1
@@ -30,7 +33,7 @@ MLFLOW_VENV     := $(CACHE)/mlflow-venv
 DEV_KILN        := $(CARGO_TARGET_DIR)/debug/kiln
 
 .PHONY: help install build run data prepare validate train evaluate fairness data-quality \
-        register test test-deps compat-ge bench-validate check-cuda lint fmt bench version clean distclean
+        register test test-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -81,7 +84,8 @@ test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed ## I
 
 $(VENV)/.installed:
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check pyarrow==$(PYARROW_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check pyarrow==$(PYARROW_VERSION) \
+	  jsonschema==$(JSONSCHEMA_VERSION) PyYAML==$(PYYAML_VERSION)
 	touch $@
 
 $(MLFLOW_VENV)/.installed:
@@ -99,8 +103,12 @@ test: test-deps ## Run every test (installs and starts what they need), compat-g
 	KILN_TEST_MLFLOW=$(MLFLOW_VENV)/bin/mlflow MLFLOW_TRACKING_URI= \
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" \
 	  cargo test --locked --workspace --no-fail-fast
+	$(MAKE) --no-print-directory lint-manifests
 	$(MAKE) --no-print-directory compat-ge
 	$(MAKE) --no-print-directory check-cuda
+
+lint-manifests: $(VENV)/.installed ## Validate the Argo manifests offline against Argo's schema (unknown fields rejected)
+	$(VENV)/bin/python tests/manifests/check_argo.py $(SCHEMAS)/argo-workflows/schema.json argo/*.yaml
 
 $(GE_VENV)/.installed:
 	python3 -m venv $(GE_VENV)

@@ -1,8 +1,11 @@
 //! Seeded bootstrap confidence intervals for ROC AUC and F1.
 //!
-//! The rows are sorted by score once; each resample is a vector of draw counts (n
-//! draws with replacement), and AUC and F1 of the resample come from one weighted pass
-//! over the sorted rows — O(n) per resample instead of a sort.
+//! The rows are sorted by score once and reduced to tie groups with their positive and
+//! negative counts. Each resample is a Poisson bootstrap (every row weighted by an
+//! independent Poisson(1) count, drawn per tie group and class as Poisson(count)), and
+//! AUC and F1 of the resample come from one pass over the tie groups: O(distinct
+//! scores) per resample, on every core, reproducible for a seed whatever the core
+//! count. For large n the Poisson bootstrap and the classic multinomial one agree.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,24 +53,30 @@ pub fn bootstrap<S: Copy + Into<f64>>(
         groups.push(i..j);
         i = j;
     }
-    let mut rng = SplitMix64::new(seed);
-    let mut counts = vec![0u32; n];
-    let (mut aucs, mut f1s) = (Vec::with_capacity(resamples), Vec::with_capacity(resamples));
-    for _ in 0..resamples {
-        counts.iter_mut().for_each(|c| *c = 0);
-        for _ in 0..n {
-            counts[rng.below(n as u64) as usize] += 1;
-        }
+    // AUC and F1 depend only on each tie group's positive and negative counts, so a
+    // resample is a draw of those counts: Poisson(count) each (the Poisson bootstrap,
+    // whose row weights are i.i.d. Poisson(1)), O(tie groups) per resample, with no
+    // random memory access. Each resample has its own stream derived from (seed,
+    // index), so results do not depend on how many threads share the work.
+    let cells: Vec<(f64, f64, bool)> = groups
+        .iter()
+        .map(|g| {
+            let positives = order[g.clone()].iter().filter(|&&r| labels[r] == 1).count();
+            let above = scores[order[g.start]].into() >= threshold;
+            (positives as f64, (g.len() - positives) as f64, above)
+        })
+        .collect();
+    drop(order);
+    let cells = coarsen(cells, MAX_CELLS);
+    let one = |index: usize| -> (Option<f64>, f64) {
+        let mut rng = SplitMix64::new(seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let (mut negatives_below, mut numerator) = (0.0f64, 0.0f64);
         let (mut positives, mut negatives) = (0.0f64, 0.0f64);
         let (mut tp, mut fp) = (0.0f64, 0.0f64);
-        for group in &groups {
-            let (mut wp, mut wn) = (0.0, 0.0);
-            for &row in &order[group.clone()] {
-                let w = f64::from(counts[row]);
-                if labels[row] == 1 { wp += w } else { wn += w }
-            }
-            if scores[order[group.start]].into() >= threshold {
+        for &(p, q, above) in &cells {
+            let wp = rng.poisson(p) as f64;
+            let wn = rng.poisson(q) as f64;
+            if above {
                 tp += wp;
                 fp += wn;
             }
@@ -76,16 +85,43 @@ pub fn bootstrap<S: Copy + Into<f64>>(
             positives += wp;
             negatives += wn;
         }
-        if positives > 0.0 && negatives > 0.0 {
-            aucs.push(numerator / (positives * negatives));
-        }
+        let auc = (positives > 0.0 && negatives > 0.0).then(|| numerator / (positives * negatives));
         let denominator = 2.0 * tp + fp + (positives - tp);
-        f1s.push(if denominator > 0.0 {
-            2.0 * tp / denominator
-        } else {
-            0.0
-        });
-    }
+        (
+            auc,
+            if denominator > 0.0 {
+                2.0 * tp / denominator
+            } else {
+                0.0
+            },
+        )
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(resamples.max(1));
+    let mut results: Vec<(usize, Option<f64>, f64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let one = &one;
+                scope.spawn(move || {
+                    (t..resamples)
+                        .step_by(threads)
+                        .map(|i| {
+                            let (auc, f1) = one(i);
+                            (i, auc, f1)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    results.sort_by_key(|r| r.0);
+    let mut aucs: Vec<f64> = results.iter().filter_map(|r| r.1).collect();
+    let mut f1s: Vec<f64> = results.iter().map(|r| r.2).collect();
     let alpha = (1.0 - confidence) / 2.0;
     BootstrapIntervals {
         resamples,
@@ -94,6 +130,35 @@ pub fn bootstrap<S: Copy + Into<f64>>(
         roc_auc: percentile_interval(&mut aucs, alpha, resamples),
         f1: percentile_interval(&mut f1s, alpha, resamples),
     }
+}
+
+/// Tie groups resampled one by one up to this many; beyond, neighbouring groups are
+/// merged into this many equal-size bins (never across the decision threshold), which
+/// moves a resample's AUC by at most 1/MAX_CELLS and makes a resample O(MAX_CELLS).
+/// The point estimates are always computed exactly, elsewhere.
+pub const MAX_CELLS: usize = 1 << 15;
+
+fn coarsen(cells: Vec<(f64, f64, bool)>, max: usize) -> Vec<(f64, f64, bool)> {
+    if cells.len() <= max {
+        return cells;
+    }
+    let per_bin = cells.len().div_ceil(max);
+    let mut out: Vec<(f64, f64, bool)> = Vec::with_capacity(max + 1);
+    let mut in_bin = 0;
+    for (p, q, above) in cells {
+        match out.last_mut() {
+            Some(last) if in_bin < per_bin && last.2 == above => {
+                last.0 += p;
+                last.1 += q;
+                in_bin += 1;
+            }
+            _ => {
+                out.push((p, q, above));
+                in_bin = 1;
+            }
+        }
+    }
+    out
 }
 
 fn percentile_interval(values: &mut [f64], alpha: f64, resamples: usize) -> Option<Interval> {
@@ -145,6 +210,17 @@ mod tests {
         assert!(fi.low < f1 && f1 < fi.high, "{fi:?} vs {f1}");
         // A 95 % interval of AUC over 2,000 rows is a few hundredths wide.
         assert!(ai.high - ai.low < 0.1 && ai.high - ai.low > 0.005, "{ai:?}");
+    }
+
+    #[test]
+    fn coarse_bins_keep_counts_and_the_threshold_side() {
+        let cells: Vec<(f64, f64, bool)> = (0..10).map(|i| (1.0, 2.0, i >= 7)).collect();
+        let bins = coarsen(cells, 3);
+        assert_eq!(bins.iter().map(|b| b.0).sum::<f64>(), 10.0);
+        assert_eq!(bins.iter().map(|b| b.1).sum::<f64>(), 20.0);
+        assert!(bins.len() <= 5, "{bins:?}");
+        let above: f64 = bins.iter().filter(|b| b.2).map(|b| b.0).sum();
+        assert_eq!(above, 3.0, "rows above the threshold stay above");
     }
 
     #[test]

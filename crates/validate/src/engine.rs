@@ -194,6 +194,19 @@ impl ValidationResult {
     }
 }
 
+/// Runs per-row expectations on one batch's columns.
+fn run_maps(plans: &mut [&mut Plan], columns: &HashMap<String, Column>) {
+    for plan in plans.iter_mut() {
+        if let State::Map(m) = &mut plan.state {
+            let start = Instant::now();
+            let names: Vec<String> = m.columns().into_iter().map(str::to_string).collect();
+            let cols: Vec<&Column> = names.iter().filter_map(|c| columns.get(c)).collect();
+            m.update(&cols);
+            plan.seconds += start.elapsed().as_secs_f64();
+        }
+    }
+}
+
 enum State {
     Done(Outcome),
     Table(TableCheck),
@@ -397,22 +410,28 @@ impl Validator {
                     columns.insert(name, column);
                 }
             }
-            for (name, stats, seconds) in &mut group.stats {
-                let start = Instant::now();
-                if let Some(column) = columns.get(name) {
-                    stats.update(column);
-                }
-                *seconds += start.elapsed().as_secs_f64();
-            }
-            for plan in self.plans.iter_mut().filter(|p| p.group == g) {
-                if let State::Map(m) = &mut plan.state {
+            // Two workers share the batch: one updates the shared column statistics and
+            // half of the per-row expectations, the other the rest.
+            let columns = &columns;
+            let mut maps: Vec<&mut Plan> = self
+                .plans
+                .iter_mut()
+                .filter(|p| p.group == g && matches!(p.state, State::Map(_)))
+                .collect();
+            let split = maps.len() / 2;
+            let (first, second) = maps.split_at_mut(split);
+            let stats = &mut group.stats;
+            std::thread::scope(|scope| {
+                scope.spawn(move || run_maps(second, columns));
+                for (name, stats, seconds) in stats.iter_mut() {
                     let start = Instant::now();
-                    let names: Vec<String> = m.columns().into_iter().map(str::to_string).collect();
-                    let cols: Vec<&Column> = names.iter().filter_map(|c| columns.get(c)).collect();
-                    m.update(&cols);
-                    plan.seconds += start.elapsed().as_secs_f64();
+                    if let Some(column) = columns.get(name) {
+                        stats.update(column);
+                    }
+                    *seconds += start.elapsed().as_secs_f64();
                 }
-            }
+                run_maps(first, columns);
+            });
         }
         Ok(())
     }

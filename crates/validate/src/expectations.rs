@@ -14,8 +14,8 @@ use serde_json::{Map, Value as Json, json};
 
 use crate::suite::ExpectationConfig;
 use crate::value::{
-    Column, Key, Val, ValueCounts, ValueSet, cmp_val_key, decode, encode, format_ts, parse_ts,
-    type_names,
+    Column, Key, Val, ValueCounts, ValueSet, cmp_val_key, decode, encode, fingerprint, format_ts,
+    parse_ts, type_names,
 };
 
 /// The expectation types Kiln runs.
@@ -71,6 +71,12 @@ const COMMON: &[&str] = &[
     "condition_parser",
     "batch_id",
 ];
+
+/// Distinct tuples counted in a hash map before switching to a sorted list.
+const TUPLE_SPILL: usize = 1 << 16;
+
+/// Distinct text values whose row-test verdict is remembered per expectation.
+const MEMO_ENTRIES: usize = 65_536;
 
 /// How many unexpected values a result lists (GE's SUMMARY default).
 pub const PARTIAL_UNEXPECTED: usize = 20;
@@ -155,6 +161,30 @@ impl ColumnStats {
     pub fn update(&mut self, column: &Column) {
         self.rows += column.len() as u64;
         self.is_int = matches!(column, Column::Int(_) | Column::Bool(_));
+        if let Column::Str(array) = column {
+            // Text columns repeat few values: count the batch's distinct values first
+            // (borrowed, no allocation), then merge them and take min/max from them.
+            let mut local: crate::value::FastMap<&str, u64> = Default::default();
+            for value in array.iter() {
+                match value {
+                    Some(s) => *local.entry(s).or_default() += 1,
+                    None => self.nulls += 1,
+                }
+            }
+            for (s, count) in local {
+                let v = Val::Str(s);
+                if self.min.as_ref().is_none_or(|m| cmp_val_key(&v, m).is_lt()) {
+                    self.min = Some(v.key());
+                }
+                if self.max.as_ref().is_none_or(|m| cmp_val_key(&v, m).is_gt()) {
+                    self.max = Some(v.key());
+                }
+                if let Some(counts) = &mut self.counts {
+                    counts.add_many(s, count);
+                }
+            }
+            return;
+        }
         for i in 0..column.len() {
             let v = column.get(i);
             if v.is_null() {
@@ -377,8 +407,14 @@ pub struct MapCheck {
     pub considered: u64,
     pub unexpected: u64,
     pub partial: Vec<Json>,
-    /// Counts of encoded tuples (uniqueness of several columns).
-    pub tuples: crate::value::FastMap<Box<[u8]>, u64>,
+    /// Counts of tuples by 128-bit fingerprint (uniqueness of several columns).
+    pub tuples: crate::value::FastMap<u128, u32>,
+    /// All tuple fingerprints, once there are more than [`TUPLE_SPILL`] distinct ones.
+    tuple_list: Option<Vec<u128>>,
+    /// The first rows of repeated tuples, for the partial list.
+    pub repeated: Vec<(u128, Json)>,
+    /// Verdicts of a row test per distinct text value.
+    memo: crate::value::FastMap<String, bool>,
     pub error: Option<String>,
 }
 
@@ -393,6 +429,9 @@ impl MapCheck {
             unexpected: 0,
             partial: Vec::new(),
             tuples: Default::default(),
+            repeated: Vec::new(),
+            tuple_list: None,
+            memo: Default::default(),
             error: None,
         }
     }
@@ -427,10 +466,8 @@ impl MapCheck {
         let result: Result<(), String> = (|| {
             match &self.kind {
                 MapKind::NotNull => {
-                    for i in 0..n {
-                        if columns[0].get(i).is_null() {
-                            self.flag(Json::Null);
-                        }
+                    for _ in 0..columns[0].null_count() {
+                        self.flag(Json::Null);
                     }
                     self.considered += n as u64;
                 }
@@ -446,13 +483,28 @@ impl MapCheck {
                 MapKind::Values(test) => {
                     let mut flagged = Vec::new();
                     let (mut considered, mut unexpected) = (0, 0);
+                    let memo = &mut self.memo;
                     for i in 0..n {
                         let v = columns[0].get(i);
                         if v.is_null() {
                             continue;
                         }
                         considered += 1;
-                        if test.unexpected(&v)? {
+                        // Text columns repeat a few values: test each distinct one once.
+                        let bad = match v {
+                            Val::Str(s) => match memo.get(s) {
+                                Some(&bad) => bad,
+                                None => {
+                                    let bad = test.unexpected(&v)?;
+                                    if memo.len() < MEMO_ENTRIES {
+                                        memo.insert(s.to_string(), bad);
+                                    }
+                                    bad
+                                }
+                            },
+                            _ => test.unexpected(&v)?,
+                        };
+                        if bad {
                             unexpected += 1;
                             if self.partial.len() + flagged.len() < PARTIAL_UNEXPECTED {
                                 flagged.push(v.to_json());
@@ -465,8 +517,7 @@ impl MapCheck {
                 }
                 MapKind::Unique => {
                     // The values are counted once per column in its shared statistics.
-                    self.considered +=
-                        (0..n).filter(|&i| !columns[0].get(i).is_null()).count() as u64;
+                    self.considered += (n - columns[0].null_count()) as u64;
                 }
                 MapKind::Pair {
                     or_equal,
@@ -535,11 +586,25 @@ impl MapCheck {
                             for v in &row {
                                 encode(v, &mut buffer);
                             }
-                            match self.tuples.get_mut(buffer.as_slice()) {
-                                Some(c) => *c += 1,
-                                None => {
-                                    self.tuples.insert(buffer.as_slice().into(), 1);
+                            let key = fingerprint(&buffer);
+                            if let Some(list) = &mut self.tuple_list {
+                                list.push(key);
+                                continue;
+                            }
+                            let count = self.tuples.entry(key).or_default();
+                            *count += 1;
+                            if *count == 2 && self.repeated.len() < PARTIAL_UNEXPECTED {
+                                let tuple = decode(&buffer).iter().map(Key::to_json).collect();
+                                self.repeated.push((key, Json::Array(tuple)));
+                            }
+                            if self.tuples.len() > TUPLE_SPILL {
+                                // Mostly-unique tuples: a list sorted at the end is smaller
+                                // and faster than a hash map.
+                                let mut list = Vec::new();
+                                for (k, c) in self.tuples.drain() {
+                                    list.extend(std::iter::repeat_n(k, c as usize));
                                 }
+                                self.tuple_list = Some(list);
                             }
                         }
                     }
@@ -596,21 +661,48 @@ impl MapCheck {
                 .map(|(k, c)| (k.to_json(), c))
                 .collect(),
             MapKind::Compound { .. } => {
-                let mut d: Vec<(Vec<Key>, u64)> = self
+                if let Some(mut list) = self.tuple_list.take() {
+                    list.sort_unstable();
+                    self.tuples.clear();
+                    let mut i = 0;
+                    while i < list.len() {
+                        let j = list[i..].partition_point(|&k| k == list[i]) + i;
+                        if j - i > 1 {
+                            self.tuples.insert(list[i], (j - i) as u32);
+                        }
+                        i = j;
+                    }
+                }
+                let repeated: u64 = self
                     .tuples
+                    .values()
+                    .filter(|&&c| c > 1)
+                    .map(|&c| u64::from(c))
+                    .sum();
+                let mut listed: Vec<(Json, u64)> = self
+                    .repeated
                     .iter()
-                    .filter(|(_, c)| **c > 1)
-                    .map(|(b, c)| (decode(b), *c))
+                    .map(|(key, tuple)| {
+                        (
+                            tuple.clone(),
+                            self.tuples.get(key).map_or(2, |&c| u64::from(c)),
+                        )
+                    })
                     .collect();
-                d.sort_by(|a, b| a.0.cmp(&b.0));
-                d.into_iter()
-                    .map(|(k, c)| (Json::Array(k.iter().map(Key::to_json).collect()), c))
-                    .collect()
+                // Repeats beyond the listed ones still count (with no value to show).
+                let shown: u64 = listed.iter().map(|(_, c)| c).sum();
+                if repeated > shown {
+                    listed.push((Json::Null, repeated - shown));
+                }
+                listed
             }
             _ => Vec::new(),
         };
         for (value, count) in dups {
             self.unexpected += count;
+            if value.is_null() {
+                continue;
+            }
             for _ in 0..count.min(PARTIAL_UNEXPECTED as u64) {
                 if self.partial.len() < PARTIAL_UNEXPECTED {
                     self.partial.push(value.clone());

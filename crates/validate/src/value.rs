@@ -143,6 +143,34 @@ pub fn encode(v: &Val<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// A 128-bit fingerprint of bytes: two independently seeded multiply-xorshift lanes.
+/// Distinct tuples share a fingerprint with probability about 2^-128 per pair.
+pub fn fingerprint(bytes: &[u8]) -> u128 {
+    let mix = |mut h: u64, word: u64| -> u64 {
+        h ^= word;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 31;
+        h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^ (h >> 29)
+    };
+    let (mut a, mut b) = (
+        0x243f_6a88_85a3_08d3u64,
+        0x1319_8a2e_0370_7344u64 ^ bytes.len() as u64,
+    );
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        a = mix(a, word);
+        b = mix(b ^ 0x9e37_79b9_7f4a_7c15, word.rotate_left(23));
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    let word = u64::from_le_bytes(tail);
+    a = mix(a, word ^ 0xa076_1d64_78bd_642f);
+    b = mix(b, word.rotate_left(23) ^ 0xe703_7ed1_a0b4_28db);
+    (u128::from(a) << 64) | u128::from(b)
+}
+
 /// Decodes what [`encode`] wrote, as keys.
 pub fn decode(mut bytes: &[u8]) -> Vec<Key> {
     let mut keys = Vec::new();
@@ -256,6 +284,20 @@ impl Column {
             Column::Str(a) => a.len(),
             Column::Bool(a) => a.len(),
             Column::Ts(a) => a.len(),
+        }
+    }
+
+    /// Missing values (nulls, and NaN in float columns), without a per-row match.
+    pub fn null_count(&self) -> usize {
+        match self {
+            Column::Int(a) => a.null_count(),
+            Column::Float(a) => {
+                let nan = a.iter().filter(|v| v.is_some_and(f64::is_nan)).count();
+                a.null_count() + nan
+            }
+            Column::Str(a) => a.null_count(),
+            Column::Bool(a) => a.null_count(),
+            Column::Ts(a) => a.null_count(),
         }
     }
 
@@ -393,8 +435,8 @@ pub fn equals_json(v: &Val<'_>, j: &Json) -> bool {
 /// A set of suite values, with fast lookups for the common cases (all strings or all
 /// integers).
 pub struct ValueSet {
-    strings: std::collections::HashSet<String>,
-    ints: std::collections::HashSet<i64>,
+    strings: std::collections::HashSet<String, std::hash::BuildHasherDefault<FastHasher>>,
+    ints: std::collections::HashSet<i64, std::hash::BuildHasherDefault<FastHasher>>,
     others: Vec<Json>,
 }
 
@@ -479,11 +521,19 @@ impl std::hash::Hasher for FastHasher {
 /// A `HashMap` with [`FastHasher`].
 pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
 
-/// Counts of distinct non-null values, exact, in memory proportional to the number of
-/// distinct values (not rows).
+/// Distinct integers counted in a hash map before switching to a sorted list.
+const INT_SPILL: usize = 1 << 16;
+
+/// Counts of distinct non-null values, exact. Memory is proportional to the number of
+/// distinct values, except for integer columns with more than 65,536 of them (keys,
+/// ids): those switch to a plain list sorted at the end, 8 bytes a row, which is both
+/// smaller and faster than a hash map of mostly-unique keys.
 #[derive(Default)]
 pub struct ValueCounts {
     ints: FastMap<i64, u64>,
+    int_list: Vec<i64>,
+    int_spilled: bool,
+    int_runs: std::cell::OnceCell<Vec<(i64, u64)>>,
     floats: FastMap<u64, u64>,
     strings: FastMap<String, u64>,
     bools: [u64; 2],
@@ -491,11 +541,30 @@ pub struct ValueCounts {
 }
 
 impl ValueCounts {
+    /// Adds `count` occurrences of a text value.
+    pub fn add_many(&mut self, s: &str, count: u64) {
+        match self.strings.get_mut(s) {
+            Some(c) => *c += count,
+            None => {
+                self.strings.insert(s.to_string(), count);
+            }
+        }
+    }
+
     #[inline]
     pub fn add(&mut self, v: &Val<'_>) {
         match *v {
             Val::Null => {}
-            Val::Int(i) => *self.ints.entry(i).or_default() += 1,
+            Val::Int(i) if self.int_spilled => self.int_list.push(i),
+            Val::Int(i) => {
+                *self.ints.entry(i).or_default() += 1;
+                if self.ints.len() > INT_SPILL {
+                    self.int_spilled = true;
+                    for (k, c) in self.ints.drain() {
+                        self.int_list.extend(std::iter::repeat_n(k, c as usize));
+                    }
+                }
+            }
             Val::Float(f) => {
                 *self
                     .floats
@@ -513,9 +582,30 @@ impl ValueCounts {
         }
     }
 
+    /// Integer values and counts, sorted (from the map, or the sorted list).
+    fn int_runs(&self) -> &[(i64, u64)] {
+        self.int_runs.get_or_init(|| {
+            if !self.int_spilled {
+                let mut runs: Vec<(i64, u64)> = self.ints.iter().map(|(&k, &c)| (k, c)).collect();
+                runs.sort_unstable();
+                return runs;
+            }
+            let mut values = self.int_list.clone();
+            values.sort_unstable();
+            let mut runs: Vec<(i64, u64)> = Vec::new();
+            for v in values {
+                match runs.last_mut() {
+                    Some((k, c)) if *k == v => *c += 1,
+                    _ => runs.push((v, 1)),
+                }
+            }
+            runs
+        })
+    }
+
     /// Number of distinct non-null values.
     pub fn distinct(&self) -> u64 {
-        (self.ints.len()
+        (self.int_runs().len()
             + self.floats.len()
             + self.strings.len()
             + self.ts.len()
@@ -525,7 +615,7 @@ impl ValueCounts {
     /// `(value, count)` for every distinct value, sorted by value.
     pub fn sorted(&self) -> Vec<(Key, u64)> {
         let mut all: Vec<(Key, u64)> = Vec::with_capacity(self.distinct() as usize);
-        all.extend(self.ints.iter().map(|(&k, &c)| (Key::Int(k), c)));
+        all.extend(self.int_runs().iter().map(|&(k, c)| (Key::Int(k), c)));
         all.extend(self.floats.iter().map(|(&k, &c)| (Key::Float(k), c)));
         all.extend(self.strings.iter().map(|(k, &c)| (Key::Str(k.clone()), c)));
         all.extend(self.ts.iter().map(|(&k, &c)| (Key::Ts(k), c)));
@@ -542,10 +632,10 @@ impl ValueCounts {
     pub fn repeated(&self) -> Vec<(Key, u64)> {
         let mut out: Vec<(Key, u64)> = Vec::new();
         out.extend(
-            self.ints
+            self.int_runs()
                 .iter()
-                .filter(|e| *e.1 > 1)
-                .map(|(&k, &c)| (Key::Int(k), c)),
+                .filter(|e| e.1 > 1)
+                .map(|&(k, c)| (Key::Int(k), c)),
         );
         out.extend(
             self.floats
