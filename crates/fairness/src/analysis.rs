@@ -123,19 +123,27 @@ pub fn analyse(
     resamples: usize,
     seed: u64,
 ) -> AttributeReport {
-    let names: Vec<String> = values
-        .iter()
-        .map(|v| v.clone().unwrap_or_else(|| "<missing>".into()))
-        .collect();
-    let mut distinct = names.clone();
-    distinct.sort();
-    distinct.dedup();
-    let index: BTreeMap<&str, usize> = distinct
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
-    let groups: Vec<usize> = names.iter().map(|n| index[n.as_str()]).collect();
+    // Group codes in one pass over borrowed values (no per-row copies), then renumbered
+    // so that groups come in name order.
+    let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut codes: Vec<usize> = Vec::with_capacity(values.len());
+    for value in values {
+        let name = value.as_deref().unwrap_or("<missing>");
+        let code = *index.entry(name).or_insert_with(|| {
+            seen.push(name);
+            seen.len() - 1
+        });
+        codes.push(code);
+    }
+    let mut order: Vec<usize> = (0..seen.len()).collect();
+    order.sort_by_key(|&i| seen[i]);
+    let mut renumber = vec![0; seen.len()];
+    for (new, &old) in order.iter().enumerate() {
+        renumber[old] = new;
+    }
+    let distinct: Vec<String> = order.iter().map(|&i| seen[i].to_string()).collect();
+    let groups: Vec<usize> = codes.iter().map(|&c| renumber[c]).collect();
     let counts = confusions(&groups, distinct.len(), labels, predicted);
     let group_stats: Vec<GroupStats> = distinct
         .iter()
