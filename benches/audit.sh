@@ -20,13 +20,8 @@ sizes=("$@")
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-measure() { # file → "wall_seconds rss_mib"
-  local wall rss
-  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$1" \
-         | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$1")
-  echo "$wall $(echo "$rss / 1024" | bc -l)"
-}
+# shellcheck source=benches/measure.sh
+source "$root/benches/measure.sh"
 
 echo "| predictions | command | bootstrap | wall time (s) | peak RSS (MiB) |"
 echo "| ---: | --- | --- | ---: | ---: |"

@@ -1277,6 +1277,19 @@ impl<'a> Kwargs<'a> {
         }
     }
 
+    /// Bounds that admit exactly the number in `key`.
+    fn equal(&self, key: &str) -> Result<Bounds, String> {
+        let v = self
+            .number(key)?
+            .ok_or_else(|| self.fail(format!("missing required kwarg `{key}`")))?;
+        Ok(Bounds {
+            min: Some(json!(v)),
+            max: Some(json!(v)),
+            strict_min: false,
+            strict_max: false,
+        })
+    }
+
     fn mostly(&self) -> Result<f64, String> {
         let m = self.number("mostly")?.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&m) {
@@ -1460,70 +1473,37 @@ pub fn compile(config: &ExpectationConfig) -> Result<Option<Work>, String> {
     };
     let work = match config.kind.as_str() {
         "expect_table_row_count_to_be_between" => {
-            k.allow(&["min_value", "max_value", "strict_min", "strict_max"])?;
             Work::Table(TableCheck::RowCount(k.bounds(false, false)?))
         }
-        "expect_table_row_count_to_equal" => {
-            k.allow(&["value"])?;
-            let v = k
-                .number("value")?
-                .ok_or_else(|| k.fail("missing required kwarg `value`"))?;
-            Work::Table(TableCheck::RowCount(Bounds {
-                min: Some(json!(v)),
-                max: Some(json!(v)),
-                strict_min: false,
-                strict_max: false,
-            }))
-        }
+        "expect_table_row_count_to_equal" => Work::Table(TableCheck::RowCount(k.equal("value")?)),
         "expect_table_column_count_to_equal" => {
-            k.allow(&["value"])?;
-            let v = k
-                .number("value")?
-                .ok_or_else(|| k.fail("missing required kwarg `value`"))?;
-            Work::Table(TableCheck::ColumnCount(Bounds {
-                min: Some(json!(v)),
-                max: Some(json!(v)),
-                strict_min: false,
-                strict_max: false,
-            }))
+            Work::Table(TableCheck::ColumnCount(k.equal("value")?))
         }
         "expect_table_column_count_to_be_between" => {
-            k.allow(&["min_value", "max_value", "strict_min", "strict_max"])?;
             Work::Table(TableCheck::ColumnCount(k.bounds(false, false)?))
         }
         "expect_table_columns_to_match_ordered_list" => {
-            k.allow(&["column_list"])?;
             Work::Table(TableCheck::ColumnsOrdered(k.strings("column_list")?))
         }
-        "expect_table_columns_to_match_set" => {
-            k.allow(&["column_set", "exact_match"])?;
-            Work::Table(TableCheck::ColumnsSet {
-                set: k.strings("column_set")?,
-                exact: k.flag("exact_match", true)?,
-            })
-        }
+        "expect_table_columns_to_match_set" => Work::Table(TableCheck::ColumnsSet {
+            set: k.strings("column_set")?,
+            exact: k.flag("exact_match", true)?,
+        }),
         "expect_column_to_exist" => {
-            k.allow(&["column", "column_index"])?;
             let index = k.number("column_index")?.map(|i| i as usize);
             Work::Table(TableCheck::ColumnExists {
                 column: col()?,
                 index,
             })
         }
-        "expect_column_values_to_be_of_type" => {
-            k.allow(&["column", "type_", "mostly"])?;
-            Work::Table(TableCheck::OfType {
-                column: col()?,
-                types: vec![k.string("type_")?],
-            })
-        }
-        "expect_column_values_to_be_in_type_list" => {
-            k.allow(&["column", "type_list", "mostly"])?;
-            Work::Table(TableCheck::OfType {
-                column: col()?,
-                types: k.strings("type_list")?,
-            })
-        }
+        "expect_column_values_to_be_of_type" => Work::Table(TableCheck::OfType {
+            column: col()?,
+            types: vec![k.string("type_")?],
+        }),
+        "expect_column_values_to_be_in_type_list" => Work::Table(TableCheck::OfType {
+            column: col()?,
+            types: k.strings("type_list")?,
+        }),
         "expect_column_values_to_not_be_null" => {
             return map(&["column", "mostly"], MapKind::NotNull);
         }
@@ -1755,7 +1735,6 @@ pub fn compile(config: &ExpectationConfig) -> Result<Option<Work>, String> {
             ))
         }
         "expect_compound_columns_to_be_unique" => {
-            k.allow(&["column_list", "ignore_row_if", "mostly"])?;
             let kind = MapKind::Compound {
                 columns: k.strings("column_list")?,
                 ignore: k.ignore(Ignore::AllMissing)?,
@@ -1763,7 +1742,6 @@ pub fn compile(config: &ExpectationConfig) -> Result<Option<Work>, String> {
             Work::Map(MapCheck::new(None, kind, k.mostly()?))
         }
         "expect_select_column_values_to_be_unique_within_record" => {
-            k.allow(&["column_list", "ignore_row_if", "mostly"])?;
             let kind = MapKind::WithinRecord {
                 columns: k.strings("column_list")?,
                 ignore: k.ignore(Ignore::AllMissing)?,
@@ -1771,7 +1749,6 @@ pub fn compile(config: &ExpectationConfig) -> Result<Option<Work>, String> {
             Work::Map(MapCheck::new(None, kind, k.mostly()?))
         }
         "expect_multicolumn_sum_to_equal" => {
-            k.allow(&["column_list", "sum_total", "ignore_row_if", "mostly"])?;
             let total = k
                 .number("sum_total")?
                 .ok_or_else(|| k.fail("missing required kwarg `sum_total`"))?;
