@@ -8,6 +8,7 @@
 //! - [`Work::Map`]: a per-row test whose unexpected rows are counted as GE's column map
 //!   expectations count them.
 
+use arrow::array::Array;
 use arrow::datatypes::{DataType, Schema};
 use regex::Regex;
 use serde_json::{Map, Value as Json, json};
@@ -181,6 +182,46 @@ impl ColumnStats {
                 }
                 if let Some(counts) = &mut self.counts {
                     counts.add_many(s, count);
+                }
+            }
+            return;
+        }
+        if let Column::Int(array) = column {
+            // The common case, typed: no per-cell enum, min/max kept as integers.
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            let mut sum = 0i128;
+            let mut valid = 0u64;
+            for (i, &x) in array.values().iter().enumerate() {
+                if array.is_null(i) {
+                    continue;
+                }
+                valid += 1;
+                sum += i128::from(x);
+                lo = lo.min(x);
+                hi = hi.max(x);
+                if self.want_moments {
+                    self.moments.push(x as f64);
+                }
+                if let Some(counts) = &mut self.counts {
+                    counts.add(&Val::Int(x));
+                }
+            }
+            self.nulls += array.len() as u64 - valid;
+            self.int_sum += sum;
+            if valid > 0 {
+                if self
+                    .min
+                    .as_ref()
+                    .is_none_or(|m| cmp_val_key(&Val::Int(lo), m).is_lt())
+                {
+                    self.min = Some(Key::Int(lo));
+                }
+                if self
+                    .max
+                    .as_ref()
+                    .is_none_or(|m| cmp_val_key(&Val::Int(hi), m).is_gt())
+                {
+                    self.max = Some(Key::Int(hi));
                 }
             }
             return;
@@ -479,6 +520,36 @@ impl MapCheck {
                         }
                     }
                     self.considered += n as u64;
+                }
+                MapKind::Values(RowTest::Between(bounds))
+                    if matches!(columns[0], Column::Int(_))
+                        && bounds.min.as_ref().is_none_or(Json::is_number)
+                        && bounds.max.as_ref().is_none_or(Json::is_number) =>
+                {
+                    let Column::Int(array) = columns[0] else {
+                        unreachable!()
+                    };
+                    let as_f64 = |b: &Option<Json>| b.as_ref().and_then(Json::as_f64);
+                    let (lo, hi) = (as_f64(&bounds.min), as_f64(&bounds.max));
+                    let (strict_lo, strict_hi) = (bounds.strict_min, bounds.strict_max);
+                    let outside = |x: f64| {
+                        lo.is_some_and(|l| if strict_lo { x <= l } else { x < l })
+                            || hi.is_some_and(|h| if strict_hi { x >= h } else { x > h })
+                    };
+                    let mut valid = 0u64;
+                    for (i, &x) in array.values().iter().enumerate() {
+                        if array.is_null(i) {
+                            continue;
+                        }
+                        valid += 1;
+                        if outside(x as f64) {
+                            self.unexpected += 1;
+                            if self.partial.len() < PARTIAL_UNEXPECTED {
+                                self.partial.push(Json::from(x));
+                            }
+                        }
+                    }
+                    self.considered += valid;
                 }
                 MapKind::Values(test) => {
                     let mut flagged = Vec::new();
