@@ -396,10 +396,7 @@ impl MlflowClient {
         run_name: &str,
         tags: &[(String, String)],
     ) -> Result<RunInfo> {
-        let tags: Vec<Value> = tags
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect();
+        let tags = key_values(tags);
         let v = self
             .call(
                 Method::Post,
@@ -554,10 +551,7 @@ impl MlflowClient {
         name: &str,
         tags: &[(String, String)],
     ) -> Result<bool> {
-        let tags: Vec<Value> = tags
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect();
+        let tags = key_values(tags);
         match self
             .call(
                 Method::Post,
@@ -579,10 +573,7 @@ impl MlflowClient {
         run_id: &str,
         tags: &[(String, String)],
     ) -> Result<ModelVersion> {
-        let tags: Vec<Value> = tags
-            .iter()
-            .map(|(k, v)| json!({"key": k, "value": v}))
-            .collect();
+        let tags = key_values(tags);
         let v = self
             .call(
                 Method::Post,
@@ -728,6 +719,14 @@ impl MlflowClient {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Tags (or params) as MLflow's `[{"key": ..., "value": ...}]`.
+fn key_values(items: &[(String, String)]) -> Vec<Value> {
+    items
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect()
 }
 
 fn api_error(endpoint: &str, status: u16, body: &[u8]) -> MlflowError {

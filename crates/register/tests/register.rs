@@ -31,10 +31,11 @@ fn kiln(args: &[&str], env: &[(&str, &str)]) -> Output {
     run(&mut cmd)
 }
 
-fn pipeline(run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+/// `kiln <command>` on a run of the Adult spec with a short training.
+fn on_run(command: &str, run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     let spec = spec();
     let mut args = vec![
-        "run",
+        command,
         "--spec",
         &spec,
         "--run",
@@ -46,19 +47,12 @@ fn pipeline(run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
     kiln(&args, env)
 }
 
+fn pipeline(run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    on_run("run", run_dir, extra, env)
+}
+
 fn register(run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let spec = spec();
-    let mut args = vec![
-        "register",
-        "--spec",
-        &spec,
-        "--run",
-        run_dir.to_str().unwrap(),
-        "--set",
-        "train.epochs=2",
-    ];
-    args.extend_from_slice(extra);
-    kiln(&args, env)
+    on_run("register", run_dir, extra, env)
 }
 
 fn decision(run_dir: &Path) -> Value {
