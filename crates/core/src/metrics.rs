@@ -320,6 +320,36 @@ pub fn best_f1_threshold<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Op
     best
 }
 
+/// A metric by the name evaluate's report gives it (`roc_auc`, `average_precision`,
+/// `accuracy`, `precision`, `recall`, `f1`, `log_loss`, `brier`); `None` when
+/// undefined or unknown. Used to compare a champion with a challenger on one test set.
+pub const NAMED_METRICS: &[&str] = &[
+    "roc_auc",
+    "average_precision",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "log_loss",
+    "brier",
+];
+
+/// See [`NAMED_METRICS`].
+pub fn named_metric(name: &str, scores: &[f64], labels: &[u8], threshold: f64) -> Option<f64> {
+    let confusion = || Confusion::at(scores, labels, threshold);
+    match name {
+        "roc_auc" => roc_auc(scores, labels),
+        "average_precision" => average_precision(scores, labels),
+        "accuracy" => Some(confusion().accuracy()),
+        "precision" => Some(confusion().precision()),
+        "recall" => Some(confusion().recall()),
+        "f1" => Some(confusion().f1()),
+        "log_loss" => Some(log_loss(scores, labels)),
+        "brier" => Some(brier(scores, labels)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -290,28 +290,6 @@ pub async fn audit(
     evaluate_scores(&scores, &labels, options, predictions)
 }
 
-/// Scores a model bundle on a test table (for champion/challenger comparisons on the
-/// same test set): the report without bootstrap intervals.
-pub async fn score_bundle(
-    model: &ArtifactStore,
-    test: &ObjectRef,
-    label: &str,
-    options: &EvaluateSpec,
-) -> Result<EvaluationReport> {
-    let bundle = ModelBundle::<CpuBackend>::load(model, &Default::default()).await?;
-    let (_, mut batches) = read_parquet(test, 16_384).await?;
-    let (mut scores, mut labels) = (Vec::new(), Vec::new());
-    while let Some(batch) = batches.try_next().await? {
-        scores.extend(bundle.predict_proba(&batch)?.into_iter().map(f64::from));
-        labels.extend(label_values(&batch, label, test.uri())?);
-    }
-    let options = EvaluateSpec {
-        bootstrap_resamples: 0,
-        ..options.clone()
-    };
-    evaluate_scores(&scores, &labels, &options, test.uri())
-}
-
 /// Reads `metrics.json` of a run.
 pub async fn load_report(run: &ArtifactStore) -> Result<EvaluationReport> {
     run.child(STEP).get_json(METRICS).await

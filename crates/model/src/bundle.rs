@@ -217,3 +217,38 @@ pub fn predict_matrix<B: Backend>(
 pub fn parse_metadata(bytes: &[u8], uri: &str) -> Result<BundleMetadata> {
     parse_json(bytes, uri)
 }
+
+/// Scores a table with a bundle on the CPU: the probabilities and the 0/1 labels of
+/// `label` (any other label value is a usage error naming the row).
+pub async fn score_table(
+    model: &ArtifactStore,
+    table: &kiln_core::store::ObjectRef,
+    label: &str,
+) -> Result<(Vec<f64>, Vec<u8>)> {
+    use arrow::array::{Array, AsArray};
+    use futures::TryStreamExt;
+    let bundle = ModelBundle::<crate::CpuBackend>::load(model, &Default::default()).await?;
+    let (_, mut batches) = kiln_core::parquet_io::read_parquet(table, 16_384).await?;
+    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    while let Some(batch) = batches.try_next().await? {
+        scores.extend(bundle.predict_proba(&batch)?.into_iter().map(f64::from));
+        let column = batch
+            .column_by_name(label)
+            .ok_or_else(|| Error::usage(format!("{}: no column `{label}`", table.uri())))?;
+        let values = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64)?;
+        let values = values.as_primitive::<arrow::datatypes::Int64Type>();
+        for i in 0..values.len() {
+            match (values.is_null(i), values.value(i)) {
+                (false, v @ (0 | 1)) => labels.push(v as u8),
+                _ => {
+                    return Err(Error::usage(format!(
+                        "{}: label `{label}` in row {} is not 0 or 1",
+                        table.uri(),
+                        labels.len() + 1
+                    )));
+                }
+            }
+        }
+    }
+    Ok((scores, labels))
+}

@@ -280,16 +280,14 @@ async fn champion_gate(
         .bundle_of(&spec.model_name, &version, &scratch)
         .await?;
     let test = ctx.run.child("prepare").object("test.parquet");
-    let report = kiln_evaluate::score_bundle(
-        &bundle,
-        &test,
-        &ctx.spec.spec.label.column,
-        &ctx.spec.spec.evaluate,
-    )
-    .await?;
-    let theirs = serde_json::to_value(&report)
-        .ok()
-        .and_then(|v| v.get(&spec.champion_metric).and_then(Value::as_f64));
+    let (scores, labels) =
+        kiln_model::bundle::score_table(&bundle, &test, &ctx.spec.spec.label.column).await?;
+    let theirs = kiln_core::metrics::named_metric(
+        &spec.champion_metric,
+        &scores,
+        &labels,
+        ctx.spec.spec.evaluate.threshold,
+    );
     scratch.delete_prefix("").await.ok();
     let passed = matches!((ours, theirs), (Some(a), Some(b)) if a >= b + margin);
     Ok(GateVerdict {
