@@ -384,29 +384,15 @@ async fn validate(
 /// (`--profile --data`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ValidateArgs {
-    /// Pipeline spec (YAML or JSON), to validate a run's prepared tables.
-    #[arg(
-        long,
-        env = "KILN_SPEC",
-        value_name = "FILE|URI",
-        required_unless_present = "data",
-        conflicts_with = "data"
-    )]
-    pub spec: Option<String>,
-    /// Run root [default: ./kiln-runs/<spec name>].
-    #[arg(long, env = "KILN_RUN", value_name = "URI", requires = "spec")]
-    pub run: Option<String>,
-    /// Rerun even when inputs and spec match the last completed run.
-    #[arg(long, requires = "spec")]
-    pub force: bool,
-    /// Override a spec value, e.g. `--set validation.drift.psi_max=0.25`.
-    #[arg(long = "set", value_name = "KEY=VALUE", requires = "spec")]
-    pub overrides: Vec<String>,
+    /// `--spec`, `--run`, `--force`, `--set`: validate a run's prepared tables.
+    #[command(flatten)]
+    pub step: kiln_core::runtime::OptionalStepArgs,
+    // The id is the one `OptionalStepArgs` conflicts with (its standalone input).
     /// A table to validate outside a run: Parquet, or CSV with a header.
-    #[arg(long, value_name = "FILE|URI")]
+    #[arg(long = "data", id = "predictions", value_name = "FILE|URI")]
     pub data: Option<String>,
     /// With --data: the expectation suite (GE 1.x or 0.x JSON).
-    #[arg(long, value_name = "FILE|URI", requires = "data", required_unless_present_any = ["profile", "spec"])]
+    #[arg(long, value_name = "FILE|URI", requires = "predictions", required_unless_present_any = ["profile", "spec"])]
     pub suite: Option<String>,
     /// With --data: write the validation result JSON here instead of stdout.
     #[arg(long, value_name = "FILE", requires = "suite")]
@@ -418,21 +404,15 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub allow_unknown: bool,
     /// With --data: print a suite inferred from the table (GE 1.x JSON) to stdout.
-    #[arg(long, requires = "data", conflicts_with = "suite")]
+    #[arg(long, requires = "predictions", conflicts_with = "suite")]
     pub profile: bool,
 }
 
 impl ValidateArgs {
     /// Runs what the arguments ask for.
     pub async fn execute(self) -> Result<()> {
-        if let Some(spec) = &self.spec {
-            let step = kiln_core::runtime::StepArgs {
-                spec: spec.clone(),
-                run: self.run.clone(),
-                force: self.force,
-                overrides: self.overrides.clone(),
-            };
-            let mut ctx = step.context().await?;
+        if self.step.spec.is_some() {
+            let mut ctx = self.step.context().await?;
             if self.allow_unknown
                 && let Some(v) = &mut ctx.spec.spec.validation
             {
