@@ -4,13 +4,13 @@
 //! becomes visible only on [`ParquetSink::finish`], hashing the bytes on the way, so a
 //! written file's sha256 costs no second read. [`read_parquet`] streams batches back.
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::buffered::BufWriter;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::AsyncFileReader;
 use parquet::arrow::async_writer::AsyncFileWriter;
 use parquet::arrow::{AsyncArrowWriter, ParquetRecordBatchStreamBuilder};
@@ -179,29 +179,78 @@ pub async fn read_parquet(
     source: &ObjectRef,
     batch_rows: usize,
 ) -> Result<(SchemaRef, BoxStream<'static, Result<RecordBatch>>)> {
+    open_parquet(source, batch_rows, false).await
+}
+
+/// Like [`read_parquet`], but text columns come as `Dictionary(Int32, Utf8)` arrays:
+/// Parquet's own dictionary pages are kept instead of materialising every string, so
+/// a consumer can work once per distinct value. The returned schema is the file's
+/// (text columns stay `Utf8` there).
+pub async fn read_parquet_dictionary(
+    source: &ObjectRef,
+    batch_rows: usize,
+) -> Result<(SchemaRef, BoxStream<'static, Result<RecordBatch>>)> {
+    open_parquet(source, batch_rows, true).await
+}
+
+async fn open_parquet(
+    source: &ObjectRef,
+    batch_rows: usize,
+    dictionary: bool,
+) -> Result<(SchemaRef, BoxStream<'static, Result<RecordBatch>>)> {
     let (store, path) = source.parts();
     let uri = source.uri().to_string();
-    // Ask the store first so that a missing file is "not found", not a Parquet error.
-    let size = source.size().await?;
-    let reader = StoreFileReader { store, path, size };
-    let builder = ParquetRecordBatchStreamBuilder::new(reader)
-        .await
-        .map_err(|e| Error::Parquet {
+    let parquet_error = {
+        let uri = uri.clone();
+        move |e| Error::Parquet {
             uri: uri.clone(),
             source: e,
-        })?;
+        }
+    };
+    // Ask the store first so that a missing file is "not found", not a Parquet error.
+    let size = source.size().await?;
+    let reader = StoreFileReader {
+        store: store.clone(),
+        path: path.clone(),
+        size,
+    };
+    let mut builder = ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(&parquet_error)?;
     let schema = builder.schema().clone();
+    let as_dictionary = |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8);
+    if dictionary && schema.fields().iter().any(|f| as_dictionary(f.data_type())) {
+        let hinted = Schema::new_with_metadata(
+            schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    if as_dictionary(f.data_type()) {
+                        let t = DataType::Dictionary(
+                            Box::new(DataType::Int32),
+                            Box::new(f.data_type().clone()),
+                        );
+                        Arc::new(f.as_ref().clone().with_data_type(t))
+                    } else {
+                        f.clone()
+                    }
+                })
+                .collect::<Vec<_>>(),
+            schema.metadata().clone(),
+        );
+        let metadata = ArrowReaderMetadata::try_new(
+            builder.metadata().clone(),
+            ArrowReaderOptions::new().with_schema(Arc::new(hinted)),
+        )
+        .map_err(&parquet_error)?;
+        let reader = StoreFileReader { store, path, size };
+        builder = ParquetRecordBatchStreamBuilder::new_with_metadata(reader, metadata);
+    }
     let stream = builder
         .with_batch_size(batch_rows)
         .build()
-        .map_err(|e| Error::Parquet {
-            uri: uri.clone(),
-            source: e,
-        })?
-        .map_err(move |e| Error::Parquet {
-            uri: uri.clone(),
-            source: e,
-        })
+        .map_err(&parquet_error)?
+        .map_err(parquet_error)
         .boxed();
     Ok((schema, stream))
 }
@@ -238,6 +287,46 @@ mod tests {
         assert_eq!(target.hash().await.unwrap(), written.hash);
         let back = read_parquet_all(&target).await.unwrap();
         assert_eq!(back.iter().map(|b| b.num_rows()).sum::<usize>(), 2000);
+    }
+
+    #[tokio::test]
+    async fn text_reads_back_as_a_dictionary_with_the_file_schema() {
+        use arrow::array::{AsArray, StringArray};
+        use arrow::datatypes::Int32Type;
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path().to_str().unwrap()).unwrap();
+        let words = ["a", "bb", "a", "ccc"];
+        let text: StringArray = (0..5000)
+            .map(|i| (i % 7 != 0).then(|| words[i % 4]))
+            .collect();
+        let batch = RecordBatch::try_from_iter([
+            ("s", Arc::new(text.clone()) as ArrayRef),
+            (
+                "n",
+                Arc::new(Int64Array::from_iter_values(0..5000)) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let target = store.object("t/text.parquet");
+        let mut sink = ParquetSink::create(&target, batch.schema()).unwrap();
+        sink.write(&batch).await.unwrap();
+        sink.finish().await.unwrap();
+        let (schema, stream) = read_parquet_dictionary(&target, 1024).await.unwrap();
+        assert_eq!(schema.field(0).data_type(), &DataType::Utf8);
+        let batches: Vec<RecordBatch> = stream.try_collect().await.unwrap();
+        let mut back: Vec<Option<String>> = Vec::new();
+        for b in &batches {
+            let dict = b.column(0).as_dictionary::<Int32Type>();
+            let values = dict.values().as_string::<i32>();
+            back.extend(
+                dict.keys()
+                    .iter()
+                    .map(|k| k.map(|k| values.value(k as usize).to_string())),
+            );
+            assert_eq!(b.column(1).data_type(), &DataType::Int64);
+        }
+        let expected: Vec<Option<String>> = text.iter().map(|s| s.map(String::from)).collect();
+        assert_eq!(back, expected);
     }
 
     #[tokio::test]

@@ -411,15 +411,33 @@ impl Validator {
                 }
             }
             // Two workers share the batch: one updates the shared column statistics and
-            // half of the per-row expectations, the other the rest.
+            // some of the per-row expectations, the other the rest. The split balances
+            // the time each took on the batches so far (longest first, each to the
+            // less loaded worker; a small constant stands in for a check not yet timed).
             let columns = &columns;
             let mut maps: Vec<&mut Plan> = self
                 .plans
                 .iter_mut()
                 .filter(|p| p.group == g && matches!(p.state, State::Map(_)))
                 .collect();
-            let split = maps.len() / 2;
-            let (first, second) = maps.split_at_mut(split);
+            const UNTIMED: f64 = 1e-6;
+            maps.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+            let mut load = [
+                group.stats.iter().map(|(_, _, s)| s + UNTIMED).sum::<f64>(),
+                0.0,
+            ];
+            let (mut first, mut second) = (Vec::new(), Vec::new());
+            for plan in maps {
+                let cost = plan.seconds + UNTIMED;
+                if load[0] <= load[1] {
+                    load[0] += cost;
+                    first.push(plan);
+                } else {
+                    load[1] += cost;
+                    second.push(plan);
+                }
+            }
+            let (first, second) = (&mut first[..], &mut second[..]);
             let stats = &mut group.stats;
             std::thread::scope(|scope| {
                 scope.spawn(move || run_maps(second, columns));
@@ -448,6 +466,26 @@ impl Validator {
             rows,
             started,
         } = self;
+        // Merge what uniqueness checks kept (sorted runs, possibly on disk): the
+        // checks' own on one thread, the column statistics' on this one.
+        let (mut plans, mut groups) = (plans, groups);
+        std::thread::scope(|scope| {
+            let maps = &mut plans;
+            scope.spawn(move || {
+                for plan in maps.iter_mut() {
+                    if let State::Map(m) = &mut plan.state {
+                        m.seal();
+                    }
+                }
+            });
+            for group in &mut groups {
+                for (_, stats, _) in &mut group.stats {
+                    if let Some(counts) = &mut stats.counts {
+                        counts.seal();
+                    }
+                }
+            }
+        });
         // Share each column's statistics time among the expectations that read it.
         let mut users: HashMap<(usize, String), usize> = HashMap::new();
         for p in &plans {

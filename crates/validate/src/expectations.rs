@@ -162,9 +162,26 @@ impl ColumnStats {
     pub fn update(&mut self, column: &Column) {
         self.rows += column.len() as u64;
         self.is_int = matches!(column, Column::Int(_) | Column::Bool(_));
-        if let Column::Str(array) = column {
+        let text_counts: Option<Vec<(&str, u64)>> = if let Some((codes, values)) = column.codes() {
+            // Dictionary text: count keys, then each listed value once.
+            let mut per_key = vec![0u64; values.len()];
+            for code in codes {
+                match code {
+                    Some(k) => per_key[k] += 1,
+                    None => self.nulls += 1,
+                }
+            }
+            Some(
+                per_key
+                    .into_iter()
+                    .enumerate()
+                    .filter(|&(_, c)| c > 0)
+                    .map(|(k, c)| (values.value(k), c))
+                    .collect(),
+            )
+        } else if let Column::Str(array) = column {
             // Text columns repeat few values: count the batch's distinct values first
-            // (borrowed, no allocation), then merge them and take min/max from them.
+            // (borrowed, no allocation).
             let mut local: crate::value::FastMap<&str, u64> = Default::default();
             for value in array.iter() {
                 match value {
@@ -172,7 +189,13 @@ impl ColumnStats {
                     None => self.nulls += 1,
                 }
             }
-            for (s, count) in local {
+            Some(local.into_iter().collect())
+        } else {
+            None
+        };
+        if let Some(text_counts) = text_counts {
+            // Merge the batch's distinct values and take min/max from them.
+            for (s, count) in text_counts {
                 let v = Val::Str(s);
                 if self.min.as_ref().is_none_or(|m| cmp_val_key(&v, m).is_lt()) {
                     self.min = Some(v.key());
@@ -450,8 +473,9 @@ pub struct MapCheck {
     pub partial: Vec<Json>,
     /// Counts of tuples by 128-bit fingerprint (uniqueness of several columns).
     pub tuples: crate::value::FastMap<u128, u32>,
-    /// All tuple fingerprints, once there are more than [`TUPLE_SPILL`] distinct ones.
-    tuple_list: Option<Vec<u128>>,
+    /// All tuple fingerprints, once there are more than [`TUPLE_SPILL`] distinct ones
+    /// (sorted runs, on disk beyond one chunk).
+    tuple_list: Option<Box<crate::spill::SortedSpill<u128>>>,
     /// The first rows of repeated tuples, for the partial list.
     pub repeated: Vec<(u128, Json)>,
     /// Verdicts of a row test per distinct text value.
@@ -551,6 +575,29 @@ impl MapCheck {
                     }
                     self.considered += valid;
                 }
+                MapKind::Values(test) if matches!(columns[0], Column::Dict { .. }) => {
+                    // Test each dictionary value once (0 untested, 1 fine, 2 unexpected).
+                    let Some((codes, values)) = columns[0].codes() else {
+                        unreachable!()
+                    };
+                    let mut verdicts = vec![0u8; values.len()];
+                    let (mut considered, mut unexpected) = (0, 0);
+                    for k in codes.flatten() {
+                        considered += 1;
+                        if verdicts[k] == 0 {
+                            let bad = test.unexpected(&Val::Str(values.value(k)))?;
+                            verdicts[k] = if bad { 2 } else { 1 };
+                        }
+                        if verdicts[k] == 2 {
+                            unexpected += 1;
+                            if self.partial.len() < PARTIAL_UNEXPECTED {
+                                self.partial.push(Json::from(values.value(k)));
+                            }
+                        }
+                    }
+                    self.considered += considered;
+                    self.unexpected += unexpected;
+                }
                 MapKind::Values(test) => {
                     let mut flagged = Vec::new();
                     let (mut considered, mut unexpected) = (0, 0);
@@ -639,8 +686,10 @@ impl MapCheck {
                     let within = matches!(self.kind, MapKind::WithinRecord { .. });
                     let ignore = *ignore;
                     let mut buffer = Vec::new();
+                    let mut row: Vec<Val<'_>> = Vec::with_capacity(columns.len());
                     for i in 0..n {
-                        let row: Vec<Val<'_>> = columns.iter().map(|c| c.get(i)).collect();
+                        row.clear();
+                        row.extend(columns.iter().map(|c| c.get(i)));
                         if skip_row(&row, ignore) {
                             continue;
                         }
@@ -671,7 +720,7 @@ impl MapCheck {
                             if self.tuples.len() > TUPLE_SPILL {
                                 // Mostly-unique tuples: a list sorted at the end is smaller
                                 // and faster than a hash map.
-                                let mut list = Vec::new();
+                                let mut list = Box::<crate::spill::SortedSpill<u128>>::default();
                                 for (k, c) in self.tuples.drain() {
                                     list.extend(std::iter::repeat_n(k, c as usize));
                                 }
@@ -716,6 +765,19 @@ impl MapCheck {
         }
     }
 
+    /// Merges what uniqueness of several columns kept, so that [`MapCheck::finish`]
+    /// is quick (the validator seals checks on one thread while it seals the column
+    /// statistics on another).
+    pub fn seal(&mut self) {
+        if let Some(mut list) = self.tuple_list.take() {
+            list.seal();
+            self.tuples.clear();
+            for (key, count) in list.counts().filter(|&(_, c)| c > 1) {
+                self.tuples.insert(key, count as u32);
+            }
+        }
+    }
+
     /// The result in GE's shape (`success`, `result`); `stats` are the column's shared
     /// statistics when [`MapCheck::needs`] asked for them.
     pub fn finish(mut self, stats: Option<&ColumnStats>) -> Outcome {
@@ -732,18 +794,7 @@ impl MapCheck {
                 .map(|(k, c)| (k.to_json(), c))
                 .collect(),
             MapKind::Compound { .. } => {
-                if let Some(mut list) = self.tuple_list.take() {
-                    list.sort_unstable();
-                    self.tuples.clear();
-                    let mut i = 0;
-                    while i < list.len() {
-                        let j = list[i..].partition_point(|&k| k == list[i]) + i;
-                        if j - i > 1 {
-                            self.tuples.insert(list[i], (j - i) as u32);
-                        }
-                        i = j;
-                    }
-                }
+                self.seal();
                 let repeated: u64 = self
                     .tuples
                     .values()

@@ -21,6 +21,7 @@ mod drift;
 mod engine;
 mod expectations;
 mod infer;
+mod spill;
 mod suite;
 mod value;
 
@@ -34,7 +35,7 @@ use serde::{Deserialize, Serialize};
 
 use kiln_core::csv_source::{CsvRead, stream_csv};
 use kiln_core::manifest::InputRecord;
-use kiln_core::parquet_io::read_parquet;
+use kiln_core::parquet_io::{read_parquet, read_parquet_dictionary};
 use kiln_core::profile::{TableProfile, TableProfiler};
 use kiln_core::runtime::{StepContext, write_stderr, write_stdout};
 use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, DriftSpec};
@@ -65,10 +66,16 @@ pub type Batches = BoxStream<'static, Result<RecordBatch>>;
 /// Opens a table: Parquet, or CSV with a header (`.csv`, `.csv.gz` is not supported)
 /// whose column types are inferred from its first 4 MiB as pandas would (integer,
 /// float, boolean, else text; empty, `NA`, `NaN`, `null`, `None` are missing).
-pub async fn open_table(uri: &str) -> Result<(SchemaRef, Batches)> {
+/// With `dictionary`, Parquet text columns come as dictionary arrays (the schema
+/// still says text), which the validator checks once per distinct value.
+pub async fn open_table(uri: &str, dictionary: bool) -> Result<(SchemaRef, Batches)> {
     let object = ObjectRef::parse(uri)?;
     if !uri.to_ascii_lowercase().ends_with(".csv") {
-        return read_parquet(&object, BATCH_ROWS).await;
+        return if dictionary {
+            read_parquet_dictionary(&object, BATCH_ROWS).await
+        } else {
+            read_parquet(&object, BATCH_ROWS).await
+        };
     }
     let columns = infer_csv_columns(&object).await?;
     let schema = Arc::new(Schema::new(
@@ -178,7 +185,7 @@ pub async fn validate_table(
     allow_unknown: bool,
     reference: Option<(TableProfile, &str, &DriftSpec)>,
 ) -> Result<(ValidationResult, Option<DriftReport>)> {
-    let (schema, batches) = open_table(data_uri).await?;
+    let (schema, batches) = open_table(data_uri, true).await?;
     let mut validator = Validator::new(suite, suite_uri, schema.clone(), allow_unknown)?;
     let mut batches = read_ahead(batches);
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
@@ -216,7 +223,7 @@ fn read_ahead(mut batches: Batches) -> Batches {
 
 /// Profiles a table and infers a starting suite for it.
 pub async fn profile_table(data_uri: &str, name: &str) -> Result<Suite> {
-    let (schema, mut batches) = open_table(data_uri).await?;
+    let (schema, mut batches) = open_table(data_uri, false).await?;
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let mut profiler = TableProfiler::new(&schema, &names);
     while let Some(batch) = batches.try_next().await? {

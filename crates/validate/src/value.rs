@@ -8,12 +8,16 @@
 use std::collections::HashMap;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{
+    DataType, Float64Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value as Json;
+
+use crate::spill::SortedSpill;
 
 /// One cell.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -226,6 +230,12 @@ pub enum Column {
     Int(Int64Array),
     Float(Float64Array),
     Str(StringArray),
+    /// Text as Parquet stores it: a key per row into a small array of values, so a
+    /// check can test each distinct value once (see [`Column::codes`]).
+    Dict {
+        keys: Int32Array,
+        values: StringArray,
+    },
     Bool(BooleanArray),
     Ts(TimestampMicrosecondArray),
 }
@@ -273,6 +283,18 @@ impl Column {
                 Column::Ts(array.as_primitive::<TimestampMicrosecondType>().clone())
             }
             DataType::Utf8 => Column::Str(array.as_string::<i32>().clone()),
+            DataType::Dictionary(_, value) if matches!(**value, DataType::Utf8) => {
+                let dict = cast(
+                    array,
+                    &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+                )?;
+                let dict = dict.as_dictionary::<Int32Type>();
+                Column::Dict {
+                    keys: dict.keys().clone(),
+                    values: dict.values().as_string::<i32>().clone(),
+                }
+            }
+            DataType::Dictionary(_, value) => Column::new(&cast(array, value)?)?,
             _ => Column::Str(cast(array, &DataType::Utf8)?.as_string::<i32>().clone()),
         })
     }
@@ -282,6 +304,7 @@ impl Column {
             Column::Int(a) => a.len(),
             Column::Float(a) => a.len(),
             Column::Str(a) => a.len(),
+            Column::Dict { keys, .. } => keys.len(),
             Column::Bool(a) => a.len(),
             Column::Ts(a) => a.len(),
         }
@@ -296,6 +319,8 @@ impl Column {
                 a.null_count() + nan
             }
             Column::Str(a) => a.null_count(),
+            Column::Dict { keys, values } if values.null_count() == 0 => keys.null_count(),
+            Column::Dict { .. } => (0..self.len()).filter(|&i| self.get(i).is_null()).count(),
             Column::Bool(a) => a.null_count(),
             Column::Ts(a) => a.null_count(),
         }
@@ -327,6 +352,14 @@ impl Column {
                     Val::Str(a.value(i))
                 }
             }
+            Column::Dict { keys, values } => {
+                let k = keys.value(i) as usize;
+                if keys.is_null(i) || values.is_null(k) {
+                    Val::Null
+                } else {
+                    Val::Str(values.value(k))
+                }
+            }
             Column::Bool(a) => {
                 if a.is_null(i) {
                     Val::Null
@@ -342,6 +375,23 @@ impl Column {
                 }
             }
         }
+    }
+}
+
+impl Column {
+    /// For text read as a dictionary: per row, the index of its value in the
+    /// dictionary (`None` for a missing value), and the dictionary's values. A value
+    /// may be listed more than once or not used at all; a check that works per
+    /// distinct value tests each listed one once and then only counts keys.
+    pub fn codes(&self) -> Option<(impl Iterator<Item = Option<usize>> + '_, &StringArray)> {
+        let Column::Dict { keys, values } = self else {
+            return None;
+        };
+        let rows = (0..keys.len()).map(move |i| {
+            let k = keys.value(i) as usize;
+            (!keys.is_null(i) && !values.is_null(k)).then_some(k)
+        });
+        Some((rows, values))
     }
 }
 
@@ -526,14 +576,16 @@ const INT_SPILL: usize = 1 << 16;
 
 /// Counts of distinct non-null values, exact. Memory is proportional to the number of
 /// distinct values, except for integer columns with more than 65,536 of them (keys,
-/// ids): those switch to a plain list sorted at the end, 8 bytes a row, which is both
-/// smaller and faster than a hash map of mostly-unique keys.
+/// ids): those switch to a [`SortedSpill`], sorted runs of at most one chunk in
+/// memory and the rest in temporary files, merged when the counts are read.
 #[derive(Default)]
 pub struct ValueCounts {
     ints: FastMap<i64, u64>,
-    int_list: Vec<i64>,
-    int_spilled: bool,
-    int_runs: std::cell::OnceCell<Vec<(i64, u64)>>,
+    /// Integers once there are more than [`INT_SPILL`] distinct ones: sorted runs,
+    /// on disk beyond one chunk, so memory stays flat however many keys there are.
+    int_list: Option<SortedSpill<i64>>,
+    /// Distinct integers and the repeated ones, from one pass over the sorted values.
+    int_summary: std::cell::OnceCell<(u64, Vec<(i64, u64)>)>,
     floats: FastMap<u64, u64>,
     strings: FastMap<String, u64>,
     bools: [u64; 2],
@@ -555,16 +607,19 @@ impl ValueCounts {
     pub fn add(&mut self, v: &Val<'_>) {
         match *v {
             Val::Null => {}
-            Val::Int(i) if self.int_spilled => self.int_list.push(i),
-            Val::Int(i) => {
-                *self.ints.entry(i).or_default() += 1;
-                if self.ints.len() > INT_SPILL {
-                    self.int_spilled = true;
-                    for (k, c) in self.ints.drain() {
-                        self.int_list.extend(std::iter::repeat_n(k, c as usize));
+            Val::Int(i) => match &mut self.int_list {
+                Some(list) => list.push(i),
+                None => {
+                    *self.ints.entry(i).or_default() += 1;
+                    if self.ints.len() > INT_SPILL {
+                        let mut list = SortedSpill::default();
+                        for (k, c) in self.ints.drain() {
+                            list.extend(std::iter::repeat_n(k, c as usize));
+                        }
+                        self.int_list = Some(list);
                     }
                 }
-            }
+            },
             Val::Float(f) => {
                 *self
                     .floats
@@ -582,30 +637,43 @@ impl ValueCounts {
         }
     }
 
-    /// Integer values and counts, sorted (from the map, or the sorted list).
-    fn int_runs(&self) -> &[(i64, u64)] {
-        self.int_runs.get_or_init(|| {
-            if !self.int_spilled {
-                let mut runs: Vec<(i64, u64)> = self.ints.iter().map(|(&k, &c)| (k, c)).collect();
-                runs.sort_unstable();
-                return runs;
-            }
-            let mut values = self.int_list.clone();
-            values.sort_unstable();
-            let mut runs: Vec<(i64, u64)> = Vec::new();
-            for v in values {
-                match runs.last_mut() {
-                    Some((k, c)) if *k == v => *c += 1,
-                    _ => runs.push((v, 1)),
+    /// Sorts what is still in memory; call once all values are added and before
+    /// reading the counts.
+    pub fn seal(&mut self) {
+        if let Some(list) = &mut self.int_list {
+            list.seal();
+        }
+        self.int_summary();
+    }
+
+    fn int_summary(&self) -> &(u64, Vec<(i64, u64)>) {
+        self.int_summary.get_or_init(|| {
+            let (mut distinct, mut repeated) = (0, Vec::new());
+            for (k, c) in self.int_counts() {
+                distinct += 1;
+                if c > 1 {
+                    repeated.push((k, c));
                 }
             }
-            runs
+            (distinct, repeated)
         })
+    }
+
+    /// Integer values and counts, in value order (from the map, or the merged runs).
+    fn int_counts(&self) -> Box<dyn Iterator<Item = (i64, u64)> + '_> {
+        match &self.int_list {
+            Some(list) => Box::new(list.counts()),
+            None => {
+                let mut runs: Vec<(i64, u64)> = self.ints.iter().map(|(&k, &c)| (k, c)).collect();
+                runs.sort_unstable();
+                Box::new(runs.into_iter())
+            }
+        }
     }
 
     /// Number of distinct non-null values.
     pub fn distinct(&self) -> u64 {
-        (self.int_runs().len()
+        (self.int_summary().0 as usize
             + self.floats.len()
             + self.strings.len()
             + self.ts.len()
@@ -615,7 +683,7 @@ impl ValueCounts {
     /// `(value, count)` for every distinct value, sorted by value.
     pub fn sorted(&self) -> Vec<(Key, u64)> {
         let mut all: Vec<(Key, u64)> = Vec::with_capacity(self.distinct() as usize);
-        all.extend(self.int_runs().iter().map(|&(k, c)| (Key::Int(k), c)));
+        all.extend(self.int_counts().map(|(k, c)| (Key::Int(k), c)));
         all.extend(self.floats.iter().map(|(&k, &c)| (Key::Float(k), c)));
         all.extend(self.strings.iter().map(|(k, &c)| (Key::Str(k.clone()), c)));
         all.extend(self.ts.iter().map(|(&k, &c)| (Key::Ts(k), c)));
@@ -631,12 +699,7 @@ impl ValueCounts {
     /// Values seen more than once, with their counts, sorted by value.
     pub fn repeated(&self) -> Vec<(Key, u64)> {
         let mut out: Vec<(Key, u64)> = Vec::new();
-        out.extend(
-            self.int_runs()
-                .iter()
-                .filter(|e| e.1 > 1)
-                .map(|&(k, c)| (Key::Int(k), c)),
-        );
+        out.extend(self.int_summary().1.iter().map(|&(k, c)| (Key::Int(k), c)));
         out.extend(
             self.floats
                 .iter()

@@ -323,6 +323,110 @@ fn uniqueness_flags_every_repeated_row() {
     );
 }
 
+/// Parquet text is read as dictionary arrays: every check on text must give the same
+/// result on them as on plain strings (nulls, repeats across batches and partial
+/// lists included).
+#[test]
+fn dictionary_text_gives_the_results_of_plain_text() {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let t = table();
+    let as_dictionary = |batch: &RecordBatch| {
+        let dict = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+        let fields: Vec<Field> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                DataType::Utf8 => Field::new(f.name(), dict.clone(), true),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let columns: Vec<ArrayRef> = batch
+            .columns()
+            .iter()
+            .zip(&fields)
+            .map(|(c, f)| arrow::compute::cast(c, f.data_type()).unwrap())
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    };
+    let checks = json!([
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "s", "value_set": ["x", "zzz"]}},
+        {"type": "expect_column_values_to_not_be_in_set", "kwargs": {"column": "s", "value_set": ["yy"]}},
+        {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "s", "regex": "^x"}},
+        {"type": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "s", "min_value": 2}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "s"}},
+        {"type": "expect_column_values_to_be_null", "kwargs": {"column": "s"}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "s"}},
+        {"type": "expect_column_distinct_values_to_equal_set", "kwargs": {"column": "s", "value_set": ["x", "yy"]}},
+        {"type": "expect_column_unique_value_count_to_be_between", "kwargs": {"column": "s", "min_value": 3}},
+        {"type": "expect_column_most_common_value_to_be_in_set", "kwargs": {"column": "s", "value_set": ["x"]}},
+        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["s", "d"]}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "s", "value_set": ["x"], "row_condition": "d>1", "condition_parser": "pandas"}},
+    ]);
+    let plain = [t.slice(0, 2), t.slice(2, 3)];
+    let dict = [as_dictionary(&plain[0]), as_dictionary(&plain[1])];
+    let (a, b) = (run_all(checks.clone(), &plain), run_all(checks, &dict));
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            (x.success, &x.result, &x.exception_info),
+            (y.success, &y.result, &y.exception_info),
+            "{}",
+            x.expectation_config.kind
+        );
+    }
+    // Not vacuous: some of them fail, with values listed.
+    assert!(a.iter().any(|r| !r.success));
+    assert_eq!(a[0].result["partial_unexpected_list"], json!(["yy"]));
+}
+
+/// Uniqueness over more keys than fit one in-memory chunk: the keys go to sorted runs
+/// in temporary files, and repeats that land in different runs are still found.
+#[test]
+fn uniqueness_is_exact_when_keys_spill_to_disk() {
+    let rows = 1_200_000i64;
+    // Unique ids, except that the last 3 rows repeat ids 7, 8 and 9 of the first batch.
+    let ids: Vec<i64> = (0..rows)
+        .map(|i| if i >= rows - 3 { 7 + i - (rows - 3) } else { i })
+        .collect();
+    let batch = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int64Array::from(ids.clone())) as ArrayRef),
+        (
+            "k",
+            Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i % 2))),
+        ),
+    ])
+    .unwrap();
+    let batches: Vec<RecordBatch> = (0..rows as usize)
+        .step_by(65_536)
+        .map(|o| batch.slice(o, 65_536.min(rows as usize - o)))
+        .collect();
+    let r = run_all(
+        json!([
+            {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
+            {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["id", "k"]}},
+            {"type": "expect_column_proportion_of_unique_values_to_be_between", "kwargs": {"column": "id", "min_value": 0.0}},
+        ]),
+        &batches,
+    );
+    // Ids 7, 8, 9 appear twice each: six rows.
+    assert_eq!(unexpected(&r[0]), 6);
+    assert_eq!(
+        r[0].result["partial_unexpected_list"],
+        json!([7, 7, 8, 8, 9, 9])
+    );
+    // (id, k) repeats only where the repeated id's row has the same parity: count it
+    // from the data.
+    let mut pairs: std::collections::HashMap<(i64, i64), u64> = Default::default();
+    for (i, &id) in ids.iter().enumerate() {
+        *pairs.entry((id, i as i64 % 2)).or_default() += 1;
+    }
+    let repeated: u64 = pairs.values().filter(|&&c| c > 1).sum();
+    assert!(repeated > 0);
+    assert_eq!(unexpected(&r[1]), repeated);
+    let distinct = (rows - 3) as f64;
+    assert_eq!(observed(&r[2]).as_f64().unwrap(), distinct / rows as f64);
+}
+
 #[test]
 fn column_pairs_and_row_sums() {
     let r = run(
