@@ -12,12 +12,17 @@ use std::time::{Duration, Instant};
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // `cargo test` sets CARGO_MANIFEST_DIR for the test binary it runs (the crate
+    // under test); prefer it to the path compiled into testkit, which a target
+    // directory shared by two checkouts can leave pointing at the other one.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     manifest
-        .parent()
-        .and_then(Path::parent)
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").exists())
         .map(Path::to_path_buf)
-        .expect("testkit lives at crates/testkit")
+        .expect("the test runs inside the Kiln workspace")
 }
 
 /// A binary built from this workspace (`cargo build --bins` puts it beside the test's deps folder).
