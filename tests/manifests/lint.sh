@@ -40,6 +40,11 @@ lint_docker() {
 }
 
 lint_terraform() {
+  # Formatting too, where a terraform binary is at hand (validate needs the providers,
+  # which an offline machine cannot download).
+  if command -v terraform > /dev/null 2>&1; then
+    terraform -chdir="$1" fmt -check -diff
+  fi
   checkov --framework terraform -d "$1"
 }
 
