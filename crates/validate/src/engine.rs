@@ -5,7 +5,9 @@
 //! all the aggregate expectations on it, and runs its map expectations. Memory is a
 //! few batches plus, per column that needs them, exact counts of distinct values
 //! (uniqueness, distinct sets, median and quantiles): proportional to the number of
-//! distinct values, not rows.
+//! distinct values, not rows, except that the keys of uniqueness checks over
+//! mostly-distinct integers or tuples go to a [`crate::spill::SortedSpill`] (one chunk in
+//! memory, sorted runs in temporary files).
 
 use std::collections::HashMap;
 use std::time::Instant;
