@@ -138,5 +138,5 @@ resource "aws_eks_addon" "core" {
   addon_name                  = each.key
   resolve_conflicts_on_update = "OVERWRITE"
   # CoreDNS needs nodes to schedule on.
-  depends_on = [aws_eks_node_group.this["system"]]
+  depends_on = [aws_eks_node_group.this]
 }
