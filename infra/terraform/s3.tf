@@ -12,14 +12,14 @@ resource "aws_s3_bucket" "artifacts" {
 # Both buckets: never public, objects owned by the bucket owner (ACLs off), versioned.
 locals {
   buckets = {
-    artifacts   = aws_s3_bucket.artifacts.id
-    access_logs = aws_s3_bucket.access_logs.id
+    artifacts   = aws_s3_bucket.artifacts
+    access_logs = aws_s3_bucket.access_logs
   }
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
   for_each                = local.buckets
-  bucket                  = each.value
+  bucket                  = each.value.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -28,7 +28,7 @@ resource "aws_s3_bucket_public_access_block" "this" {
 
 resource "aws_s3_bucket_ownership_controls" "this" {
   for_each = local.buckets
-  bucket   = each.value
+  bucket   = each.value.id
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
@@ -36,7 +36,7 @@ resource "aws_s3_bucket_ownership_controls" "this" {
 
 resource "aws_s3_bucket_versioning" "this" {
   for_each = local.buckets
-  bucket   = each.value
+  bucket   = each.value.id
   versioning_configuration {
     status = "Enabled"
   }
@@ -75,33 +75,6 @@ resource "aws_s3_bucket_logging" "artifacts" {
   bucket        = aws_s3_bucket.artifacts.id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "s3/${var.artifact_bucket_name}/"
-}
-
-data "aws_iam_policy_document" "artifacts" {
-  statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.artifacts.arn,
-      "${aws_s3_bucket.artifacts.arn}/*",
-    ]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "artifacts" {
-  bucket     = aws_s3_bucket.artifacts.id
-  policy     = data.aws_iam_policy_document.artifacts.json
-  depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
 # --- Access logs of the artifact bucket.
@@ -143,33 +116,18 @@ resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
-data "aws_iam_policy_document" "access_logs" {
-  statement {
-    sid       = "S3ServerAccessLogs"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.access_logs.arn}/s3/*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logging.s3.amazonaws.com"]
-    }
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = [aws_s3_bucket.artifacts.arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
+# Both buckets refuse plain HTTP; the log bucket also lets S3's log delivery write the
+# artifact bucket's access logs (and nothing else) under s3/.
+data "aws_iam_policy_document" "bucket" {
+  for_each = local.buckets
+
   statement {
     sid     = "DenyInsecureTransport"
     effect  = "Deny"
     actions = ["s3:*"]
     resources = [
-      aws_s3_bucket.access_logs.arn,
-      "${aws_s3_bucket.access_logs.arn}/*",
+      each.value.arn,
+      "${each.value.arn}/*",
     ]
     principals {
       type        = "*"
@@ -181,10 +139,34 @@ data "aws_iam_policy_document" "access_logs" {
       values   = ["false"]
     }
   }
+
+  dynamic "statement" {
+    for_each = each.key == "access_logs" ? [aws_s3_bucket.artifacts.arn] : []
+    content {
+      sid       = "S3ServerAccessLogs"
+      actions   = ["s3:PutObject"]
+      resources = ["${each.value.arn}/s3/*"]
+      principals {
+        type        = "Service"
+        identifiers = ["logging.s3.amazonaws.com"]
+      }
+      condition {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = [statement.value]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [local.account_id]
+      }
+    }
+  }
 }
 
-resource "aws_s3_bucket_policy" "access_logs" {
-  bucket     = aws_s3_bucket.access_logs.id
-  policy     = data.aws_iam_policy_document.access_logs.json
+resource "aws_s3_bucket_policy" "this" {
+  for_each   = local.buckets
+  bucket     = each.value.id
+  policy     = data.aws_iam_policy_document.bucket[each.key].json
   depends_on = [aws_s3_bucket_public_access_block.this]
 }
