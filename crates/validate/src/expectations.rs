@@ -76,9 +76,6 @@ const COMMON: &[&str] = &[
 /// Distinct tuples counted in a hash map before switching to a sorted list.
 const TUPLE_SPILL: usize = 1 << 16;
 
-/// Distinct text values whose row-test verdict is remembered per expectation.
-const MEMO_ENTRIES: usize = 65_536;
-
 /// How many unexpected values a result lists (GE's SUMMARY default).
 pub const PARTIAL_UNEXPECTED: usize = 20;
 
@@ -162,8 +159,9 @@ impl ColumnStats {
     pub fn update(&mut self, column: &Column) {
         self.rows += column.len() as u64;
         self.is_int = matches!(column, Column::Int(_) | Column::Bool(_));
-        let text_counts: Option<Vec<(&str, u64)>> = if let Some((codes, values)) = column.codes() {
-            // Dictionary text: count keys, then each listed value once.
+        if let Some((codes, values)) = column.codes() {
+            // Text: count keys, then merge each listed value once and take min/max
+            // from the distinct values.
             let mut per_key = vec![0u64; values.len()];
             for code in codes {
                 match code {
@@ -171,30 +169,11 @@ impl ColumnStats {
                     None => self.nulls += 1,
                 }
             }
-            Some(
-                per_key
-                    .into_iter()
-                    .enumerate()
-                    .filter(|&(_, c)| c > 0)
-                    .map(|(k, c)| (values.value(k), c))
-                    .collect(),
-            )
-        } else if let Column::Str(array) = column {
-            // Text columns repeat few values: count the batch's distinct values first
-            // (borrowed, no allocation).
-            let mut local: crate::value::FastMap<&str, u64> = Default::default();
-            for value in array.iter() {
-                match value {
-                    Some(s) => *local.entry(s).or_default() += 1,
-                    None => self.nulls += 1,
-                }
-            }
-            Some(local.into_iter().collect())
-        } else {
-            None
-        };
-        if let Some(text_counts) = text_counts {
-            // Merge the batch's distinct values and take min/max from them.
+            let text_counts = per_key
+                .into_iter()
+                .enumerate()
+                .filter(|&(_, c)| c > 0)
+                .map(|(k, c)| (values.value(k), c));
             for (s, count) in text_counts {
                 let v = Val::Str(s);
                 if self.min.as_ref().is_none_or(|m| cmp_val_key(&v, m).is_lt()) {
@@ -478,8 +457,6 @@ pub struct MapCheck {
     tuple_list: Option<Box<crate::spill::SortedSpill<u128>>>,
     /// The first rows of repeated tuples, for the partial list.
     pub repeated: Vec<(u128, Json)>,
-    /// Verdicts of a row test per distinct text value.
-    memo: crate::value::FastMap<String, bool>,
     pub error: Option<String>,
 }
 
@@ -496,7 +473,6 @@ impl MapCheck {
             tuples: Default::default(),
             repeated: Vec::new(),
             tuple_list: None,
-            memo: Default::default(),
             error: None,
         }
     }
@@ -575,7 +551,7 @@ impl MapCheck {
                     }
                     self.considered += valid;
                 }
-                MapKind::Values(test) if matches!(columns[0], Column::Dict { .. }) => {
+                MapKind::Values(test) if matches!(columns[0], Column::Text { .. }) => {
                     // Test each dictionary value once (0 untested, 1 fine, 2 unexpected).
                     let Some((codes, values)) = columns[0].codes() else {
                         unreachable!()
@@ -601,27 +577,13 @@ impl MapCheck {
                 MapKind::Values(test) => {
                     let mut flagged = Vec::new();
                     let (mut considered, mut unexpected) = (0, 0);
-                    let memo = &mut self.memo;
                     for i in 0..n {
                         let v = columns[0].get(i);
                         if v.is_null() {
                             continue;
                         }
                         considered += 1;
-                        // Text columns repeat a few values: test each distinct one once.
-                        let bad = match v {
-                            Val::Str(s) => match memo.get(s) {
-                                Some(&bad) => bad,
-                                None => {
-                                    let bad = test.unexpected(&v)?;
-                                    if memo.len() < MEMO_ENTRIES {
-                                        memo.insert(s.to_string(), bad);
-                                    }
-                                    bad
-                                }
-                            },
-                            _ => test.unexpected(&v)?,
-                        };
+                        let bad = test.unexpected(&v)?;
                         if bad {
                             unexpected += 1;
                             if self.partial.len() + flagged.len() < PARTIAL_UNEXPECTED {

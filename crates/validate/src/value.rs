@@ -1,8 +1,8 @@
 //! Typed views of Arrow columns and the values expectations compare.
 //!
-//! Every column is normalised once per batch to one of six physical kinds (64-bit
-//! integer, 64-bit float, UTF-8, boolean, timestamp in microseconds, date as a
-//! timestamp), so each check is written once per kind, not once per Arrow type.
+//! Every column is normalised once per batch to one of five physical kinds (64-bit
+//! integer, 64-bit float, text as a dictionary, boolean, timestamp in microseconds —
+//! dates too), so each check is written once per kind, not once per Arrow type.
 //! Float NaN counts as missing, as it does in pandas.
 
 use std::collections::HashMap;
@@ -229,10 +229,11 @@ pub fn parse_ts(text: &str) -> Option<i64> {
 pub enum Column {
     Int(Int64Array),
     Float(Float64Array),
-    Str(StringArray),
-    /// Text as Parquet stores it: a key per row into a small array of values, so a
-    /// check can test each distinct value once (see [`Column::codes`]).
-    Dict {
+    /// Text, as Parquet stores it: a key per row into the batch's distinct values, so
+    /// a check tests each distinct value once and then counts keys (see
+    /// [`Column::codes`]). Plain text (CSV, Parquet without dictionary pages) is
+    /// dictionary-encoded once per batch here.
+    Text {
         keys: Int32Array,
         values: StringArray,
     },
@@ -282,20 +283,24 @@ impl Column {
                 };
                 Column::Ts(array.as_primitive::<TimestampMicrosecondType>().clone())
             }
-            DataType::Utf8 => Column::Str(array.as_string::<i32>().clone()),
-            DataType::Dictionary(_, value) if matches!(**value, DataType::Utf8) => {
-                let dict = cast(
-                    array,
-                    &DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-                )?;
+            DataType::Dictionary(_, value) if !matches!(**value, DataType::Utf8) => {
+                Column::new(&cast(array, value)?)?
+            }
+            // Text, and any other type read as its text.
+            _ => {
+                let text_dictionary =
+                    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
+                let array = match array.data_type() {
+                    DataType::Utf8 | DataType::Dictionary(_, _) => array.clone(),
+                    _ => cast(array, &DataType::Utf8)?,
+                };
+                let dict = cast(&array, &text_dictionary)?;
                 let dict = dict.as_dictionary::<Int32Type>();
-                Column::Dict {
+                Column::Text {
                     keys: dict.keys().clone(),
                     values: dict.values().as_string::<i32>().clone(),
                 }
             }
-            DataType::Dictionary(_, value) => Column::new(&cast(array, value)?)?,
-            _ => Column::Str(cast(array, &DataType::Utf8)?.as_string::<i32>().clone()),
         })
     }
 
@@ -303,8 +308,7 @@ impl Column {
         match self {
             Column::Int(a) => a.len(),
             Column::Float(a) => a.len(),
-            Column::Str(a) => a.len(),
-            Column::Dict { keys, .. } => keys.len(),
+            Column::Text { keys, .. } => keys.len(),
             Column::Bool(a) => a.len(),
             Column::Ts(a) => a.len(),
         }
@@ -318,9 +322,8 @@ impl Column {
                 let nan = a.iter().filter(|v| v.is_some_and(f64::is_nan)).count();
                 a.null_count() + nan
             }
-            Column::Str(a) => a.null_count(),
-            Column::Dict { keys, values } if values.null_count() == 0 => keys.null_count(),
-            Column::Dict { .. } => (0..self.len()).filter(|&i| self.get(i).is_null()).count(),
+            Column::Text { keys, values } if values.null_count() == 0 => keys.null_count(),
+            Column::Text { .. } => (0..self.len()).filter(|&i| self.get(i).is_null()).count(),
             Column::Bool(a) => a.null_count(),
             Column::Ts(a) => a.null_count(),
         }
@@ -345,14 +348,7 @@ impl Column {
                     Val::Float(v)
                 }
             }
-            Column::Str(a) => {
-                if a.is_null(i) {
-                    Val::Null
-                } else {
-                    Val::Str(a.value(i))
-                }
-            }
-            Column::Dict { keys, values } => {
+            Column::Text { keys, values } => {
                 let k = keys.value(i) as usize;
                 if keys.is_null(i) || values.is_null(k) {
                     Val::Null
@@ -379,12 +375,12 @@ impl Column {
 }
 
 impl Column {
-    /// For text read as a dictionary: per row, the index of its value in the
-    /// dictionary (`None` for a missing value), and the dictionary's values. A value
+    /// For text: per row, the index of its value in the batch's dictionary (`None` for
+    /// a missing value), and the dictionary's values. A value
     /// may be listed more than once or not used at all; a check that works per
     /// distinct value tests each listed one once and then only counts keys.
     pub fn codes(&self) -> Option<(impl Iterator<Item = Option<usize>> + '_, &StringArray)> {
-        let Column::Dict { keys, values } = self else {
+        let Column::Text { keys, values } = self else {
             return None;
         };
         let rows = (0..keys.len()).map(move |i| {

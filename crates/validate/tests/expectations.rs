@@ -323,9 +323,9 @@ fn uniqueness_flags_every_repeated_row() {
     );
 }
 
-/// Parquet text is read as dictionary arrays: every check on text must give the same
-/// result on them as on plain strings (nulls, repeats across batches and partial
-/// lists included).
+/// Parquet text arrives as dictionary arrays, CSV text as plain strings (which the
+/// validator dictionary-encodes per batch): every check on text must give the same
+/// result from both (nulls, repeats across batches and partial lists included).
 #[test]
 fn dictionary_text_gives_the_results_of_plain_text() {
     use arrow::datatypes::{DataType, Field, Schema};
