@@ -259,10 +259,14 @@ pub async fn render(run: &ArtifactStore) -> Result<String> {
 
     // Fairness.
     if let Some(f) = json(run, "fairness/report.json").await {
-        body.push_str(&format!(
-            "<h2>Fairness {}</h2>",
+        // With no gate there is nothing to pass: say so instead of "passed".
+        let gates = f["gates"].as_array().map_or(0, Vec::len);
+        let heading = if gates == 0 {
+            "<span class=warn>not gated (no fairness gate in the spec)</span>"
+        } else {
             verdict(f["passed"] == true)
-        ));
+        };
+        body.push_str(&format!("<h2>Fairness {heading}</h2>"));
         for a in f["attributes"].as_array().into_iter().flatten() {
             let name = a["attribute"].as_str().unwrap_or("");
             body.push_str(&format!("<h3>{}</h3>", esc(name)));
@@ -398,7 +402,7 @@ pub async fn render(run: &ArtifactStore) -> Result<String> {
         "<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>Kiln run {title}</title>\n<style>\
 body{{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}}\
 table{{border-collapse:collapse;margin:.5em 0 1em}}td,th{{border:1px solid #ccc;padding:.2em .6em;text-align:left}}\
-th{{background:#f3f3f3}}.ok{{color:#11703a;font-weight:600}}.bad{{color:#b00020;font-weight:600}}\
+th{{background:#f3f3f3}}.ok{{color:#11703a;font-weight:600}}.bad{{color:#b00020;font-weight:600}}.warn{{color:#8a5a00;font-weight:600}}\
 figure{{display:inline-block;margin:.5em}}figure svg{{max-width:460px;height:auto}}h2{{border-bottom:1px solid #ddd;padding-bottom:.2em}}\
 </style></head><body>\n<h1>Kiln run report</h1><p>{title} · generated {when}</p>\n{body}\n</body></html>\n",
         title = esc(run.uri()),

@@ -31,6 +31,7 @@
 pub mod bootstrap;
 pub mod chart;
 pub mod csv_source;
+pub mod decision;
 pub mod error;
 pub mod manifest;
 pub mod metrics;
@@ -45,6 +46,7 @@ pub mod store;
 pub mod table;
 pub mod transform;
 
+pub use decision::DecisionPolicy;
 pub use error::{Error, ExitClass, Result};
 pub use manifest::StepManifest;
 pub use spec::PipelineSpec;

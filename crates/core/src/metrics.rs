@@ -33,6 +33,20 @@ impl Confusion {
         c
     }
 
+    /// Counts of 0/1 decisions against labels.
+    pub fn of_decisions(decisions: &[u8], labels: &[u8]) -> Self {
+        let mut c = Confusion::default();
+        for (&d, &y) in decisions.iter().zip(labels) {
+            match (d == 1, y == 1) {
+                (true, true) => c.tp += 1,
+                (true, false) => c.fp += 1,
+                (false, true) => c.fn_ += 1,
+                (false, false) => c.tn += 1,
+            }
+        }
+        c
+    }
+
     pub fn total(&self) -> u64 {
         self.tn + self.fp + self.fn_ + self.tp
     }
@@ -336,7 +350,28 @@ pub const NAMED_METRICS: &[&str] = &[
 
 /// See [`NAMED_METRICS`].
 pub fn named_metric(name: &str, scores: &[f64], labels: &[u8], threshold: f64) -> Option<f64> {
-    let confusion = || Confusion::at(scores, labels, threshold);
+    named_metric_of(name, scores, labels, || Confusion::at(scores, labels, threshold))
+}
+
+/// [`named_metric`] where the threshold metrics count given decisions (those of a
+/// [`DecisionPolicy`](crate::decision::DecisionPolicy), group thresholds included).
+pub fn named_metric_decided(
+    name: &str,
+    scores: &[f64],
+    labels: &[u8],
+    decisions: &[u8],
+) -> Option<f64> {
+    named_metric_of(name, scores, labels, || {
+        Confusion::of_decisions(decisions, labels)
+    })
+}
+
+fn named_metric_of(
+    name: &str,
+    scores: &[f64],
+    labels: &[u8],
+    confusion: impl Fn() -> Confusion,
+) -> Option<f64> {
     match name {
         "roc_auc" => roc_auc(scores, labels),
         "average_precision" => average_precision(scores, labels),

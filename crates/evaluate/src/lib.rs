@@ -184,9 +184,11 @@ fn score_batch(
         .map(f64::from)
         .collect();
     let y = label_values(batch, &spec.label.column, uri)?;
-    let predicted: Int32Array = probabilities
-        .iter()
-        .map(|&p| i32::from(p >= spec.evaluate.threshold))
+    // Train's bundle has no group thresholds: the spec's global threshold decides.
+    let predicted: Int32Array = kiln_core::DecisionPolicy::global(spec.evaluate.threshold)
+        .decide_all(&probabilities, &[])?
+        .into_iter()
+        .map(i32::from)
         .collect();
     let mut columns: Vec<ArrayRef> = vec![
         column(batch, ROW_ID, uri)?,

@@ -39,7 +39,10 @@ pub const STEP: &str = "fairness";
 pub const SPEC_SECTIONS: &[&str] = &["fairness", "sensitive", "label"];
 pub const REPORT: &str = "report.json";
 /// Group thresholds chosen by mitigation (copied into the registered model).
-pub const THRESHOLDS: &str = "thresholds.json";
+pub const THRESHOLDS: &str = kiln_core::decision::GROUP_THRESHOLDS;
+/// The decisions that ship (mitigated when mitigation chose thresholds): row `i` is
+/// row `i` of evaluate's `predictions.parquet`, with its `score` and `decision`.
+pub const DECISIONS: &str = "decisions.parquet";
 /// How an intersection of attributes is named (`sex × race`).
 pub const INTERSECTION: &str = " × ";
 
@@ -286,6 +289,7 @@ async fn fairness(
         }
         mitigated = Some(report);
     }
+    write_decisions(&writer, &table).await?;
     let mut report = analyse_predictions(
         &table.labels,
         &table.decisions,
@@ -311,6 +315,32 @@ async fn fairness(
         writer,
         serde_json::json!({ "passed": report.passed, "gates": report.gates.len() }),
     ))
+}
+
+/// Writes [`DECISIONS`]: the score and the decision of every test row, in order.
+async fn write_decisions(writer: &StepWriter, table: &PredictionsTable) -> Result<()> {
+    use arrow::array::{Float64Array, Int32Array};
+    use arrow::datatypes::{Field, Schema};
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("score", DataType::Float64, false),
+        Field::new("decision", DataType::Int32, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(Float64Array::from(table.scores.clone())),
+            std::sync::Arc::new(Int32Array::from_iter_values(
+                table.decisions.iter().map(|&d| i32::from(d)),
+            )),
+        ],
+    )?;
+    let mut sink = kiln_core::parquet_io::ParquetSink::create(&writer.object(DECISIONS), schema)?;
+    if let Err(e) = sink.write(&batch).await {
+        sink.abort().await;
+        return Err(e);
+    }
+    writer.record(DECISIONS, sink.finish().await?.hash);
+    Ok(())
 }
 
 /// Accuracy and the constrained ratio of a set of decisions.

@@ -12,8 +12,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use kiln_core::spec::MitigationConstraint;
 
 /// Most candidate thresholds per group.
@@ -30,37 +28,7 @@ struct Candidate {
     correct: u64,
 }
 
-/// Group thresholds, stored with the model so serving applies them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroupThresholds {
-    pub attribute: String,
-    pub constraint: MitigationConstraint,
-    pub min_ratio: f64,
-    /// `score >= thresholds[group]` is positive.
-    pub thresholds: BTreeMap<String, f64>,
-    /// For groups not listed (unseen or too small).
-    pub default_threshold: f64,
-    pub chosen_on: String,
-}
-
-impl GroupThresholds {
-    /// The threshold of a group.
-    pub fn threshold(&self, group: Option<&str>) -> f64 {
-        group
-            .and_then(|g| self.thresholds.get(g))
-            .copied()
-            .unwrap_or(self.default_threshold)
-    }
-
-    /// Decisions for scores of rows in the given groups.
-    pub fn decide(&self, scores: &[f64], groups: &[Option<String>]) -> Vec<u8> {
-        scores
-            .iter()
-            .zip(groups)
-            .map(|(s, g)| u8::from(*s >= self.threshold(g.as_deref())))
-            .collect()
-    }
-}
+pub use kiln_core::decision::GroupThresholds;
 
 fn candidates(scores: &[f64], labels: &[u8], constraint: MitigationConstraint) -> Vec<Candidate> {
     let mut rows: Vec<(f64, u8)> = scores.iter().copied().zip(labels.iter().copied()).collect();

@@ -9,6 +9,11 @@
 //! | `transform.json` | the fitted feature transform from prepare |
 //! | `reference_profile.json` | train-split column statistics, the reference for drift |
 //! | `metadata.json` | [`BundleMetadata`]: spec fingerprint, data hashes, metrics, threshold |
+//! | `decision_policy.json` | registered versions: the [`DecisionPolicy`] (global and group thresholds) |
+//!
+//! A bundle without `decision_policy.json` (train's output) decides with its metadata's
+//! threshold; a registered version carries the policy register wrote, so every reader
+//! of the version decides the same way ([`ModelBundle::decide`]).
 
 use std::panic::AssertUnwindSafe;
 
@@ -22,6 +27,7 @@ use chrono::{DateTime, Utc};
 use kiln_core::manifest::InputRecord;
 use kiln_core::step::StepWriter;
 use kiln_core::store::{ArtifactStore, parse_json};
+use kiln_core::decision::{DECISION_POLICY, DecisionPolicy};
 use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -37,13 +43,14 @@ pub const REFERENCE_PROFILE: &str = "reference_profile.json";
 pub const METADATA: &str = "metadata.json";
 /// Version of the bundle layout.
 pub const BUNDLE_FORMAT: u32 = 1;
-/// Every file of a bundle (what a registry copies).
+/// Every file of a bundle (what a registry copies; the policy only in a registered one).
 pub const BUNDLE_FILES: &[&str] = &[
     MODEL_RECORD,
     MODEL_CONFIG,
     TRAINING_CONFIG,
     TRANSFORM,
     REFERENCE_PROFILE,
+    DECISION_POLICY,
     METADATA,
 ];
 
@@ -66,6 +73,10 @@ pub struct BundleMetadata {
     pub metrics: serde_json::Value,
     /// Scores at or above this are the positive class.
     pub decision_threshold: f64,
+    /// The raw columns the transform reads, with their spec types (what a server's
+    /// model metadata advertises). Empty in bundles written before it existed.
+    #[serde(default)]
+    pub inputs: Vec<kiln_core::spec::ColumnSpec>,
 }
 
 /// Serialises a model's parameters.
@@ -145,6 +156,8 @@ pub struct ModelBundle<B: Backend> {
     pub transform: FittedTransform,
     pub layout: FeatureLayout,
     pub metadata: BundleMetadata,
+    /// How scores become decisions.
+    pub policy: DecisionPolicy,
     device: B::Device,
 }
 
@@ -174,14 +187,56 @@ impl<B: Backend> ModelBundle<B> {
         }
         let bytes = dir.get(MODEL_RECORD).await?;
         let model = decode_model(&bytes, &config, device, &dir.uri_of(MODEL_RECORD))?;
+        let policy = if dir.exists(DECISION_POLICY).await? {
+            DecisionPolicy::from_json(&dir.get(DECISION_POLICY).await?, &dir.uri_of(DECISION_POLICY))?
+        } else {
+            DecisionPolicy::global(metadata.decision_threshold)
+        };
         Ok(ModelBundle {
             model,
             config,
             transform,
             layout,
             metadata,
+            policy,
             device: device.clone(),
         })
+    }
+
+    /// The raw columns a row must carry: the transform's inputs, then the policy's
+    /// attribute when it is not one of them.
+    pub fn input_columns(&self) -> Vec<String> {
+        let mut columns: Vec<String> = self
+            .transform
+            .input_columns()
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        if let Some(attribute) = self.policy.attribute()
+            && !columns.iter().any(|c| c == attribute)
+        {
+            columns.push(attribute.to_string());
+        }
+        columns
+    }
+
+    /// Decisions for scores of a batch's rows, through the bundle's policy (the batch
+    /// must carry the policy's attribute when it has group thresholds).
+    pub fn decide(&self, batch: &RecordBatch, scores: &[f64]) -> Result<Vec<u8>> {
+        let groups = match self.policy.attribute() {
+            None => Vec::new(),
+            Some(attribute) => {
+                let column = batch.column_by_name(attribute).ok_or_else(|| {
+                    Error::usage(format!(
+                        "the decision policy needs column `{attribute}` (group thresholds)"
+                    ))
+                })?;
+                (0..batch.num_rows())
+                    .map(|row| kiln_core::profile::category_key(column.as_ref(), row))
+                    .collect()
+            }
+        };
+        self.policy.decide_all(scores, &groups)
     }
 
     /// Probabilities of the positive class for every row of a batch of prepared rows.
@@ -218,20 +273,38 @@ pub fn parse_metadata(bytes: &[u8], uri: &str) -> Result<BundleMetadata> {
     parse_json(bytes, uri)
 }
 
-/// Scores a table with a bundle on the CPU: the probabilities and the 0/1 labels of
-/// `label` (any other label value is a usage error naming the row).
+/// A table scored by a bundle: scores, the policy's decisions and the 0/1 labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredTable {
+    pub scores: Vec<f64>,
+    pub decisions: Vec<u8>,
+    pub labels: Vec<u8>,
+}
+
+/// Scores a table with a bundle on the CPU and decides through its policy; `label`
+/// must be 0 or 1 (any other value is a usage error naming the row).
 pub async fn score_table(
     model: &ArtifactStore,
     table: &kiln_core::store::ObjectRef,
     label: &str,
-) -> Result<(Vec<f64>, Vec<u8>)> {
+) -> Result<ScoredTable> {
     use arrow::array::{Array, AsArray};
     use futures::TryStreamExt;
     let bundle = ModelBundle::<crate::CpuBackend>::load(model, &Default::default()).await?;
     let (_, mut batches) = kiln_core::parquet_io::read_parquet(table, 16_384).await?;
-    let (mut scores, mut labels) = (Vec::new(), Vec::new());
+    let mut out = ScoredTable {
+        scores: Vec::new(),
+        decisions: Vec::new(),
+        labels: Vec::new(),
+    };
     while let Some(batch) = batches.try_next().await? {
-        scores.extend(bundle.predict_proba(&batch)?.into_iter().map(f64::from));
+        let scores: Vec<f64> = bundle
+            .predict_proba(&batch)?
+            .into_iter()
+            .map(f64::from)
+            .collect();
+        out.decisions.extend(bundle.decide(&batch, &scores)?);
+        out.scores.extend(scores);
         let column = batch
             .column_by_name(label)
             .ok_or_else(|| Error::usage(format!("{}: no column `{label}`", table.uri())))?;
@@ -239,16 +312,16 @@ pub async fn score_table(
         let values = values.as_primitive::<arrow::datatypes::Int64Type>();
         for i in 0..values.len() {
             match (values.is_null(i), values.value(i)) {
-                (false, v @ (0 | 1)) => labels.push(v as u8),
+                (false, v @ (0 | 1)) => out.labels.push(v as u8),
                 _ => {
                     return Err(Error::usage(format!(
                         "{}: label `{label}` in row {} is not 0 or 1",
                         table.uri(),
-                        labels.len() + 1
+                        out.labels.len() + 1
                     )));
                 }
             }
         }
     }
-    Ok((scores, labels))
+    Ok(out)
 }

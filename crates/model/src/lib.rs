@@ -12,7 +12,8 @@ pub mod classifier;
 pub mod device;
 pub mod layout;
 
-pub use bundle::{BundleMetadata, BundleParts, ModelBundle};
+pub use bundle::{BundleMetadata, BundleParts, ModelBundle, ScoredTable};
+pub use kiln_core::decision::DecisionPolicy;
 pub use classifier::{Activation, Classifier, ClassifierConfig, EmbeddingInput};
 pub use layout::FeatureLayout;
 

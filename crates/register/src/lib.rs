@@ -14,20 +14,20 @@
 //!
 //! [`promote`] and [`rollback`] move aliases, keeping each alias's history.
 
-pub mod registry;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use kiln_core::decision::{DECISION_POLICY, DecisionPolicy, GROUP_THRESHOLDS, GroupThresholds};
 use kiln_core::manifest::{InputRecord, StepManifest};
 use kiln_core::runtime::StepContext;
 use kiln_core::spec::RegistrySpec;
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::{Error, Result};
 
-pub use registry::{AliasChange, Aliases, LocalVersion, Registered, Registry};
+pub use kiln_registry::{AliasChange, Aliases, LocalVersion, Registered, Registry};
 
 /// The step's name and folder.
 pub const STEP: &str = "register";
@@ -280,13 +280,14 @@ async fn champion_gate(
         .bundle_of(&spec.model_name, &version, &scratch)
         .await?;
     let test = ctx.run.child("prepare").object("test.parquet");
-    let (scores, labels) =
+    // The champion decides through its own policy (its group thresholds included).
+    let scored =
         kiln_model::bundle::score_table(&bundle, &test, &ctx.spec.spec.label.column).await?;
-    let theirs = kiln_core::metrics::named_metric(
+    let theirs = kiln_core::metrics::named_metric_decided(
         &spec.champion_metric,
-        &scores,
-        &labels,
-        ctx.spec.spec.evaluate.threshold,
+        &scored.scores,
+        &scored.labels,
+        &scored.decisions,
     );
     scratch.delete_prefix("").await.ok();
     let passed = matches!((ours, theirs), (Some(a), Some(b)) if a >= b + margin);
@@ -351,13 +352,19 @@ async fn register_model(
             (version, source, true)
         }
         None => {
-            // Mitigation's group thresholds travel with the model, so serving applies them.
+            // The decision policy travels with the model: evaluate's threshold and
+            // mitigation's group thresholds, so every reader of the version decides alike.
             let fairness = ctx.run.child("fairness");
-            let mut extra = Vec::new();
-            if fairness.exists("thresholds.json").await? {
-                let bytes = fairness.get("thresholds.json").await?;
-                extra.push(("thresholds.json", bytes::Bytes::from(bytes.to_vec())));
-            }
+            let threshold = ctx.spec.spec.evaluate.threshold;
+            let policy = if fairness.exists(GROUP_THRESHOLDS).await? {
+                let groups: GroupThresholds = fairness.get_json(GROUP_THRESHOLDS).await?;
+                DecisionPolicy::with_groups(threshold, groups)
+            } else {
+                DecisionPolicy::global(threshold)
+            };
+            let policy = serde_json::to_vec_pretty(&policy)
+                .map_err(|e| Error::Invalid(format!("encoding the decision policy: {e}")))?;
+            let extra = vec![(DECISION_POLICY, bytes::Bytes::from(policy))];
             let (version, source) = registry
                 .create(
                     &spec.model_name,

@@ -191,6 +191,11 @@ async fn train(
         data: inputs,
         metrics,
         decision_threshold: 0.5,
+        inputs: transform
+            .input_columns()
+            .into_iter()
+            .filter_map(|name| spec.schema.iter().find(|c| c.name == name).cloned())
+            .collect(),
     };
     let training_config =
         serde_json::to_value(&spec.train).map_err(|e| Error::Invalid(e.to_string()))?;

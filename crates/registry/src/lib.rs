@@ -363,3 +363,167 @@ impl Registry {
         }
     }
 }
+
+/// Which version of a registered model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selector {
+    Version(String),
+    Alias(String),
+}
+
+/// What a `--model` argument names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelReference {
+    /// A bundle folder: a local path or a store URI (`s3://…`, `/mnt/models`).
+    Bundle(String),
+    /// A version in the local registry (`adult-income@staging`, `adult-income/3`).
+    Local { model: String, selector: Selector },
+    /// A version in MLflow (`models:/adult-income@staging`, `models:/adult-income/3`).
+    Mlflow { model: String, selector: Selector },
+}
+
+impl ModelReference {
+    /// Parses a reference. A path that exists locally is a bundle even when it looks
+    /// like `name/3`; a URI with a scheme (other than `models:`) is a bundle.
+    pub fn parse(text: &str) -> Result<ModelReference> {
+        if let Some(rest) = text.strip_prefix("models:/") {
+            let (model, selector) = name_and_selector(rest).ok_or_else(|| {
+                Error::usage(format!(
+                    "model reference `{text}`: expected models:/<name>@<alias> or models:/<name>/<version>"
+                ))
+            })?;
+            return Ok(ModelReference::Mlflow { model, selector });
+        }
+        if text.contains("://") || std::path::Path::new(text).exists() {
+            return Ok(ModelReference::Bundle(text.to_string()));
+        }
+        match name_and_selector(text) {
+            Some((model, selector)) => Ok(ModelReference::Local { model, selector }),
+            None => Ok(ModelReference::Bundle(text.to_string())),
+        }
+    }
+}
+
+fn name_and_selector(text: &str) -> Option<(String, Selector)> {
+    let valid_name = |n: &str| {
+        !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if let Some((model, alias)) = text.split_once('@') {
+        return (valid_name(model) && valid_name(alias))
+            .then(|| (model.to_string(), Selector::Alias(alias.to_string())));
+    }
+    let (model, version) = text.split_once('/')?;
+    (valid_name(model) && !version.is_empty() && version.chars().all(|c| c.is_ascii_digit()))
+        .then(|| (model.to_string(), Selector::Version(version.to_string())))
+}
+
+/// A reference resolved to a bundle folder.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    pub bundle: ArtifactStore,
+    /// The registered model's name, for registry references.
+    pub model: Option<String>,
+    /// The registered version, for registry references.
+    pub version: Option<String>,
+    /// Where it came from, for logs (`models:/adult-income@staging → version 3`).
+    pub description: String,
+}
+
+/// Resolves a model reference to a bundle folder. `local_registry` is the local
+/// registry's root; MLflow references need `MLFLOW_TRACKING_URI` and are downloaded
+/// through MLflow's artifact proxy into `scratch`.
+pub async fn resolve(
+    reference: &ModelReference,
+    local_registry: &str,
+    scratch: &ArtifactStore,
+) -> Result<ResolvedModel> {
+    let (registry, model, selector) = match reference {
+        ModelReference::Bundle(uri) => {
+            return Ok(ResolvedModel {
+                bundle: ArtifactStore::open(uri)?,
+                model: None,
+                version: None,
+                description: uri.clone(),
+            });
+        }
+        ModelReference::Local { model, selector } => (
+            Registry::Local(ArtifactStore::open(local_registry)?),
+            model,
+            selector,
+        ),
+        ModelReference::Mlflow { model, selector } => {
+            let client = MlflowClient::from_env()?.ok_or_else(|| {
+                Error::usage(format!(
+                    "model reference `models:/{model}…` needs MLFLOW_TRACKING_URI"
+                ))
+            })?;
+            (Registry::Mlflow(client), model, selector)
+        }
+    };
+    let version = match selector {
+        Selector::Version(v) => v.clone(),
+        Selector::Alias(alias) => registry.alias(model, alias).await?.ok_or_else(|| {
+            Error::usage(format!(
+                "registered model `{model}` ({} registry) has no alias `{alias}`",
+                registry.backend()
+            ))
+        })?,
+    };
+    if let Registry::Local(root) = &registry
+        && !root
+            .exists(&format!("{model}/versions/{version}/version.json"))
+            .await?
+    {
+        return Err(Error::usage(format!(
+            "registered model `{model}` has no version {version} in the local registry {}",
+            root.uri()
+        )));
+    }
+    let bundle = registry.bundle_of(model, &version, scratch).await?;
+    Ok(ResolvedModel {
+        description: format!("{model} version {version} ({} registry)", registry.backend()),
+        bundle,
+        model: Some(model.clone()),
+        version: Some(version),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_parse() {
+        let alias = |m: &str, a: &str| (m.to_string(), Selector::Alias(a.to_string()));
+        assert_eq!(
+            ModelReference::parse("adult-income@staging").unwrap(),
+            ModelReference::Local {
+                model: "adult-income".into(),
+                selector: alias("adult-income", "staging").1
+            }
+        );
+        assert_eq!(
+            ModelReference::parse("adult-income/3").unwrap(),
+            ModelReference::Local {
+                model: "adult-income".into(),
+                selector: Selector::Version("3".into())
+            }
+        );
+        assert_eq!(
+            ModelReference::parse("models:/adult-income@production").unwrap(),
+            ModelReference::Mlflow {
+                model: "adult-income".into(),
+                selector: Selector::Alias("production".into())
+            }
+        );
+        assert!(ModelReference::parse("models:/adult income").is_err());
+        for bundle in ["s3://bucket/runs/1/train/model", "/mnt/models", "some/dir/model"] {
+            assert_eq!(
+                ModelReference::parse(bundle).unwrap(),
+                ModelReference::Bundle(bundle.into())
+            );
+        }
+    }
+}
