@@ -50,6 +50,8 @@ enum Command {
     Promote(kiln_register::PromoteArgs),
     /// Move an alias back to the version it pointed at before: the registry side of a rollback.
     Rollback(kiln_register::RollbackArgs),
+    /// Serve a model over KServe V1, V2 REST and V2 gRPC (as `kiln-serve`).
+    Serve(Box<kiln_serve::args::ServeArgs>),
     /// Write one self-contained HTML report of a run: validation, metrics, fairness, registration.
     Report {
         /// The run root (a folder or a store URI).
@@ -153,6 +155,7 @@ fn main() -> ExitCode {
                 write_stdout(&kiln_register::describe(&change))
             }
             Command::Fairness(args) => args.execute().await,
+            Command::Serve(args) => kiln_serve::serve(args.options(), None, |_| {}).await,
             Command::Spec(SpecCommand::Schema) => {
                 let schema = kiln_core::PipelineSpec::json_schema();
                 write_stdout(&format!("{}\n", pretty(&schema)?))

@@ -1,0 +1,177 @@
+//! The served model: a bundle resolved from `--model`, its input columns, its name and
+//! version, and the one scoring path (the bundle's transform, the burn model, the
+//! decision policy) that every protocol goes through.
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+use kiln_core::decision::DecisionPolicy;
+use kiln_core::profile::{ColumnStats, TableProfile};
+use kiln_core::spec::ColumnType;
+use kiln_core::store::ArtifactStore;
+use kiln_core::transform::{Feature, FittedTransform};
+use kiln_core::{Error, Result};
+use kiln_model::bundle::{MODEL_RECORD, REFERENCE_PROFILE, predict_matrix};
+use kiln_model::{Classifier, CpuBackend, FeatureLayout, ModelBundle};
+use kiln_registry::{ModelReference, resolve};
+
+use crate::inputs::{InputColumn, InputSchema};
+
+/// What a scored batch gives back, row by row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub probabilities: Vec<f32>,
+    pub labels: Vec<u8>,
+}
+
+/// The parts of a loaded bundle that every scoring thread shares.
+pub struct ServedModel {
+    /// The name clients address (`/v2/models/{name}`).
+    pub name: String,
+    /// The registered version, else the first 12 hex digits of the model's sha256.
+    pub version: String,
+    /// sha256 of the bundle's `model.bin`.
+    pub bundle_sha256: String,
+    /// Where it came from (for logs).
+    pub source: String,
+    pub inputs: InputSchema,
+    pub transform: FittedTransform,
+    pub layout: FeatureLayout,
+    pub policy: DecisionPolicy,
+    /// The training features' profile (the reference for drift).
+    pub reference: TableProfile,
+    /// The model; each scoring thread takes its own clone.
+    pub classifier: Classifier<CpuBackend>,
+}
+
+/// How to find the model.
+#[derive(Debug, Clone)]
+pub struct ModelSource {
+    /// A bundle folder or URI, or a registry reference.
+    pub reference: String,
+    /// The local registry's root (for `name@alias` and `name/version`).
+    pub registry: String,
+    /// The name to serve under; default: the registered model's name, else `model`.
+    pub name: Option<String>,
+    /// Most rows one request may carry.
+    pub max_request_rows: usize,
+}
+
+impl ServedModel {
+    /// Resolves and loads the model (downloading an MLflow version to a temporary folder).
+    pub async fn load(source: &ModelSource) -> Result<ServedModel> {
+        let reference = ModelReference::parse(&source.reference)?;
+        let scratch_dir = std::env::temp_dir().join(format!("kiln-serve-{}", std::process::id()));
+        let scratch = ArtifactStore::open(&scratch_dir.to_string_lossy())?;
+        let resolved = resolve(&reference, &source.registry, &scratch).await?;
+        let bundle = ModelBundle::<CpuBackend>::load(&resolved.bundle, &Default::default())
+            .await
+            .map_err(|e| match e {
+                Error::InputNotFound { uri } => Error::usage(format!(
+                    "--model {}: no model bundle at {uri}",
+                    source.reference
+                )),
+                other => other,
+            })?;
+        let bundle_sha256 = resolved.bundle.object(MODEL_RECORD).hash().await?.sha256;
+        let reference: TableProfile = resolved.bundle.get_json(REFERENCE_PROFILE).await?;
+        let columns = input_columns(&bundle);
+        let name = source
+            .name
+            .clone()
+            .or(resolved.model.clone())
+            .unwrap_or_else(|| "model".to_string());
+        let version = resolved
+            .version
+            .clone()
+            .unwrap_or_else(|| bundle_sha256[..12].to_string());
+        Ok(ServedModel {
+            name,
+            version,
+            bundle_sha256,
+            source: resolved.description,
+            inputs: InputSchema::new(columns, source.max_request_rows),
+            transform: bundle.transform,
+            layout: bundle.layout,
+            policy: bundle.policy,
+            reference,
+            classifier: bundle.model,
+        })
+    }
+
+    /// Scores a batch of raw rows with a scoring thread's model.
+    pub fn score(&self, model: &Classifier<CpuBackend>, batch: &RecordBatch) -> Result<Scored> {
+        let matrix = self.transform.apply_batch(batch)?;
+        let probabilities = predict_matrix(model, &self.layout, &matrix, &Default::default())?;
+        let scores: Vec<f64> = probabilities.iter().map(|&p| f64::from(p)).collect();
+        let groups = match self.policy.attribute() {
+            None => Vec::new(),
+            Some(attribute) => {
+                let column = batch.column_by_name(attribute).ok_or_else(|| {
+                    Error::usage(format!("missing input `{attribute}` (the decision policy needs it)"))
+                })?;
+                (0..batch.num_rows())
+                    .map(|row| kiln_core::profile::category_key(column.as_ref(), row))
+                    .collect()
+            }
+        };
+        let labels = self.policy.decide_all(&scores, &groups).map_err(|e| {
+            Error::usage(format!("{e} (input `{}` must not be null)", self.policy.attribute().unwrap_or("")))
+        })?;
+        Ok(Scored {
+            probabilities,
+            labels,
+        })
+    }
+
+    /// One row of typical values (training medians and most frequent categories):
+    /// what the self-check scores before the server says it is ready.
+    pub fn typical_row(&self) -> serde_json::Value {
+        let mut row = serde_json::Map::new();
+        for column in &self.inputs.columns {
+            let value = match self.reference.column(&column.name).map(|c| &c.stats) {
+                Some(ColumnStats::Numeric { quantiles, mean, .. }) => {
+                    let median = quantiles
+                        .iter()
+                        .find(|[level, _]| (*level - 0.5).abs() < 1e-9)
+                        .map(|[_, v]| *v)
+                        .or(*mean)
+                        .unwrap_or(0.0);
+                    match column.dtype {
+                        ColumnType::Int => serde_json::json!(median.round() as i64),
+                        _ => serde_json::json!(median),
+                    }
+                }
+                Some(ColumnStats::Categorical { top, .. }) => top
+                    .first()
+                    .map_or(serde_json::Value::Null, |(v, _)| serde_json::json!(v)),
+                _ => serde_json::Value::Null,
+            };
+            row.insert(column.name.clone(), value);
+        }
+        serde_json::Value::Object(row)
+    }
+}
+
+/// The raw columns a request carries: the bundle's recorded input types, else the
+/// kind of transform feature that reads the column; plus the policy's attribute.
+fn input_columns(bundle: &ModelBundle<CpuBackend>) -> Vec<InputColumn> {
+    bundle
+        .input_columns()
+        .into_iter()
+        .map(|name| {
+            let recorded = bundle.metadata.inputs.iter().find(|c| c.name == name);
+            let dtype = match recorded {
+                Some(c) => c.dtype,
+                None => match bundle.transform.features.iter().find(|f| f.column() == name) {
+                    Some(Feature::Numeric(_)) => ColumnType::Float,
+                    _ => ColumnType::String,
+                },
+            };
+            InputColumn { name, dtype }
+        })
+        .collect()
+}
+
+/// A shared handle.
+pub type SharedModel = Arc<ServedModel>;
