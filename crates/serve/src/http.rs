@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(v1_models))
         .route("/v1/models/{target}", get(v1_model).post(v1_predict))
         .route("/v2", get(v2_server_metadata))
+        .route("/v2/", get(v2_server_metadata))
         .route("/v2/health/live", get(live))
         .route("/v2/health/ready", get(ready))
         .route("/v2/models/{name}", get(v2_model_metadata))

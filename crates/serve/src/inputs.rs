@@ -2,6 +2,9 @@
 //! V2 tensors (JSON or gRPC) into one Arrow record batch — the same shape of batch
 //! evaluate scores, so the transform and the model see identical inputs whatever the
 //! protocol. Every error names the input, column, row or element, and what was expected.
+//!
+//! Missing values: JSON `null` anywhere; an empty text (as prepare's CSV reading treats
+//! an empty field); NaN in a number tensor (binary tensors have no null).
 
 use std::sync::Arc;
 
@@ -498,7 +501,8 @@ impl ColumnBuilder {
             },
             ColumnBuilder::Text(x) => match v {
                 Value::String(s) => {
-                    x.push(Some(s.clone()));
+                    // An empty text is missing, as in prepare's CSV reading.
+                    x.push((!s.is_empty()).then(|| s.clone()));
                     Ok(())
                 }
                 other => Err(format!("expected a string, got {}", kind(other))),
@@ -523,6 +527,15 @@ impl ColumnBuilder {
     }
 
     fn push_f64(&mut self, v: f64) -> Result<(), String> {
+        if v.is_nan() {
+            // NaN is a missing number (binary tensors have no null).
+            match self {
+                ColumnBuilder::Float(x) => x.push(None),
+                ColumnBuilder::Int(x) => x.push(None),
+                _ => return Err(format!("expected a {}, got NaN", self.expected())),
+            }
+            return Ok(());
+        }
         if !v.is_finite() {
             return Err(format!("{v} is not a finite number"));
         }
@@ -541,7 +554,7 @@ impl ColumnBuilder {
 
     fn push_text(&mut self, v: String) {
         if let ColumnBuilder::Text(x) = self {
-            x.push(Some(v));
+            x.push((!v.is_empty()).then_some(v));
         }
     }
 
