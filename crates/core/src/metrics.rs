@@ -350,7 +350,9 @@ pub const NAMED_METRICS: &[&str] = &[
 
 /// See [`NAMED_METRICS`].
 pub fn named_metric(name: &str, scores: &[f64], labels: &[u8], threshold: f64) -> Option<f64> {
-    named_metric_of(name, scores, labels, || Confusion::at(scores, labels, threshold))
+    named_metric_of(name, scores, labels, || {
+        Confusion::at(scores, labels, threshold)
+    })
 }
 
 /// [`named_metric`] where the threshold metrics count given decisions (those of a

@@ -24,10 +24,10 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use kiln_core::decision::{DECISION_POLICY, DecisionPolicy};
 use kiln_core::manifest::InputRecord;
 use kiln_core::step::StepWriter;
 use kiln_core::store::{ArtifactStore, parse_json};
-use kiln_core::decision::{DECISION_POLICY, DecisionPolicy};
 use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -188,7 +188,10 @@ impl<B: Backend> ModelBundle<B> {
         let bytes = dir.get(MODEL_RECORD).await?;
         let model = decode_model(&bytes, &config, device, &dir.uri_of(MODEL_RECORD))?;
         let policy = if dir.exists(DECISION_POLICY).await? {
-            DecisionPolicy::from_json(&dir.get(DECISION_POLICY).await?, &dir.uri_of(DECISION_POLICY))?
+            DecisionPolicy::from_json(
+                &dir.get(DECISION_POLICY).await?,
+                &dir.uri_of(DECISION_POLICY),
+            )?
         } else {
             DecisionPolicy::global(metadata.decision_threshold)
         };

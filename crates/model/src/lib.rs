@@ -13,8 +13,8 @@ pub mod device;
 pub mod layout;
 
 pub use bundle::{BundleMetadata, BundleParts, ModelBundle, ScoredTable};
-pub use kiln_core::decision::DecisionPolicy;
 pub use classifier::{Activation, Classifier, ClassifierConfig, EmbeddingInput};
+pub use kiln_core::decision::DecisionPolicy;
 pub use layout::FeatureLayout;
 
 /// The CPU backend for inference and tests.

@@ -14,7 +14,6 @@
 //!
 //! [`promote`] and [`rollback`] move aliases, keeping each alias's history.
 
-
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

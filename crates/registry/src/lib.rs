@@ -483,7 +483,10 @@ pub async fn resolve(
     }
     let bundle = registry.bundle_of(model, &version, scratch).await?;
     Ok(ResolvedModel {
-        description: format!("{model} version {version} ({} registry)", registry.backend()),
+        description: format!(
+            "{model} version {version} ({} registry)",
+            registry.backend()
+        ),
         bundle,
         model: Some(model.clone()),
         version: Some(version),
@@ -519,7 +522,11 @@ mod tests {
             }
         );
         assert!(ModelReference::parse("models:/adult income").is_err());
-        for bundle in ["s3://bucket/runs/1/train/model", "/mnt/models", "some/dir/model"] {
+        for bundle in [
+            "s3://bucket/runs/1/train/model",
+            "/mnt/models",
+            "some/dir/model",
+        ] {
             assert_eq!(
                 ModelReference::parse(bundle).unwrap(),
                 ModelReference::Bundle(bundle.into())

@@ -19,7 +19,12 @@ pub struct ServeArgs {
     #[arg(long, env = "KILN_MODEL_NAME")]
     pub model_name: Option<String>,
     /// The local registry for `name@alias` and `name/version` references.
-    #[arg(long, env = "KILN_REGISTRY", default_value = "kiln-runs/registry", value_name = "URI")]
+    #[arg(
+        long,
+        env = "KILN_REGISTRY",
+        default_value = "kiln-runs/registry",
+        value_name = "URI"
+    )]
     pub registry: String,
     /// HTTP address: KServe V1, V2 REST, health, /metrics.
     #[arg(long, env = "KILN_HTTP", default_value = "127.0.0.1:8080")]

@@ -32,8 +32,12 @@ pub struct DriftOptions {
 }
 
 enum Binning {
-    Numeric { edges: Vec<f64> },
-    Categorical { categories: std::collections::HashMap<String, u16> },
+    Numeric {
+        edges: Vec<f64>,
+    },
+    Categorical {
+        categories: std::collections::HashMap<String, u16>,
+    },
 }
 
 struct FeatureWindow {
@@ -83,6 +87,9 @@ impl FeatureWindow {
             .sum()
     }
 }
+
+/// A served column and, for a numeric feature, its values as numbers.
+type WindowColumn = (std::sync::Arc<dyn Array>, Option<Vec<Option<f64>>>);
 
 /// The drift window of one model.
 pub struct DriftMonitor {
@@ -164,7 +171,7 @@ impl DriftMonitor {
             return;
         }
         let window = self.options.window.max(1);
-        let columns: Vec<Option<(std::sync::Arc<dyn Array>, Option<Vec<Option<f64>>>)>> = self
+        let columns: Vec<Option<WindowColumn>> = self
             .features
             .iter()
             .map(|f| {
@@ -245,7 +252,9 @@ mod tests {
 
     fn reference() -> (TableProfile, RecordBatch) {
         let xs: Vec<f64> = (0..2000).map(|i| (i % 100) as f64).collect();
-        let cs: Vec<&str> = (0..2000).map(|i| if i % 4 == 0 { "b" } else { "a" }).collect();
+        let cs: Vec<&str> = (0..2000)
+            .map(|i| if i % 4 == 0 { "b" } else { "a" })
+            .collect();
         let b = batch(xs, cs);
         let mut profiler = TableProfiler::new(&b.schema(), &["x", "c"]);
         profiler.update(&b).unwrap();
@@ -267,13 +276,19 @@ mod tests {
         monitor.update(&same.slice(100, 900));
         let reading = monitor.reading();
         assert_eq!(reading.rows, 1000);
-        assert!(reading.features.iter().all(|(_, psi)| *psi < 0.05), "{reading:?}");
+        assert!(
+            reading.features.iter().all(|(_, psi)| *psi < 0.05),
+            "{reading:?}"
+        );
         assert_eq!(reading.drifted_share, Some(0.0));
         // Shift x far right and flip the categories: both drift, the window forgets.
         let shifted = batch(vec![500.0; 1000], vec!["b"; 1000]);
         monitor.update(&shifted);
         let reading = monitor.reading();
-        assert!(reading.features.iter().all(|(_, psi)| *psi > 1.0), "{reading:?}");
+        assert!(
+            reading.features.iter().all(|(_, psi)| *psi > 1.0),
+            "{reading:?}"
+        );
         assert_eq!(reading.drifted_share, Some(1.0));
         monitor.update(&same.slice(0, 1000));
         assert_eq!(monitor.reading().drifted_share, Some(0.0));

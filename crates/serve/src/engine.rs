@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use tokio::sync::oneshot;
 
 use crate::error::ServeError;
@@ -74,8 +74,12 @@ impl Engine {
         let (queue, jobs) = crossbeam_channel::bounded::<Job>(options.queue_capacity.max(1));
         let mut threads = Vec::new();
         for i in 0..options.threads.max(1) {
-            let (jobs, model, metrics, monitor) =
-                (jobs.clone(), model.clone(), metrics.clone(), monitor.clone());
+            let (jobs, model, metrics, monitor) = (
+                jobs.clone(),
+                model.clone(),
+                metrics.clone(),
+                monitor.clone(),
+            );
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("kiln-score-{i}"))
@@ -106,7 +110,9 @@ impl Engine {
             }
             Err(TrySendError::Disconnected(_)) => {
                 return Reply {
-                    result: Err(ServeError::Unavailable("the server is shutting down".into())),
+                    result: Err(ServeError::Unavailable(
+                        "the server is shutting down".into(),
+                    )),
                     predict: Duration::ZERO,
                 };
             }
@@ -135,10 +141,7 @@ fn score_loop(
                 Ok(job) => Some(job),
                 Err(TryRecvError::Disconnected) => None,
                 Err(TryRecvError::Empty) if options.max_wait.is_zero() => None,
-                Err(TryRecvError::Empty) => match jobs.recv_deadline(deadline) {
-                    Ok(job) => Some(job),
-                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-                },
+                Err(TryRecvError::Empty) => jobs.recv_deadline(deadline).ok(),
             };
             let Some(job) = next else { break };
             rows += job.batch.num_rows();

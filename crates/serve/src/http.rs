@@ -29,9 +29,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/models/{name}", get(v2_model_metadata))
         .route("/v2/models/{name}/ready", get(v2_model_ready))
         .route("/v2/models/{name}/infer", post(v2_infer))
-        .route("/v2/models/{name}/versions/{version}", get(v2_version_metadata))
-        .route("/v2/models/{name}/versions/{version}/ready", get(v2_version_ready))
-        .route("/v2/models/{name}/versions/{version}/infer", post(v2_version_infer))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(v2_version_metadata),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/ready",
+            get(v2_version_ready),
+        )
+        .route(
+            "/v2/models/{name}/versions/{version}/infer",
+            post(v2_version_infer),
+        )
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
@@ -59,7 +68,10 @@ async fn ready(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     state.monitor().refresh_drift();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics().encode(),
     )
         .into_response()

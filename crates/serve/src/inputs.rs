@@ -122,9 +122,9 @@ impl InputSchema {
                         column.name
                     ))
                 })?;
-                builder
-                    .push_json(value)
-                    .map_err(|e| ServeError::bad(format!("instances[{row}].{}: {e}", column.name)))?;
+                builder.push_json(value).map_err(|e| {
+                    ServeError::bad(format!("instances[{row}].{}: {e}", column.name))
+                })?;
             }
         }
         self.finish(builders)
@@ -335,7 +335,7 @@ impl Tensor {
             TensorData::Bools(values) => {
                 count(values.len())?;
                 for v in values {
-                    builder.push_json(&Value::Bool(v)).map_err(|e| fail(e))?;
+                    builder.push_json(&Value::Bool(v)).map_err(&fail)?;
                 }
             }
             TensorData::Ints(values) => {
@@ -364,7 +364,9 @@ impl Tensor {
                     builder.push_text(text);
                 }
             }
-            TensorData::Raw(bytes) => decode_raw(&bytes, datatype, rows, &mut builder).map_err(fail)?,
+            TensorData::Raw(bytes) => {
+                decode_raw(&bytes, datatype, rows, &mut builder).map_err(fail)?
+            }
         }
         Ok(builder)
     }
@@ -412,7 +414,8 @@ fn decode_raw(
                 .get(at..at + len)
                 .ok_or_else(|| format!("raw contents end inside element {i}"))?;
             at += len;
-            let text = std::str::from_utf8(item).map_err(|_| format!("element {i} is not UTF-8"))?;
+            let text =
+                std::str::from_utf8(item).map_err(|_| format!("element {i} is not UTF-8"))?;
             builder.push_text(text.to_string());
         }
         if at != bytes.len() {
@@ -521,7 +524,12 @@ impl ColumnBuilder {
         match self {
             ColumnBuilder::Int(x) => x.push(Some(v)),
             ColumnBuilder::Float(x) => x.push(Some(v as f64)),
-            _ => return Err(format!("expected a {}, got the number {v}", self.expected())),
+            _ => {
+                return Err(format!(
+                    "expected a {}, got the number {v}",
+                    self.expected()
+                ));
+            }
         }
         Ok(())
     }
@@ -547,7 +555,12 @@ impl ColumnBuilder {
                 }
                 x.push(Some(v as i64));
             }
-            _ => return Err(format!("expected a {}, got the number {v}", self.expected())),
+            _ => {
+                return Err(format!(
+                    "expected a {}, got the number {v}",
+                    self.expected()
+                ));
+            }
         }
         Ok(())
     }
@@ -622,8 +635,18 @@ mod tests {
             .unwrap();
         let tensors = s
             .from_tensors(vec![
-                tensor("sex", "BYTES", &[2], TensorData::Json(vec![json!("Male"), json!(null)])),
-                tensor("age", "INT64", &[2, 1], TensorData::Json(vec![json!([39]), json!([null])])),
+                tensor(
+                    "sex",
+                    "BYTES",
+                    &[2],
+                    TensorData::Json(vec![json!("Male"), json!(null)]),
+                ),
+                tensor(
+                    "age",
+                    "INT64",
+                    &[2, 1],
+                    TensorData::Json(vec![json!([39]), json!([null])]),
+                ),
                 tensor("hours", "FP32", &[2], TensorData::Floats(vec![40.5, 20.0])),
             ])
             .unwrap();
@@ -636,11 +659,25 @@ mod tests {
         let from_raw = s
             .from_tensors(vec![
                 tensor("sex", "BYTES", &[2], TensorData::Raw(raw)),
-                tensor("age", "INT32", &[2], TensorData::Raw([(-3i32).to_le_bytes(), 7i32.to_le_bytes()].concat())),
-                tensor("hours", "FP64", &[2], TensorData::Raw([1.5f64.to_le_bytes(), 2.0f64.to_le_bytes()].concat())),
+                tensor(
+                    "age",
+                    "INT32",
+                    &[2],
+                    TensorData::Raw([(-3i32).to_le_bytes(), 7i32.to_le_bytes()].concat()),
+                ),
+                tensor(
+                    "hours",
+                    "FP64",
+                    &[2],
+                    TensorData::Raw([1.5f64.to_le_bytes(), 2.0f64.to_le_bytes()].concat()),
+                ),
             ])
             .unwrap();
-        let ages = from_raw.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        let ages = from_raw
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
         assert_eq!(ages.values(), &[-3, 7]);
     }
 
@@ -648,31 +685,92 @@ mod tests {
     fn errors_name_the_input_and_the_problem() {
         let s = schema();
         let err = |r: Result<RecordBatch, ServeError>| r.unwrap_err().to_string();
-        assert!(err(s.from_records(&[json!({"age": 1, "hours": 2})])).contains("missing column `sex`"));
-        assert!(err(s.from_records(&[json!({"age": 1, "hours": 2, "sex": "M", "x": 1})])).contains("unknown column `x`"));
-        assert!(err(s.from_records(&[json!({"age": "old", "hours": 2, "sex": "M"})])).contains("instances[0].age: expected a number"));
-        assert!(err(s.from_records(&[json!({"age": 1.5, "hours": 2, "sex": "M"})])).contains("expected an integer"));
+        assert!(
+            err(s.from_records(&[json!({"age": 1, "hours": 2})])).contains("missing column `sex`")
+        );
+        assert!(
+            err(s.from_records(&[json!({"age": 1, "hours": 2, "sex": "M", "x": 1})]))
+                .contains("unknown column `x`")
+        );
+        assert!(
+            err(s.from_records(&[json!({"age": "old", "hours": 2, "sex": "M"})]))
+                .contains("instances[0].age: expected a number")
+        );
+        assert!(
+            err(s.from_records(&[json!({"age": 1.5, "hours": 2, "sex": "M"})]))
+                .contains("expected an integer")
+        );
         assert!(err(s.from_records(&[json!([1, 2])])).contains("instances[0]: expected an object"));
         assert!(err(s.from_records(&vec![json!({}); 101])).contains("the limit is 100"));
         let ok_sex = || tensor("sex", "BYTES", &[1], TensorData::Json(vec![json!("M")]));
         let ok_hours = || tensor("hours", "FP64", &[1], TensorData::Json(vec![json!(1.0)]));
         let e = err(s.from_tensors(vec![ok_sex(), ok_hours()]));
         assert!(e.contains("missing input `age`"), "{e}");
-        let e = err(s.from_tensors(vec![ok_sex(), ok_hours(), tensor("age", "BYTES", &[1], TensorData::Json(vec![json!("1")]))]));
-        assert!(e.contains("datatype BYTES does not fit column `age`"), "{e}");
-        let e = err(s.from_tensors(vec![ok_sex(), ok_hours(), tensor("age", "INT64", &[2], TensorData::Json(vec![json!(1)]))]));
+        let e = err(s.from_tensors(vec![
+            ok_sex(),
+            ok_hours(),
+            tensor("age", "BYTES", &[1], TensorData::Json(vec![json!("1")])),
+        ]));
+        assert!(
+            e.contains("datatype BYTES does not fit column `age`"),
+            "{e}"
+        );
+        let e = err(s.from_tensors(vec![
+            ok_sex(),
+            ok_hours(),
+            tensor("age", "INT64", &[2], TensorData::Json(vec![json!(1)])),
+        ]));
         assert!(e.contains("has 2 rows but `sex` has 1"), "{e}");
-        let e = err(s.from_tensors(vec![ok_sex(), ok_hours(), tensor("age", "INT64", &[1], TensorData::Json(vec![json!(1), json!(2)]))]));
+        let e = err(s.from_tensors(vec![
+            ok_sex(),
+            ok_hours(),
+            tensor(
+                "age",
+                "INT64",
+                &[1],
+                TensorData::Json(vec![json!(1), json!(2)]),
+            ),
+        ]));
         assert!(e.contains("says 1 elements but the data has 2"), "{e}");
-        let e = err(s.from_tensors(vec![ok_sex(), ok_hours(), tensor("age", "INT64", &[1, 2], TensorData::Json(vec![json!(1), json!(2)]))]));
+        let e = err(s.from_tensors(vec![
+            ok_sex(),
+            ok_hours(),
+            tensor(
+                "age",
+                "INT64",
+                &[1, 2],
+                TensorData::Json(vec![json!(1), json!(2)]),
+            ),
+        ]));
         assert!(e.contains("shape [1, 2] is not supported"), "{e}");
-        let e = err(s.from_tensors(vec![ok_hours(), tensor("age", "INT64", &[1], TensorData::Json(vec![json!(1)])), tensor("sex", "BYTES", &[1], TensorData::Bytes(vec![vec![0xff, 0xfe]]))]));
+        let e = err(s.from_tensors(vec![
+            ok_hours(),
+            tensor("age", "INT64", &[1], TensorData::Json(vec![json!(1)])),
+            tensor(
+                "sex",
+                "BYTES",
+                &[1],
+                TensorData::Bytes(vec![vec![0xff, 0xfe]]),
+            ),
+        ]));
         assert!(e.contains("input `sex`: element 0: is not UTF-8"), "{e}");
-        let e = err(s.from_tensors(vec![ok_sex(), ok_hours(), tensor("age", "INT64", &[1], TensorData::Json(vec![json!("x")]))]));
+        let e = err(s.from_tensors(vec![
+            ok_sex(),
+            ok_hours(),
+            tensor("age", "INT64", &[1], TensorData::Json(vec![json!("x")])),
+        ]));
         assert!(e.contains("input `age`: element 0"), "{e}");
-        let e = err(s.from_tensors(vec![ok_sex(), ok_hours(), tensor("age", "INT64", &[1], TensorData::Raw(vec![1, 2, 3]))]));
+        let e = err(s.from_tensors(vec![
+            ok_sex(),
+            ok_hours(),
+            tensor("age", "INT64", &[1], TensorData::Raw(vec![1, 2, 3])),
+        ]));
         assert!(e.contains("raw contents have 3 bytes"), "{e}");
-        let e = err(s.from_tensors(vec![ok_sex(), ok_hours(), tensor("age", "INT65", &[1], TensorData::Json(vec![json!(1)]))]));
+        let e = err(s.from_tensors(vec![
+            ok_sex(),
+            ok_hours(),
+            tensor("age", "INT65", &[1], TensorData::Json(vec![json!(1)])),
+        ]));
         assert!(e.contains("unknown datatype `INT65`"), "{e}");
     }
 }

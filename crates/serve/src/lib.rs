@@ -133,7 +133,9 @@ pub async fn serve(
         None => None,
     };
     let bound = Bound {
-        http: http.local_addr().map_err(|e| Error::io("HTTP address", e))?,
+        http: http
+            .local_addr()
+            .map_err(|e| Error::io("HTTP address", e))?,
         grpc: grpc.as_ref().and_then(|l| l.local_addr().ok()),
     };
     metrics.ready.set(1);
@@ -162,14 +164,20 @@ pub async fn serve(
     let http_task = tokio::spawn(async move { http_server.await });
     let grpc_task = grpc.map(|listener| {
         let routes = tonic::service::Routes::new(grpc::InferenceService::new(state.clone()));
-        let server = axum::serve(listener.tap_io(nodelay), routes.prepare().into_axum_router())
-            .with_graceful_shutdown(stopped(stop_rx.clone()));
+        let server = axum::serve(
+            listener.tap_io(nodelay),
+            routes.prepare().into_axum_router(),
+        )
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
         tokio::spawn(async move { server.await })
     });
     drop(state);
 
     wait_for_stop(shutdown).await;
-    tracing::info!(grace_s = options.shutdown_grace.as_secs_f64(), "stopping: no new connections, finishing in-flight requests");
+    tracing::info!(
+        grace_s = options.shutdown_grace.as_secs_f64(),
+        "stopping: no new connections, finishing in-flight requests"
+    );
     let _ = stop_tx.send(true);
     let drain = async {
         let _ = http_task.await;
@@ -177,7 +185,10 @@ pub async fn serve(
             let _ = task.await;
         }
     };
-    if tokio::time::timeout(options.shutdown_grace, drain).await.is_err() {
+    if tokio::time::timeout(options.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
     // The servers are gone: stop the scoring threads, then flush the prediction log.

@@ -51,7 +51,8 @@ impl Metrics {
     /// The series of one served model.
     pub fn new(model_name: &str) -> Metrics {
         let model = model_name;
-        let labelled = |name: &str, help: &str| Opts::new(name, help).const_label("model_name", model);
+        let labelled =
+            |name: &str, help: &str| Opts::new(name, help).const_label("model_name", model);
         let m = Metrics {
             registry: Registry::new(),
             preprocess: histogram(

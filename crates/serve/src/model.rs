@@ -108,7 +108,9 @@ impl ServedModel {
             None => Vec::new(),
             Some(attribute) => {
                 let column = batch.column_by_name(attribute).ok_or_else(|| {
-                    Error::usage(format!("missing input `{attribute}` (the decision policy needs it)"))
+                    Error::usage(format!(
+                        "missing input `{attribute}` (the decision policy needs it)"
+                    ))
                 })?;
                 (0..batch.num_rows())
                     .map(|row| kiln_core::profile::category_key(column.as_ref(), row))
@@ -116,7 +118,10 @@ impl ServedModel {
             }
         };
         let labels = self.policy.decide_all(&scores, &groups).map_err(|e| {
-            Error::usage(format!("{e} (input `{}` must not be null)", self.policy.attribute().unwrap_or("")))
+            Error::usage(format!(
+                "{e} (input `{}` must not be null)",
+                self.policy.attribute().unwrap_or("")
+            ))
         })?;
         Ok(Scored {
             probabilities,
@@ -130,7 +135,9 @@ impl ServedModel {
         let mut row = serde_json::Map::new();
         for column in &self.inputs.columns {
             let value = match self.reference.column(&column.name).map(|c| &c.stats) {
-                Some(ColumnStats::Numeric { quantiles, mean, .. }) => {
+                Some(ColumnStats::Numeric {
+                    quantiles, mean, ..
+                }) => {
                     let median = quantiles
                         .iter()
                         .find(|[level, _]| (*level - 0.5).abs() < 1e-9)
@@ -163,7 +170,12 @@ fn input_columns(bundle: &ModelBundle<CpuBackend>) -> Vec<InputColumn> {
             let recorded = bundle.metadata.inputs.iter().find(|c| c.name == name);
             let dtype = match recorded {
                 Some(c) => c.dtype,
-                None => match bundle.transform.features.iter().find(|f| f.column() == name) {
+                None => match bundle
+                    .transform
+                    .features
+                    .iter()
+                    .find(|f| f.column() == name)
+                {
                     Some(Feature::Numeric(_)) => ColumnType::Float,
                     _ => ColumnType::String,
                 },

@@ -57,7 +57,12 @@ impl Monitor {
                 .collect();
             (g.attribute.clone(), counters)
         });
-        let columns: Vec<String> = model.inputs.columns.iter().map(|c| c.name.clone()).collect();
+        let columns: Vec<String> = model
+            .inputs
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         Monitor {
             drift: Mutex::new(DriftMonitor::new(&model.reference, &columns, drift)),
             metrics,

@@ -224,7 +224,9 @@ fn encode(
             Arc::new(StringArray::from(vec![record.protocol; n])),
         ];
         columns.extend(record.rows.columns().iter().cloned());
-        columns.push(Arc::new(Float32Array::from(record.scored.probabilities.clone())));
+        columns.push(Arc::new(Float32Array::from(
+            record.scored.probabilities.clone(),
+        )));
         columns.push(Arc::new(Int64Array::from_iter_values(
             record.scored.labels.iter().map(|&l| i64::from(l)),
         )));

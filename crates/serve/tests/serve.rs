@@ -79,7 +79,11 @@ impl Server {
     fn start(extra: &[&str], env: &[(&'static str, String)]) -> Server {
         let p = pipeline();
         let (http_port, grpc_port) = (free_port(), free_port());
-        let log = tempfile::NamedTempFile::new().expect("log file").into_temp_path().keep().expect("keep");
+        let log = tempfile::NamedTempFile::new()
+            .expect("log file")
+            .into_temp_path()
+            .keep()
+            .expect("keep");
         let child = Command::new(bin("kiln-serve"))
             .args(["--model", &format!("{MODEL}@staging"), "--registry"])
             .arg(&p.registry)
@@ -168,36 +172,61 @@ fn every_test_row_scores_as_evaluate_through_every_protocol_and_client() {
             .arg(MODEL)
             .arg(&p.run)
             .arg(family));
-        assert!(out.status.success(), "{family} clients failed: {}\n{}", stderr(&out), server.stderr());
+        assert!(
+            out.status.success(),
+            "{family} clients failed: {}\n{}",
+            stderr(&out),
+            server.stderr()
+        );
         serde_json::from_str(stdout(&out).trim()).expect("summary JSON")
     };
     let mut summary = clients("triton");
     let kserve = clients("kserve");
     summary["protocols"]["v2_rest_kserve"] = kserve["protocols"]["v2_rest_kserve"].clone();
-    summary["kserve_v1_first_chunk_max_abs_diff"] = kserve["kserve_v1_first_chunk_max_abs_diff"].clone();
+    summary["kserve_v1_first_chunk_max_abs_diff"] =
+        kserve["kserve_v1_first_chunk_max_abs_diff"].clone();
     assert_eq!(summary["rows"], 16_281, "every row of adult.test");
     assert_eq!(summary["outputs"], json!(["probability", "label"]));
-    assert_eq!(summary["inputs"], summary["grpc_inputs"], "REST and gRPC metadata agree");
+    assert_eq!(
+        summary["inputs"], summary["grpc_inputs"],
+        "REST and gRPC metadata agree"
+    );
     let inputs = summary["inputs"].as_array().expect("inputs");
     assert_eq!(inputs.len(), 12, "one input per raw feature column");
     assert!(inputs.contains(&json!(["age", "INT64"])));
     assert!(inputs.contains(&json!(["sex", "BYTES"])));
-    for protocol in ["v1", "v2_rest_tritonclient", "v2_grpc_tritonclient", "v2_rest_kserve"] {
+    for protocol in [
+        "v1",
+        "v2_rest_tritonclient",
+        "v2_grpc_tritonclient",
+        "v2_rest_kserve",
+    ] {
         let result = &summary["protocols"][protocol];
         assert_eq!(result["rows"], 16_281, "{protocol}: {result}");
         let diff = result["max_abs_diff"].as_f64().expect("compared");
-        assert!(diff <= 1e-6, "{protocol}: scores differ from evaluate's by {diff}");
+        assert!(
+            diff <= 1e-6,
+            "{protocol}: scores differ from evaluate's by {diff}"
+        );
         assert_eq!(
             result["decision_mismatches"], 0,
             "{protocol}: decisions differ from fairness's mitigated ones"
         );
     }
-    assert!(summary["kserve_v1_first_chunk_max_abs_diff"].as_f64().expect("v1") <= 1e-6);
+    assert!(
+        summary["kserve_v1_first_chunk_max_abs_diff"]
+            .as_f64()
+            .expect("v1")
+            <= 1e-6
+    );
     // The mitigated policy really is in force: some rows decide differently than a
     // global 0.5 threshold would.
     let policy: Value = serde_json::from_slice(
-        &std::fs::read(p.registry.join(format!("{MODEL}/versions/1/model/decision_policy.json")))
-            .expect("policy"),
+        &std::fs::read(
+            p.registry
+                .join(format!("{MODEL}/versions/1/model/decision_policy.json")),
+        )
+        .expect("policy"),
     )
     .expect("policy JSON");
     assert_eq!(policy["groups"]["attribute"], "sex");
@@ -207,7 +236,10 @@ fn every_test_row_scores_as_evaluate_through_every_protocol_and_client() {
 #[test]
 fn malformed_requests_are_4xx_naming_the_problem() {
     let p = pipeline();
-    let server = Server::start(&["--max-request-rows", "100", "--max-body-bytes", "200000"], &[]);
+    let server = Server::start(
+        &["--max-request-rows", "100", "--max-body-bytes", "200000"],
+        &[],
+    );
     let row = p.rows[0].clone();
     let mut without_sex = row.clone();
     without_sex.as_object_mut().expect("record").remove("sex");
@@ -218,40 +250,127 @@ fn malformed_requests_are_4xx_naming_the_problem() {
     let mut extra = row.clone();
     extra["salary"] = json!(1);
     let v2 = |inputs: Value| serde_json::to_vec(&json!({ "inputs": inputs })).expect("JSON");
-    let age = |datatype: &str, shape: Value, data: Value| {
-        json!({"name": "age", "datatype": datatype, "shape": shape, "data": data})
-    };
+    let age = |datatype: &str, shape: Value, data: Value| json!({"name": "age", "datatype": datatype, "shape": shape, "data": data});
     let infer = format!("/v2/models/{MODEL}/infer");
     let cases: Vec<(String, Vec<u8>, u16, &str)> = vec![
-        (predict_path(), b"{\"instances\": [".to_vec(), 400, "invalid JSON body"),
-        (predict_path(), b"{\"rows\": []}".to_vec(), 400, "missing field `instances`"),
-        (predict_path(), v1_body(&[without_sex]), 400, "missing column `sex`"),
+        (
+            predict_path(),
+            b"{\"instances\": [".to_vec(),
+            400,
+            "invalid JSON body",
+        ),
+        (
+            predict_path(),
+            b"{\"rows\": []}".to_vec(),
+            400,
+            "missing field `instances`",
+        ),
+        (
+            predict_path(),
+            v1_body(&[without_sex]),
+            400,
+            "missing column `sex`",
+        ),
         (predict_path(), v1_body(&[null_sex]), 400, "attribute `sex`"),
-        (predict_path(), v1_body(&[text_age]), 400, "instances[0].age: expected a number"),
-        (predict_path(), v1_body(&[extra]), 400, "unknown column `salary`"),
-        (predict_path(), v1_body(&vec![row.clone(); 101]), 400, "the limit is 100"),
-        (predict_path(), v1_body(&vec![row.clone(); 99]).repeat(20), 413, "over the limit"),
+        (
+            predict_path(),
+            v1_body(&[text_age]),
+            400,
+            "instances[0].age: expected a number",
+        ),
+        (
+            predict_path(),
+            v1_body(&[extra]),
+            400,
+            "unknown column `salary`",
+        ),
+        (
+            predict_path(),
+            v1_body(&vec![row.clone(); 101]),
+            400,
+            "the limit is 100",
+        ),
+        (
+            predict_path(),
+            v1_body(&vec![row.clone(); 99]).repeat(20),
+            413,
+            "over the limit",
+        ),
         (predict_path(), vec![0xff, 0xfe, 0x00], 400, "not UTF-8"),
-        ("/v1/models/nope:predict".into(), v1_body(&[row.clone()]), 404, "model `nope` not found"),
-        (infer.clone(), v2(json!([age("BYTES", json!([1]), json!(["x"]))])), 400, "datatype BYTES does not fit column `age`"),
-        (infer.clone(), v2(json!([age("INT64", json!([2]), json!([30]))])), 400, "says 2 elements but the data has 1"),
-        (infer.clone(), v2(json!([age("INT64", json!([1]), json!([30]))])), 400, "missing input"),
-        (infer.clone(), v2(json!([{"name": "zip", "datatype": "INT64", "shape": [1], "data": [1]}])), 400, "unknown input `zip`"),
-        (infer.clone(), v2(json!([age("INT64", json!([1, 2]), json!([[1, 2]]))])), 400, "shape [1, 2] is not supported"),
-        (infer.clone(), v2(json!([age("INT64", json!([1]), json!(7))])), 400, "data must be an array"),
-        (infer.clone(), v2(json!([age("INT64", json!([1]), json!([1.5]))])), 400, "element 0"),
-        (format!("/v2/models/{MODEL}/versions/99/infer"), v2(json!([])), 404, "no version `99`"),
-        (infer.clone(), b"{\"inputs\": [], \"outputs\": [{\"name\": \"logit\"}]}".to_vec(), 400, "unknown output `logit`"),
+        (
+            "/v1/models/nope:predict".into(),
+            v1_body(std::slice::from_ref(&row)),
+            404,
+            "model `nope` not found",
+        ),
+        (
+            infer.clone(),
+            v2(json!([age("BYTES", json!([1]), json!(["x"]))])),
+            400,
+            "datatype BYTES does not fit column `age`",
+        ),
+        (
+            infer.clone(),
+            v2(json!([age("INT64", json!([2]), json!([30]))])),
+            400,
+            "says 2 elements but the data has 1",
+        ),
+        (
+            infer.clone(),
+            v2(json!([age("INT64", json!([1]), json!([30]))])),
+            400,
+            "missing input",
+        ),
+        (
+            infer.clone(),
+            v2(json!([{"name": "zip", "datatype": "INT64", "shape": [1], "data": [1]}])),
+            400,
+            "unknown input `zip`",
+        ),
+        (
+            infer.clone(),
+            v2(json!([age("INT64", json!([1, 2]), json!([[1, 2]]))])),
+            400,
+            "shape [1, 2] is not supported",
+        ),
+        (
+            infer.clone(),
+            v2(json!([age("INT64", json!([1]), json!(7))])),
+            400,
+            "data must be an array",
+        ),
+        (
+            infer.clone(),
+            v2(json!([age("INT64", json!([1]), json!([1.5]))])),
+            400,
+            "element 0",
+        ),
+        (
+            format!("/v2/models/{MODEL}/versions/99/infer"),
+            v2(json!([])),
+            404,
+            "no version `99`",
+        ),
+        (
+            infer.clone(),
+            b"{\"inputs\": [], \"outputs\": [{\"name\": \"logit\"}]}".to_vec(),
+            400,
+            "unknown output `logit`",
+        ),
     ];
     for (path, body, status, needle) in cases {
         let (got, text) = server.post(&path, &body).expect("an answer");
         assert_eq!(got, status, "{path}: {text}");
-        let error: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON error body: {text}"));
+        let error: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("JSON error body: {text}"));
         let message = error["error"].as_str().expect("an error field");
-        assert!(message.contains(needle), "{path}: `{message}` should say `{needle}`");
+        assert!(
+            message.contains(needle),
+            "{path}: `{message}` should say `{needle}`"
+        );
     }
-    for path in [format!("/v2/models/nope"), "/v3/anything".to_string()] {
-        let (status, text) = server.get(&path).expect("an answer");
+    for path in ["/v2/models/nope", "/v3/anything"] {
+        let (status, text) = server.get(path).expect("an answer");
         assert_eq!(status, 404, "{path}: {text}");
     }
     assert_eq!(server.get("/v2/health/live").map(|r| r.0), Some(200));
@@ -267,9 +386,12 @@ mod fuzz {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(|i| json!(i)),
-            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
             "[ -~]{0,12}".prop_map(Value::String),
-            prop_oneof![Just("Male"), Just("Female"), Just("Private"), Just("")].prop_map(|s| json!(s)),
+            prop_oneof![Just("Male"), Just("Female"), Just("Private"), Just("")]
+                .prop_map(|s| json!(s)),
         ];
         leaf.prop_recursive(3, 24, 6, |inner| {
             prop_oneof![
@@ -332,11 +454,14 @@ mod fuzz {
         });
         runner
             .run(&(0..paths.len(), body()), |(i, body)| {
-                let (status, text) = server.post(&paths[i], &body).expect("an answer, not a crash");
+                let (status, text) = server
+                    .post(&paths[i], &body)
+                    .expect("an answer, not a crash");
                 seen.fetch_add(1, Ordering::Relaxed);
                 prop_assert!(
                     (400..500).contains(&status) || status == 200,
-                    "{} -> {status}: {text}", paths[i]
+                    "{} -> {status}: {text}",
+                    paths[i]
                 );
                 if status != 200 {
                     let error: Value = serde_json::from_str(&text).expect("a JSON error");
@@ -346,7 +471,11 @@ mod fuzz {
             })
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(seen.load(Ordering::Relaxed) >= 400);
-        assert_eq!(server.get("/v2/health/ready").map(|r| r.0), Some(200), "still up");
+        assert_eq!(
+            server.get("/v2/health/ready").map(|r| r.0),
+            Some(200),
+            "still up"
+        );
     }
 }
 
@@ -364,11 +493,17 @@ fn schemathesis_finds_no_server_error_and_every_response_conforms() {
         .arg(MODEL)
         .arg("1"));
     let text = format!("{}\n{}", stdout(&out), stderr(&out));
-    assert!(out.status.success(), "schemathesis failed:\n{text}\n{}", server.stderr());
+    assert!(
+        out.status.success(),
+        "schemathesis failed:\n{text}\n{}",
+        server.stderr()
+    );
     assert!(!text.contains(" 500 "), "{text}");
     let (_, metrics) = server.get("/metrics").expect("metrics");
     assert!(
-        !metrics.lines().any(|l| l.starts_with("kiln_requests_total") && l.contains("code=\"5")),
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("kiln_requests_total") && l.contains("code=\"5")),
         "no 5xx was counted:\n{metrics}"
     );
 }
@@ -418,8 +553,9 @@ fn prometheus_scrapes_every_metric_under_load_and_drift_rises_with_shifted_rows(
                     let mut size = 1;
                     while at < part.len() {
                         let end = (at + size).min(part.len());
-                        let (status, text) =
-                            server.post(&predict_path(), &v1_body(&part[at..end])).expect("answer");
+                        let (status, text) = server
+                            .post(&predict_path(), &v1_body(&part[at..end]))
+                            .expect("answer");
                         assert_eq!(status, 200, "{text}");
                         at = end;
                         size = size % 16 + 1;
@@ -449,23 +585,43 @@ fn prometheus_scrapes_every_metric_under_load_and_drift_rises_with_shifted_rows(
     };
     let m = format!("model_name=\"{MODEL}\"");
     for (promql, ok) in [
-        (format!("sum(kiln_requests_total{{{m},protocol=\"v1\",code=\"200\",model_version=\"1\"}})"), 60.0),
+        (
+            format!(
+                "sum(kiln_requests_total{{{m},protocol=\"v1\",code=\"200\",model_version=\"1\"}})"
+            ),
+            60.0,
+        ),
         (format!("sum(kiln_requests_total{{{m},code=\"400\"}})"), 1.0),
-        (format!("request_predict_seconds_bucket{{{m},le=\"0.3\"}}"), 60.0),
+        (
+            format!("request_predict_seconds_bucket{{{m},le=\"0.3\"}}"),
+            60.0,
+        ),
         (format!("request_predict_seconds_count{{{m}}}"), 60.0),
         (format!("request_preprocess_seconds_count{{{m}}}"), 60.0),
         (format!("request_postprocess_seconds_count{{{m}}}"), 60.0),
-        (format!("sum(kiln_request_duration_seconds_count{{{m}}})"), 60.0),
+        (
+            format!("sum(kiln_request_duration_seconds_count{{{m}}})"),
+            60.0,
+        ),
         (format!("kiln_batch_rows_sum{{{m}}}"), 600.0),
         (format!("kiln_request_rows_sum{{{m}}}"), 600.0),
-        (format!("sum(kiln_decisions_total{{{m},model_version=\"1\"}})"), 600.0),
-        (format!("sum(kiln_group_decisions_total{{{m},attribute=\"sex\"}})"), 600.0),
+        (
+            format!("sum(kiln_decisions_total{{{m},model_version=\"1\"}})"),
+            600.0,
+        ),
+        (
+            format!("sum(kiln_group_decisions_total{{{m},attribute=\"sex\"}})"),
+            600.0,
+        ),
         (format!("kiln_score_count{{{m}}}"), 600.0),
         (format!("kiln_model_info{{{m},model_version=\"1\"}}"), 1.0),
         (format!("kiln_model_ready{{{m}}}"), 1.0),
         (format!("kiln_drift_window_rows{{{m}}}"), 400.0),
         (format!("count(kiln_feature_drift_psi{{{m}}})"), 12.0),
-        (format!("kiln_prediction_log_rows_total{{{m},outcome=\"written\"}}"), 600.0),
+        (
+            format!("kiln_prediction_log_rows_total{{{m},outcome=\"written\"}}"),
+            600.0,
+        ),
         ("process_resident_memory_bytes".to_string(), 1.0),
     ] {
         wait_for(&promql, &|v| v >= ok);
@@ -478,14 +634,25 @@ fn prometheus_scrapes_every_metric_under_load_and_drift_rises_with_shifted_rows(
         wait_for(&present, &|v| v >= 0.0);
     }
     let sha = prometheus.query(&format!("kiln_model_info{{{m}}}"));
-    assert_eq!(sha[0]["metric"]["bundle_sha256"].as_str().map(str::len), Some(64));
+    assert_eq!(
+        sha[0]["metric"]["bundle_sha256"].as_str().map(str::len),
+        Some(64)
+    );
     let before = wait_for(&format!("kiln_drifted_features_ratio{{{m}}}"), &|_| true);
-    assert!(before <= 0.25, "test rows drift little from train: {before}");
+    assert!(
+        before <= 0.25,
+        "test rows drift little from train: {before}"
+    );
     let shifted_rows: Vec<Value> = p.rows[600..1100].iter().map(shifted).collect();
     send(&shifted_rows);
-    let after = wait_for(&format!("kiln_drifted_features_ratio{{{m}}}"), &|v| v >= 0.5);
+    let after = wait_for(&format!("kiln_drifted_features_ratio{{{m}}}"), &|v| {
+        v >= 0.5
+    });
     assert!(after > before, "drift share rose: {before} -> {after}");
-    let age = wait_for(&format!("kiln_feature_drift_psi{{{m},feature=\"age\"}}"), &|v| v > 0.2);
+    let age = wait_for(
+        &format!("kiln_feature_drift_psi{{{m},feature=\"age\"}}"),
+        &|v| v > 0.2,
+    );
     assert!(age > 0.2);
     assert_eq!(server.terminate().code(), Some(0));
 }
@@ -515,15 +682,20 @@ fn send_and_log(server: &Server, rows: &[Value]) -> (usize, usize) {
     let (mut requests, mut sent) = (0, 0);
     for (i, chunk) in rows.chunks(7).enumerate() {
         let (status, text) = if i % 2 == 0 {
-            server.post(&predict_path(), &v1_body(chunk)).expect("answer")
+            server
+                .post(&predict_path(), &v1_body(chunk))
+                .expect("answer")
         } else {
             let columns: Vec<Value> = ["age", "education-num", "hours-per-week", "capital-gain", "capital-loss"]
                 .iter()
                 .map(|c| json!({"name": c, "datatype": "INT64", "shape": [chunk.len()], "data": chunk.iter().map(|r| r[c].clone()).collect::<Vec<_>>()}))
                 .chain(["workclass", "marital-status", "occupation", "relationship", "race", "sex", "native-country"].iter().map(|c| json!({"name": c, "datatype": "BYTES", "shape": [chunk.len()], "data": chunk.iter().map(|r| r[c].clone()).collect::<Vec<_>>()})))
                 .collect();
-            let body = serde_json::to_vec(&json!({"id": format!("req-{i}"), "inputs": columns})).expect("JSON");
-            server.post(&format!("/v2/models/{MODEL}/infer"), &body).expect("answer")
+            let body = serde_json::to_vec(&json!({"id": format!("req-{i}"), "inputs": columns}))
+                .expect("JSON");
+            server
+                .post(&format!("/v2/models/{MODEL}/infer"), &body)
+                .expect("answer")
         };
         assert_eq!(status, 200, "{text}");
         requests += 1;
@@ -539,7 +711,12 @@ fn the_prediction_log_reads_back_with_every_row_locally_and_over_s3() {
     // A local folder.
     let logs = tempfile::tempdir().expect("temp dir");
     let server = Server::start(
-        &["--log-predictions", logs.path().to_str().expect("path"), "--log-batch-rows", "100"],
+        &[
+            "--log-predictions",
+            logs.path().to_str().expect("path"),
+            "--log-batch-rows",
+            "100",
+        ],
         &[],
     );
     let (requests, sent) = send_and_log(&server, rows);
@@ -547,15 +724,40 @@ fn the_prediction_log_reads_back_with_every_row_locally_and_over_s3() {
     let log = read_log(logs.path());
     assert_eq!(log["rows"], sent, "{log}");
     assert_eq!(log["request_ids"], requests, "{log}");
-    assert!(log["files"].as_u64().expect("files") >= 2, "batched into files: {log}");
+    assert!(
+        log["files"].as_u64().expect("files") >= 2,
+        "batched into files: {log}"
+    );
     assert_eq!(log["versions"], json!(["1"]));
     assert_eq!(log["probability_in_range"], true);
-    for column in ["request_id", "served_at", "model_version", "age", "sex", "probability", "label"] {
-        assert!(log["columns"].as_array().expect("columns").contains(&json!(column)), "{log}");
+    for column in [
+        "request_id",
+        "served_at",
+        "model_version",
+        "age",
+        "sex",
+        "probability",
+        "label",
+    ] {
+        assert!(
+            log["columns"]
+                .as_array()
+                .expect("columns")
+                .contains(&json!(column)),
+            "{log}"
+        );
     }
     // A real S3-protocol server.
     let s3 = S3Server::start(&["logs"]);
-    let server = Server::start(&["--log-predictions", "s3://logs/predictions", "--log-flush-ms", "100"], &s3.env());
+    let server = Server::start(
+        &[
+            "--log-predictions",
+            "s3://logs/predictions",
+            "--log-flush-ms",
+            "100",
+        ],
+        &s3.env(),
+    );
     let (requests, sent) = send_and_log(&server, rows);
     assert_eq!(server.terminate().code(), Some(0), "flushed and exited");
     let log = read_log(&s3.root.path().join("logs/predictions"));
@@ -568,7 +770,14 @@ fn overload_is_shed_at_once_and_sigterm_loses_no_accepted_request() {
     let p = pipeline();
     // One scoring thread, four requests in flight at most, a short queue.
     let server = Server::start(
-        &["--threads", "1", "--max-concurrency", "4", "--queue-capacity", "2"],
+        &[
+            "--threads",
+            "1",
+            "--max-concurrency",
+            "4",
+            "--queue-capacity",
+            "2",
+        ],
         &[],
     );
     let big = v1_body(&p.rows[..2000]);
@@ -599,7 +808,10 @@ fn overload_is_shed_at_once_and_sigterm_loses_no_accepted_request() {
     let (shed, ok) = (shed.into_inner(), ok.into_inner());
     let slowest = slowest_shed.into_inner().expect("lock");
     assert!(shed > 0 && ok > 0, "some shed ({shed}), some served ({ok})");
-    assert!(slowest < Duration::from_millis(500), "a shed request waited {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a shed request waited {slowest:?}"
+    );
     let (_, metrics) = server.get("/metrics").expect("metrics");
     let counted: f64 = metrics
         .lines()
@@ -611,7 +823,10 @@ fn overload_is_shed_at_once_and_sigterm_loses_no_accepted_request() {
 
     // SIGTERM during load: every request the server accepted is answered and logged.
     let logs = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(&["--log-predictions", logs.path().to_str().expect("path")], &[]);
+    let server = Server::start(
+        &["--log-predictions", logs.path().to_str().expect("path")],
+        &[],
+    );
     let answered_rows = AtomicUsize::new(0);
     let after_term = AtomicUsize::new(0);
     let terminating = std::sync::atomic::AtomicBool::new(false);
@@ -641,12 +856,17 @@ fn overload_is_shed_at_once_and_sigterm_loses_no_accepted_request() {
         }
         std::thread::sleep(Duration::from_millis(1500));
         terminating.store(true, Ordering::SeqCst);
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
     });
     let status = server.terminate();
     assert_eq!(status.code(), Some(0));
     let log = read_log(logs.path());
     let answered = answered_rows.into_inner();
     assert!(answered > 100, "load was running: {answered} rows");
-    assert_eq!(log["rows"], answered, "every answered row is in the log: {log}");
+    assert_eq!(
+        log["rows"], answered,
+        "every answered row is in the log: {log}"
+    );
 }

@@ -470,9 +470,8 @@ impl Prometheus {
     /// (rule file paths), and waits until it is ready.
     pub fn start(jobs: &[(&str, Vec<String>)], interval: &str, rules: &[PathBuf]) -> Prometheus {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut config = format!(
-            "global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n"
-        );
+        let mut config =
+            format!("global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n");
         if !rules.is_empty() {
             config.push_str("rule_files:\n");
             for rule in rules {
@@ -492,7 +491,10 @@ impl Prometheus {
         let port = free_port();
         let child = Command::new(prometheus_bin())
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -523,8 +525,12 @@ impl Prometheus {
         else {
             panic!("prometheus query failed: {promql}");
         };
-        let value: serde_json::Value = serde_json::from_str(&body).expect("prometheus answers JSON");
-        value["data"]["result"].as_array().cloned().unwrap_or_default()
+        let value: serde_json::Value =
+            serde_json::from_str(&body).expect("prometheus answers JSON");
+        value["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 

@@ -7,7 +7,10 @@ pub mod proto;
 
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 mod generated {
-    include!(concat!(env!("OUT_DIR"), "/inference.GRPCInferenceService.rs"));
+    include!(concat!(
+        env!("OUT_DIR"),
+        "/inference.GRPCInferenceService.rs"
+    ));
 }
 
 use std::time::Instant;
@@ -99,15 +102,14 @@ impl InferenceService {
             id: done.request_id,
             ..Default::default()
         };
-        let output = |name: &str, datatype: &str, contents: Option<InferTensorContents>| {
-            InferOutputTensor {
+        let output =
+            |name: &str, datatype: &str, contents: Option<InferTensorContents>| InferOutputTensor {
                 name: name.into(),
                 datatype: datatype.into(),
                 shape: vec![n],
                 contents,
                 ..Default::default()
-            }
-        };
+            };
         if want_probability {
             if raw {
                 response.raw_output_contents.push(
@@ -140,7 +142,9 @@ impl InferenceService {
                     int64_contents: labels,
                     ..Default::default()
                 };
-                response.outputs.push(output("label", "INT64", Some(contents)));
+                response
+                    .outputs
+                    .push(output("label", "INT64", Some(contents)));
             }
         }
         state

@@ -1,0 +1,52 @@
+# syntax=docker/dockerfile:1.7
+# The model server: kiln-serve alone on a distroless base, non-root, for a read-only
+# root file system (the model is read from /mnt/models, which KServe's storage
+# initializer fills, or from a registry reference; an MLflow download goes to $TMPDIR).
+#
+#   docker build -f containers/serve.Dockerfile -t kiln-serve .
+#   docker run --rm -p 8080:8080 -p 8081:8081 --read-only --tmpfs /tmp \
+#     -v "$PWD/kiln-runs/adult/train/model:/mnt/models:ro" kiln-serve --model-name adult-income
+#
+# Same stages as containers/Dockerfile (cargo-chef dependency layer, then the binary).
+
+ARG RUST_VERSION=1.95.0
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
+ARG CARGO_CHEF_VERSION=0.1.78
+RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}"
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+ARG PROFILE=release
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --locked --profile "${PROFILE}" --recipe-path recipe.json --package kiln-serve
+COPY . .
+RUN cargo build --locked --profile "${PROFILE}" --package kiln-serve --bin kiln-serve \
+ && install -D -m 0755 "target/${PROFILE}/kiln-serve" /out/kiln-serve
+
+FROM gcr.io/distroless/cc-debian12:nonroot
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/kiln-mlops/kiln
+LABEL org.opencontainers.image.title="kiln-serve" \
+      org.opencontainers.image.description="Kiln model server: KServe V1, Open Inference Protocol REST and gRPC" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV KILN_SOURCE_REVISION="${REVISION}" \
+    TMPDIR=/tmp \
+    KILN_MODEL=/mnt/models \
+    KILN_HTTP=0.0.0.0:8080 \
+    KILN_GRPC=0.0.0.0:8081
+COPY --from=builder /out/kiln-serve /usr/local/bin/kiln-serve
+USER 65532:65532
+WORKDIR /work
+EXPOSE 8080 8081
+# checkov:skip=CKV_DOCKER_2:distroless has no shell or curl for a HEALTHCHECK; Kubernetes probes /v2/health/live and /v2/health/ready (infra/k8s/serving)
+ENTRYPOINT ["/usr/local/bin/kiln-serve"]
