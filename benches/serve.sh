@@ -38,9 +38,12 @@ start() {
   local t0
   t0=$(date +%s%N)
   case $name in
-    kiln)
+    kiln | kilnnobatch | kilnwait)
+      local batching=()
+      [ "$name" = kilnnobatch ] && batching=(--max-batch-rows 1)
+      [ "$name" = kilnwait ] && batching=(--max-batch-wait-us 200)
       taskset -c 0 "$SERVE_BIN" --model adult-income@staging --registry "$work/runs/registry" \
-        --http "127.0.0.1:$port" --no-grpc -q > "$work/$name.log" 2>&1 &
+        --http "127.0.0.1:$port" --no-grpc -q "${batching[@]}" > "$work/$name.log" 2>&1 &
       ;;
     kserve)
       taskset -c 0 "$KSERVE_PYTHON" "$root/benches/serve/peers.py" kserve "$work/peer" "$port" \
@@ -105,25 +108,27 @@ run_server() {
   ready=$(start "$name")
   echo "$name ready in $ready ms" >&2
   echo "$ready" > "$work/results/$name.ready"
-  local payloads
+  local payloads sizes="1 64" fixed="100 1000 5000 10000"
   case $name in
     kiln) payloads="v1 v2" ;;
+    # Dynamic batching off, and with a wait: single rows, the ladder only.
+    kilnnobatch | kilnwait) payloads="v1"; sizes="1"; fixed="" ;;
     kserve) payloads="v1" ;;
     mlserver) payloads="mlserver" ;;
   esac
   for payload in $payloads; do
     local url="http://127.0.0.1:$port/v2/models/adult-income/infer"
     [ "$payload" = v1 ] && url="http://127.0.0.1:$port/v1/models/adult-income:predict"
-    for rows in 1 64; do
+    for rows in $sizes; do
       local body="$work/bodies/$payload-$rows.json"
       # One warm-up second.
       taskset -c 1 "$OHA" -n 200 -c 4 --no-tui -m POST -H 'Content-Type: application/json' \
         -D "$body" "$url" > /dev/null 2>&1 || true
-      for rate in 100 1000 5000 10000; do
+      for rate in $fixed; do
         echo "$name $payload $rows rows @ $rate rps: $(load "fixed-$name-$payload-$rows-$rate" "$url" "$body" "$rate")" >&2
       done
       local ladder="25 50 75 100 150 200 300 400 600"
-      [ "$name" = kiln ] && ladder="2000 5000 7500 10000 12500 15000 20000 25000 30000"
+      case $name in kiln*) ladder="2000 5000 7500 10000 12500 15000 20000 25000 30000" ;; esac
       for rate in $ladder; do
         local verdict
         verdict=$(load "ladder-$name-$payload-$rows-$rate" "$url" "$body" "$rate")
@@ -137,13 +142,16 @@ run_server() {
 }
 
 run_server kiln
+run_server kilnnobatch
+run_server kilnwait
 run_server kserve
 run_server mlserver
 
 python3 - "$work/results" "$seconds" "$(stat -c %s "$SERVE_BIN")" <<'PY'
 import glob, json, os, sys
 results, seconds, binary = sys.argv[1], sys.argv[2], int(sys.argv[3])
-names = {"kiln": "kiln-serve", "kserve": "KServe 0.21 (Python)", "mlserver": "MLServer 1.7.1"}
+names = {"kiln": "kiln-serve", "kilnnobatch": "kiln-serve, batching off", "kilnwait": "kiln-serve, batch wait 200 µs",
+         "kserve": "KServe 0.21 (Python)", "mlserver": "MLServer 1.7.1"}
 proto = {"v1": "V1", "v2": "V2 REST", "mlserver": "V2 REST (pd)"}
 rows = {}
 for path in sorted(glob.glob(f"{results}/*.json")):
