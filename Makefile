@@ -158,9 +158,8 @@ $(MLSERVER_PEER_VENV)/.installed:
 	touch $@
 
 bench-serve: build $(TOOLS)/bin/oha $(KSERVE_PEER_VENV)/.installed $(MLSERVER_PEER_VENV)/.installed ## Benchmark kiln-serve against KServe's Python server and MLServer (docs/benchmarks.md)
-	cargo build --locked --release -p kiln-serve
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" OHA=$(TOOLS)/bin/oha KSERVE_PYTHON=$(KSERVE_PEER_VENV)/bin/python \
-	  MLSERVER_VENV=$(MLSERVER_PEER_VENV) SERVE_BIN=$(CARGO_TARGET_DIR)/release/kiln-serve KILN=$(KILN) benches/serve.sh
+	  MLSERVER_VENV=$(MLSERVER_PEER_VENV) SERVE_BIN=$(CARGO_TARGET_DIR)/$(RUN_PROFILE)/kiln-serve KILN=$(KILN) benches/serve.sh
 
 $(MLFLOW_VENV)/.installed:
 	python3 -m venv $(MLFLOW_VENV)

@@ -32,10 +32,14 @@ echo "preparing: kiln run on Adult, the scikit-learn peer model, the request bod
 mkdir -p "$work/bodies" "$work/results"
 "$KSERVE_PYTHON" "$root/benches/serve/peers.py" bodies "$work/runs/adult/prepare/test.parquet" "$work/bodies"
 
-# Starts a server on CPU 0; prints milliseconds from start to ready.
+# Starts a server on CPU 0 (sets server_pid); writes the milliseconds from start to
+# ready to results/NAME.ready.
 start() {
   local name=$1
   local t0
+  if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    echo "port $port is already in use" >&2; exit 1
+  fi
   t0=$(date +%s%N)
   case $name in
     kiln | kilnnobatch | kilnwait)
@@ -62,7 +66,7 @@ start() {
     sleep 0.002
     if ! kill -0 "$server_pid" 2>/dev/null; then cat "$work/$name.log" >&2; exit 1; fi
   done
-  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  echo $(( ($(date +%s%N) - t0) / 1000000 )) > "$work/results/$name.ready"
 }
 
 # Peak RSS (KiB) of the server and its children.
@@ -75,10 +79,12 @@ rss() {
 }
 
 stop() {
+  # MLServer runs under a subshell: stop its children too.
+  pkill -TERM -P "$server_pid" 2>/dev/null || true
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
-  sleep 0.5
+  while curl -s -o /dev/null "http://127.0.0.1:$port/"; do sleep 0.2; done
 }
 
 # load NAME URL BODY RATE -> results/NAME.json
@@ -104,10 +110,8 @@ PY
 
 run_server() {
   local name=$1
-  local ready
-  ready=$(start "$name")
-  echo "$name ready in $ready ms" >&2
-  echo "$ready" > "$work/results/$name.ready"
+  start "$name"
+  echo "$name ready in $(cat "$work/results/$name.ready") ms" >&2
   local payloads sizes="1 64" fixed="100 1000 5000 10000"
   case $name in
     kiln) payloads="v1 v2" ;;
@@ -127,8 +131,12 @@ run_server() {
       for rate in $fixed; do
         echo "$name $payload $rows rows @ $rate rps: $(load "fixed-$name-$payload-$rows-$rate" "$url" "$body" "$rate")" >&2
       done
-      local ladder="25 50 75 100 150 200 300 400 600"
-      case $name in kiln*) ladder="2000 5000 7500 10000 12500 15000 20000 25000 30000" ;; esac
+      local ladder="20 25 30 35 40 45 50 60 75 100 150 200"
+      case $name/$rows in
+        kiln/1) ladder="15000 20000 25000 30000 40000 50000" ;;
+        kiln*/1) ladder="5000 7500 10000 12500 15000 20000 25000 30000 40000" ;;
+        kiln*/64) ladder="1250 1500 1750 2000 2500 3000" ;;
+      esac
       for rate in $ladder; do
         local verdict
         verdict=$(load "ladder-$name-$payload-$rows-$rate" "$url" "$body" "$rate")
@@ -147,9 +155,9 @@ run_server kilnwait
 run_server kserve
 run_server mlserver
 
-python3 - "$work/results" "$seconds" "$(stat -c %s "$SERVE_BIN")" <<'PY'
+python3 - "$work/results" "$seconds" "$(stat -c %s "$SERVE_BIN")" "$(basename "$(dirname "$SERVE_BIN")")" <<'PY'
 import glob, json, os, sys
-results, seconds, binary = sys.argv[1], sys.argv[2], int(sys.argv[3])
+results, seconds, binary, profile = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 names = {"kiln": "kiln-serve", "kilnnobatch": "kiln-serve, batching off", "kilnwait": "kiln-serve, batch wait 200 µs",
          "kserve": "KServe 0.21 (Python)", "mlserver": "MLServer 1.7.1"}
 proto = {"v1": "V1", "v2": "V2 REST", "mlserver": "V2 REST (pd)"}
@@ -177,5 +185,5 @@ for (name, payload, n), runs in rows.items():
     rate = f"{best[0]:,}" if best else "none"
     p99 = ms(best[1]["latencyPercentiles"]["p99"]) if best else "n/a"
     print(f"| {names[name]} | {proto[payload]} | {n} | {rate} | {p99} | {rss:.0f} | {ready} |")
-print(f"\nkiln-serve release binary (stripped): {binary / 2**20:.1f} MiB")
+print(f"\nkiln-serve binary ({profile} profile, stripped): {binary / 2**20:.1f} MiB")
 PY

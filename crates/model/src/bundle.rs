@@ -226,20 +226,7 @@ impl<B: Backend> ModelBundle<B> {
     /// Decisions for scores of a batch's rows, through the bundle's policy (the batch
     /// must carry the policy's attribute when it has group thresholds).
     pub fn decide(&self, batch: &RecordBatch, scores: &[f64]) -> Result<Vec<u8>> {
-        let groups = match self.policy.attribute() {
-            None => Vec::new(),
-            Some(attribute) => {
-                let column = batch.column_by_name(attribute).ok_or_else(|| {
-                    Error::usage(format!(
-                        "the decision policy needs column `{attribute}` (group thresholds)"
-                    ))
-                })?;
-                (0..batch.num_rows())
-                    .map(|row| kiln_core::profile::category_key(column.as_ref(), row))
-                    .collect()
-            }
-        };
-        self.policy.decide_all(scores, &groups)
+        decide_batch(&self.policy, batch, scores)
     }
 
     /// Probabilities of the positive class for every row of a batch of prepared rows.
@@ -247,6 +234,30 @@ impl<B: Backend> ModelBundle<B> {
         let matrix = self.transform.apply_batch(batch)?;
         predict_matrix(&self.model, &self.layout, &matrix, &self.device)
     }
+}
+
+/// Decisions for scores of a batch's rows through `policy`: a policy with group
+/// thresholds reads each row's group from the batch's column of its attribute.
+pub fn decide_batch(
+    policy: &DecisionPolicy,
+    batch: &RecordBatch,
+    scores: &[f64],
+) -> Result<Vec<u8>> {
+    let groups = match policy.attribute() {
+        None => Vec::new(),
+        Some(attribute) => {
+            let column = batch.column_by_name(attribute).ok_or_else(|| {
+                Error::usage(format!(
+                    "the decision policy needs column `{attribute}` (group thresholds)"
+                ))
+            })?;
+            (0..batch.num_rows())
+                .map(|row| kiln_core::profile::category_key(column.as_ref(), row))
+                .collect()
+        }
+    };
+    // A row without its group is refused (with its row number), never decided by a fallback.
+    policy.decide_all(scores, &groups)
 }
 
 /// Probabilities for every row of a transformed matrix, in chunks.

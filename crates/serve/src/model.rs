@@ -11,7 +11,7 @@ use kiln_core::spec::ColumnType;
 use kiln_core::store::ArtifactStore;
 use kiln_core::transform::{Feature, FittedTransform};
 use kiln_core::{Error, Result};
-use kiln_model::bundle::{MODEL_RECORD, REFERENCE_PROFILE, predict_matrix};
+use kiln_model::bundle::{MODEL_RECORD, REFERENCE_PROFILE, decide_batch, predict_matrix};
 use kiln_model::{Classifier, CpuBackend, FeatureLayout, ModelBundle};
 use kiln_registry::{ModelReference, resolve};
 
@@ -104,25 +104,7 @@ impl ServedModel {
         let matrix = self.transform.apply_batch(batch)?;
         let probabilities = predict_matrix(model, &self.layout, &matrix, &Default::default())?;
         let scores: Vec<f64> = probabilities.iter().map(|&p| f64::from(p)).collect();
-        let groups = match self.policy.attribute() {
-            None => Vec::new(),
-            Some(attribute) => {
-                let column = batch.column_by_name(attribute).ok_or_else(|| {
-                    Error::usage(format!(
-                        "missing input `{attribute}` (the decision policy needs it)"
-                    ))
-                })?;
-                (0..batch.num_rows())
-                    .map(|row| kiln_core::profile::category_key(column.as_ref(), row))
-                    .collect()
-            }
-        };
-        let labels = self.policy.decide_all(&scores, &groups).map_err(|e| {
-            Error::usage(format!(
-                "{e} (input `{}` must not be null)",
-                self.policy.attribute().unwrap_or("")
-            ))
-        })?;
+        let labels = decide_batch(&self.policy, batch, &scores)?;
         Ok(Scored {
             probabilities,
             labels,
