@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use kiln_testkit::{
-    MlflowServer, Prometheus, S3Server, adult_dir, bin, free_port, http_request, run,
-    serve_python, stderr, stdout, workspace_root,
+    MlflowServer, Prometheus, S3Server, adult_dir, bin, free_port, http_request, run, serve_python,
+    stderr, stdout, workspace_root,
 };
 use serde_json::{Value, json};
 
@@ -97,8 +97,8 @@ impl Server {
             .args(["--http", &format!("127.0.0.1:{http_port}")])
             .args(["--grpc", &format!("127.0.0.1:{grpc_port}")])
             .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .env_remove("MLFLOW_TRACKING_URI")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
@@ -891,13 +891,23 @@ fn an_mlflow_reference_is_resolved_and_downloaded_through_the_artifact_proxy() {
         .args(["--set", "train.epochs=2", "-q"])
         .env("KILN_ADULT_DIR", adult_dir())
         .env("MLFLOW_TRACKING_URI", &mlflow.uri));
-    assert!(out.status.success(), "kiln run with MLflow: {}", stderr(&out));
+    assert!(
+        out.status.success(),
+        "kiln run with MLflow: {}",
+        stderr(&out)
+    );
     let env = [("MLFLOW_TRACKING_URI", mlflow.uri.clone())];
     let server = Server::launch(&["--model", "models:/adult-income@staging"], &env);
-    let (status, metadata) = server.get(&format!("/v2/models/{MODEL}")).expect("metadata");
+    let (status, metadata) = server
+        .get(&format!("/v2/models/{MODEL}"))
+        .expect("metadata");
     assert_eq!(status, 200, "{metadata}");
     let metadata: Value = serde_json::from_str(&metadata).expect("JSON");
-    assert_eq!(metadata["versions"], json!(["1"]), "the version MLflow's alias names");
+    assert_eq!(
+        metadata["versions"],
+        json!(["1"]),
+        "the version MLflow's alias names"
+    );
     // The served bundle is the one this run trained: same model bytes, same scores
     // and decisions as its evaluate and fairness steps.
     let script = r#"
@@ -913,27 +923,52 @@ print(json.dumps({
   "sha256": hashlib.sha256(open(f"{run}/train/model/model.bin", "rb").read()).hexdigest(),
 }))
 "#;
-    let out = run(Command::new(serve_python()).args(["-c", script]).arg(&run_dir));
+    let out = run(Command::new(serve_python())
+        .args(["-c", script])
+        .arg(&run_dir));
     assert!(out.status.success(), "{}", stderr(&out));
     let expected: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let rows = expected["rows"].as_array().expect("rows");
-    let (status, text) = server.post(&predict_path(), &v1_body(rows)).expect("answer");
+    let (status, text) = server
+        .post(&predict_path(), &v1_body(rows))
+        .expect("answer");
     assert_eq!(status, 200, "{text}");
     let answer: Value = serde_json::from_str(&text).expect("JSON");
-    for (i, prediction) in answer["predictions"].as_array().expect("predictions").iter().enumerate() {
+    for (i, prediction) in answer["predictions"]
+        .as_array()
+        .expect("predictions")
+        .iter()
+        .enumerate()
+    {
         let want = expected["scores"][i].as_f64().expect("score");
         let got = prediction["probability"].as_f64().expect("probability");
         assert!((got - want).abs() <= 1e-6, "row {i}: {got} vs {want}");
-        assert_eq!(prediction["label"], expected["decisions"][i], "row {i}: the mitigated decision");
+        assert_eq!(
+            prediction["label"], expected["decisions"][i],
+            "row {i}: the mitigated decision"
+        );
     }
     let (_, metrics) = server.get("/metrics").expect("metrics");
     let sha = expected["sha256"].as_str().expect("sha");
-    assert!(metrics.contains(&format!("bundle_sha256=\"{sha}\"")), "model info names the bundle");
+    assert!(
+        metrics.contains(&format!("bundle_sha256=\"{sha}\"")),
+        "model info names the bundle"
+    );
     assert_eq!(server.terminate().code(), Some(0));
     // A reference MLflow cannot resolve is a usage error (exit 2) naming it.
     let out = run(Command::new(bin("kiln-serve"))
-        .args(["--model", "models:/adult-income@nowhere", "--http", "127.0.0.1:0", "--no-grpc"])
+        .args([
+            "--model",
+            "models:/adult-income@nowhere",
+            "--http",
+            "127.0.0.1:0",
+            "--no-grpc",
+        ])
         .env("MLFLOW_TRACKING_URI", &mlflow.uri));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no alias `nowhere`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no alias `nowhere`"),
+        "{}",
+        stderr(&out)
+    );
 }
