@@ -318,6 +318,7 @@ impl Tensor {
             }
         };
         let at = |i: usize, e: String| fail(format!("element {i}: {e}"));
+        let at2 = |(i, e): (usize, String)| at(i, e);
         match self.data {
             TensorData::Json(values) => {
                 let mut flat = Vec::with_capacity(rows);
@@ -334,35 +335,33 @@ impl Tensor {
             }
             TensorData::Bools(values) => {
                 count(values.len())?;
-                for v in values {
-                    builder.push_json(&Value::Bool(v)).map_err(&fail)?;
-                }
+                push_each(&mut builder, values, |b, v| b.push_json(&Value::Bool(v)))
+                    .map_err(at2)?;
             }
             TensorData::Ints(values) => {
                 count(values.len())?;
-                for (i, v) in values.into_iter().enumerate() {
-                    builder.push_i64(v).map_err(|e| at(i, e))?;
-                }
+                push_each(&mut builder, values, ColumnBuilder::push_i64).map_err(at2)?;
             }
             TensorData::Uints(values) => {
                 count(values.len())?;
-                for (i, v) in values.into_iter().enumerate() {
-                    let v = i64::try_from(v).map_err(|_| at(i, format!("{v} is out of range")))?;
-                    builder.push_i64(v).map_err(|e| at(i, e))?;
-                }
+                push_each(&mut builder, values, |b, v| {
+                    let v = i64::try_from(v).map_err(|_| format!("{v} is out of range"))?;
+                    b.push_i64(v)
+                })
+                .map_err(at2)?;
             }
             TensorData::Floats(values) => {
                 count(values.len())?;
-                for (i, v) in values.into_iter().enumerate() {
-                    builder.push_f64(v).map_err(|e| at(i, e))?;
-                }
+                push_each(&mut builder, values, ColumnBuilder::push_f64).map_err(at2)?;
             }
             TensorData::Bytes(values) => {
                 count(values.len())?;
-                for (i, v) in values.into_iter().enumerate() {
-                    let text = String::from_utf8(v).map_err(|_| at(i, "is not UTF-8".into()))?;
-                    builder.push_text(text);
-                }
+                push_each(&mut builder, values, |b, v| {
+                    let text = String::from_utf8(v).map_err(|_| "is not UTF-8".to_string())?;
+                    b.push_text(text);
+                    Ok(())
+                })
+                .map_err(at2)?;
             }
             TensorData::Raw(bytes) => {
                 decode_raw(&bytes, datatype, rows, &mut builder).map_err(fail)?
@@ -370,6 +369,18 @@ impl Tensor {
         }
         Ok(builder)
     }
+}
+
+/// Pushes every element; the first failure comes back with its element number.
+fn push_each<T>(
+    builder: &mut ColumnBuilder,
+    values: Vec<T>,
+    push: impl Fn(&mut ColumnBuilder, T) -> Result<(), String>,
+) -> Result<(), (usize, String)> {
+    for (i, v) in values.into_iter().enumerate() {
+        push(builder, v).map_err(|e| (i, e))?;
+    }
+    Ok(())
 }
 
 fn flatten(value: Value, out: &mut Vec<Value>) {

@@ -30,15 +30,7 @@ fn pipeline() -> &'static Pipeline {
     PIPELINE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir").keep();
         let run_dir = dir.join("runs/adult");
-        let out = run(Command::new(bin("kiln"))
-            .args(["run", "--spec"])
-            .arg(workspace_root().join("examples/adult/spec.yaml"))
-            .arg("--run")
-            .arg(&run_dir)
-            .args(["--set", "train.epochs=4", "-q"])
-            .env("KILN_ADULT_DIR", adult_dir())
-            .env_remove("MLFLOW_TRACKING_URI"));
-        assert!(out.status.success(), "kiln run failed: {}", stderr(&out));
+        kiln_run(&run_dir, 4, None);
         let script = "import json, sys, pyarrow.parquet as pq\nrows = pq.read_table(sys.argv[1]).to_pylist()\nprint(json.dumps(rows, default=str))";
         let out = run(Command::new(serve_python())
             .args(["-c", script])
@@ -65,6 +57,19 @@ fn pipeline() -> &'static Pipeline {
             rows,
         }
     })
+}
+
+/// `kiln run` of the Adult example (registering in MLflow when a tracking URI is given).
+fn kiln_run(run_dir: &Path, epochs: u32, mlflow: Option<&str>) {
+    let out = run(Command::new(bin("kiln"))
+        .args(["run", "--spec"])
+        .arg(workspace_root().join("examples/adult/spec.yaml"))
+        .arg("--run")
+        .arg(run_dir)
+        .args(["--set", &format!("train.epochs={epochs}"), "-q"])
+        .env("KILN_ADULT_DIR", adult_dir())
+        .env("MLFLOW_TRACKING_URI", mlflow.unwrap_or("")));
+    assert!(out.status.success(), "kiln run failed: {}", stderr(&out));
 }
 
 /// A kiln-serve process on free loopback ports. Killed when dropped.
@@ -883,19 +888,7 @@ fn an_mlflow_reference_is_resolved_and_downloaded_through_the_artifact_proxy() {
     let mlflow = MlflowServer::start(false);
     let dir = tempfile::tempdir().expect("temp dir");
     let run_dir = dir.path().join("runs/adult");
-    let out = run(Command::new(bin("kiln"))
-        .args(["run", "--spec"])
-        .arg(workspace_root().join("examples/adult/spec.yaml"))
-        .arg("--run")
-        .arg(&run_dir)
-        .args(["--set", "train.epochs=2", "-q"])
-        .env("KILN_ADULT_DIR", adult_dir())
-        .env("MLFLOW_TRACKING_URI", &mlflow.uri));
-    assert!(
-        out.status.success(),
-        "kiln run with MLflow: {}",
-        stderr(&out)
-    );
+    kiln_run(&run_dir, 2, Some(&mlflow.uri));
     let env = [("MLFLOW_TRACKING_URI", mlflow.uri.clone())];
     let server = Server::launch(&["--model", "models:/adult-income@staging"], &env);
     let (status, metadata) = server

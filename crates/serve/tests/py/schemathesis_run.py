@@ -38,4 +38,5 @@ command = [
     "--generation-deterministic",
     "--no-color",
 ]
-sys.exit(subprocess.call(command))
+# Its example cache goes to a scratch folder, not the checkout.
+sys.exit(subprocess.call(command, cwd=tempfile.mkdtemp()))
