@@ -142,13 +142,13 @@ $(TOOLS)/bin/oha:
 	cargo install --locked --quiet oha --version $(OHA_VERSION) --root $(TOOLS) --target-dir $(CARGO_TARGET_DIR)/tools
 
 # KServe's Python server and MLServer pin conflicting dependencies: one venv each
-# (mlserver needs uvloop<0.22); the same scikit-learn in both.
+# (mlserver needs uvloop<0.22, kserve 0.21 pandas<3); the same scikit-learn in both.
 KSERVE_PEER_VENV := $(CACHE)/kserve-peer-venv
 MLSERVER_PEER_VENV := $(CACHE)/mlserver-peer-venv
 $(KSERVE_PEER_VENV)/.installed:
 	python3 -m venv $(KSERVE_PEER_VENV)
 	$(KSERVE_PEER_VENV)/bin/pip install --quiet --disable-pip-version-check kserve==$(KSERVE_VERSION) \
-	  scikit-learn==$(SKLEARN_VERSION) pyarrow==$(PYARROW_VERSION) pandas==$(GE_PANDAS)
+	  scikit-learn==$(SKLEARN_VERSION) pyarrow==$(PYARROW_VERSION) pandas==2.3.3
 	touch $@
 $(MLSERVER_PEER_VENV)/.installed:
 	python3 -m venv $(MLSERVER_PEER_VENV)
