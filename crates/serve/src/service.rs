@@ -48,7 +48,7 @@ impl Drop for Admission {
     }
 }
 
-/// The outputs of one scored request, with its stage times.
+/// The outputs of one scored request and the id it was served under.
 pub struct Inference {
     pub scored: Scored,
     pub request_id: String,
