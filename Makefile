@@ -44,6 +44,13 @@ TRITONCLIENT_VERSION := 2.73.0
 KSERVE_VERSION  := 0.21.0
 SCHEMATHESIS_VERSION := 4.32.5
 PROMETHEUS_DIR  := $(TOOLS)/prometheus
+ALERTMANAGER_DIR := $(TOOLS)/alertmanager
+# `make slo-check`: the SLO spec, Prometheus, and the throughput probe (PROBE=URL).
+SLO_SPEC        := monitoring/slos.yaml
+PROMETHEUS_URL  ?= http://127.0.0.1:9090
+PROBE           ?=
+# With PROBE: the body the probe POSTs (one Adult row, V1).
+PROBE_BODY      ?= examples/adult/request.json
 # `make bench-serve`: the load generator and the peers a user would pick instead.
 OHA_VERSION     := 1.16.0
 MLSERVER_VERSION := 1.7.1
@@ -51,7 +58,7 @@ SKLEARN_VERSION := 1.9.1
 MODEL_REF       ?= adult-income@staging
 
 .PHONY: help install build run data prepare validate train evaluate fairness data-quality \
-        register serve bench-serve test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
+        register serve bench-serve slo-rules slo-check metrics logs rollback test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,6 +72,7 @@ install: ## Install the kiln binaries into ~/.cargo/bin
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/fairness
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/register
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/serve
+	cargo install --locked --profile $(RUN_PROFILE) --path crates/slo
 
 build: ## Build the kiln binaries for `make run`
 	cargo build --locked --profile $(RUN_PROFILE) --bins
@@ -102,8 +110,30 @@ register: fairness ## Run every step up to register (the gates, then the local r
 serve: build ## Serve the registered model (MODEL_REF, default adult-income@staging) on 127.0.0.1:8080 (HTTP) and :8081 (gRPC)
 	$(KILN) serve --model $(MODEL_REF) --registry kiln-runs/registry
 
+slo-rules: build ## Regenerate the SLO rules (monitoring/rules, infra/k8s/monitoring) from monitoring/slos.yaml
+	$(KILN) slo generate --spec $(SLO_SPEC) --out monitoring/rules/kiln-serve-slos.rules.yml
+	$(KILN) slo generate --spec $(SLO_SPEC) --format prometheus-rule --name kiln-serve-slos \
+	  --namespace monitoring --resource-label release=kube-prometheus-stack \
+	  --resource-label app.kubernetes.io/part-of=kiln --include monitoring/rules/kiln-serve-health.rules.yml \
+	  --out infra/k8s/monitoring/prometheusrule.yaml
+	$(KILN) slo dashboards --spec $(SLO_SPEC) --out-dir monitoring/grafana/dashboards \
+	  --config-maps infra/k8s/monitoring/dashboards.yaml
+
+slo-check: build ## Each SLO's SLI, budget left and burn rates from PROMETHEUS_URL; PROBE=URL adds the 100 rps throughput check
+	$(KILN) slo check --spec $(SLO_SPEC) --prometheus $(PROMETHEUS_URL) \
+	  $(if $(PROBE),--probe $(PROBE) --probe-body $(PROBE_BODY))
+
+metrics: $(PROMETHEUS_DIR)/.installed $(ALERTMANAGER_DIR)/.installed ## A local Prometheus + Alertmanager on the SLO rules, scraping `make serve` (KILN_CLUSTER=1: the cluster's port-forwards)
+	scripts/metrics.sh
+
+logs: ## The model server's logs in the cluster (WORKFLOW=<name>: a workflow's)
+	scripts/logs.sh
+
+rollback: build ## Move the `production` alias back to the version it pointed at before (local registry, or MLflow when MLFLOW_TRACKING_URI is set)
+	$(KILN) rollback adult-income --alias production --registry kiln-runs/registry
+
 test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed $(SERVE_VENV)/.installed \
-           $(PROMETHEUS_DIR)/.installed lint-deps ## Install what the tests need under .cache/
+           $(PROMETHEUS_DIR)/.installed $(ALERTMANAGER_DIR)/.installed $(TOOLS)/bin/oha lint-deps ## Install what the tests need under .cache/
 
 lint-deps: $(LINT_VENV)/.installed $(NODE_DIR)/.installed
 
@@ -136,6 +166,10 @@ $(SERVE_VENV)/.installed:
 
 $(PROMETHEUS_DIR)/.installed:
 	scripts/debian-package.sh prometheus $(PROMETHEUS_DIR)
+	touch $@
+
+$(ALERTMANAGER_DIR)/.installed:
+	scripts/debian-package.sh prometheus-alertmanager $(ALERTMANAGER_DIR)
 	touch $@
 
 $(TOOLS)/bin/oha:
@@ -175,6 +209,7 @@ test: test-deps ## Run every test (installs and starts what they need), compat-g
 	KILN_TEST_PYTHON=$(VENV)/bin/python KILN_TEST_S3S_FS=$(TOOLS)/bin/s3s-fs \
 	KILN_TEST_MLFLOW=$(MLFLOW_VENV)/bin/mlflow MLFLOW_TRACKING_URI= \
 	KILN_TEST_SERVE_PYTHON=$(SERVE_VENV)/bin/python KILN_TEST_PROMETHEUS=$(PROMETHEUS_DIR)/usr/bin/prometheus \
+	KILN_TEST_ALERTMANAGER=$(ALERTMANAGER_DIR)/usr/bin/prometheus-alertmanager KILN_TEST_OHA=$(TOOLS)/bin/oha \
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" KILN_SCHEMAS_DIR=$(abspath $(SCHEMAS)) \
 	  cargo test --locked --workspace --no-fail-fast
 	$(MAKE) --no-print-directory lint-manifests

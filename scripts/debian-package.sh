@@ -4,7 +4,7 @@
 # The tests run the unpacked binaries on loopback ports and stop them.
 set -euo pipefail
 package=$1
-dest=$2
+dest=$(realpath -m "$2")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"

@@ -6,7 +6,8 @@
 #   lint.sh argo FILE...          Argo YAML against Argo's JSON schema, unknown fields rejected
 #   lint.sh k8s FILE...           plain Kubernetes manifests: kubernetes-validate --strict, checkov
 #   lint.sh docker FILE...        Dockerfiles: hadolint, checkov
-#   lint.sh crd FILE...           custom resources (KServe) against their CRDs, unknown fields rejected
+#   lint.sh crd FILE...           custom resources (KServe, PrometheusRule) against their CRDs, unknown fields rejected
+#   lint.sh dashboards FILE...    Grafana dashboards against Grafana's schemas (panels, options, queries)
 #   lint.sh terraform DIR         checkov (offline)
 #   lint.sh workflow FILE...      GitHub workflows: SHA pins and known keys, then actionlint
 #
@@ -37,7 +38,11 @@ lint_k8s() {
 
 lint_crd() {
   "$PYTHON" "$root/tests/manifests/check_crd.py" \
-    "$SCHEMAS/kserve/serving.kserve.io_inferenceservices.yaml" "$@"
+    "$SCHEMAS/kserve/serving.kserve.io_inferenceservices.yaml,$SCHEMAS/prometheus-operator/monitoring.coreos.com_prometheusrules.yaml" "$@"
+}
+
+lint_dashboards() {
+  "$PYTHON" "$root/tests/manifests/check_dashboards.py" "$SCHEMAS/grafana" "$@"
 }
 
 lint_docker() {
@@ -63,18 +68,20 @@ lint_workflow() {
   fi
 }
 
-kind="${1:?usage: lint.sh all|argo|k8s|crd|docker|terraform|workflow FILE...}"
+kind="${1:?usage: lint.sh all|argo|k8s|crd|dashboards|docker|terraform|workflow FILE...}"
 shift
 case "$kind" in
   all)
     cd "$root"
     echo "== argo";      lint_argo argo/*.yaml
     echo "== k8s";       lint_k8s infra/k8s/*.yaml
-    echo "== crd";       lint_crd infra/k8s/serving/*.yaml
+    echo "== crd";       lint_crd infra/k8s/serving/*.yaml infra/k8s/monitoring/prometheusrule.yaml
+    echo "== k8s (monitoring)"; lint_k8s infra/k8s/monitoring/dashboards.yaml
+    echo "== dashboards"; lint_dashboards monitoring/grafana/dashboards/*.json
     echo "== docker";    lint_docker containers/Dockerfile containers/train-cuda.Dockerfile containers/serve.Dockerfile
     echo "== terraform"; lint_terraform infra/terraform
     echo "== workflow";  lint_workflow .github/workflows/*.yml
     ;;
-  argo | k8s | crd | docker | terraform | workflow) "lint_$kind" "$@" ;;
+  argo | k8s | crd | dashboards | docker | terraform | workflow) "lint_$kind" "$@" ;;
   *) echo "lint.sh: unknown kind $kind" >&2; exit 2 ;;
 esac

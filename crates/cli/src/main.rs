@@ -52,6 +52,9 @@ enum Command {
     Rollback(kiln_register::RollbackArgs),
     /// Serve a model over KServe V1, V2 REST and V2 gRPC (as `kiln-serve`).
     Serve(Box<kiln_serve::args::ServeArgs>),
+    /// SLOs: generate Sloth-compatible Prometheus rules from an SLO spec, or check budgets against Prometheus (as `kiln-slo`).
+    #[command(subcommand)]
+    Slo(kiln_slo::args::SloCommand),
     /// Write one self-contained HTML report of a run: validation, metrics, fairness, registration.
     Report {
         /// The run root (a folder or a store URI).
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
             }
             Command::Fairness(args) => args.execute().await,
             Command::Serve(args) => kiln_serve::serve(args.options(), None, |_| {}).await,
+            Command::Slo(command) => kiln_slo::execute(&command).await.map_err(Into::into),
             Command::Spec(SpecCommand::Schema) => {
                 let schema = kiln_core::PipelineSpec::json_schema();
                 write_stdout(&format!("{}\n", pretty(&schema)?))

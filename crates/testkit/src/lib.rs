@@ -422,15 +422,6 @@ pub fn serve_python() -> PathBuf {
     )
 }
 
-/// Debian's `prometheus` binary, unpacked under `.cache/tools` by `make test-deps`.
-pub fn prometheus_bin() -> PathBuf {
-    tool(
-        "KILN_TEST_PROMETHEUS",
-        ".cache/tools/prometheus/usr/bin/prometheus",
-        "make test-deps",
-    )
-}
-
 /// One HTTP/1.1 request on a fresh connection: `(status, body)`. `None` when the
 /// server refused the connection or closed it without an answer.
 pub fn http_request(
@@ -457,90 +448,6 @@ pub fn http_request(
     Some((status, body.to_string()))
 }
 
-/// A real Prometheus on loopback with the given scrape targets (`host:port`), scraping
-/// every `interval`. Stopped when dropped.
-pub struct Prometheus {
-    child: Child,
-    _dir: tempfile::TempDir,
-    pub url: String,
-}
-
-impl Prometheus {
-    /// Starts Prometheus with one job per `(job, targets)` and extra config `rules`
-    /// (rule file paths), and waits until it is ready.
-    pub fn start(jobs: &[(&str, Vec<String>)], interval: &str, rules: &[PathBuf]) -> Prometheus {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut config =
-            format!("global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n");
-        if !rules.is_empty() {
-            config.push_str("rule_files:\n");
-            for rule in rules {
-                config.push_str(&format!("  - {}\n", rule.display()));
-            }
-        }
-        config.push_str("scrape_configs:\n");
-        for (job, targets) in jobs {
-            let list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
-            config.push_str(&format!(
-                "  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
-                list.join(", ")
-            ));
-        }
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).expect("write prometheus.yml");
-        let port = free_port();
-        let child = Command::new(prometheus_bin())
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
-        let server = Prometheus {
-            child,
-            _dir: dir,
-            url: format!("127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some((200, _)) =
-                http_request(&server.url, "GET", "/-/ready", b"", Duration::from_secs(2))
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "prometheus did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    /// An instant query through the HTTP API: the `data.result` array.
-    pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
-        let path = format!("/api/v1/query?query={}", url_encode(promql));
-        let Some((200, body)) = http_request(&self.url, "GET", &path, b"", Duration::from_secs(10))
-        else {
-            panic!("prometheus query failed: {promql}");
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(&body).expect("prometheus answers JSON");
-        value["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Percent-encodes a query-string value.
 pub fn url_encode(text: &str) -> String {
     text.bytes()
@@ -552,3 +459,8 @@ pub fn url_encode(text: &str) -> String {
         })
         .collect()
 }
+
+mod monitoring;
+mod serving;
+pub use monitoring::*;
+pub use serving::*;

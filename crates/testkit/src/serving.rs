@@ -1,0 +1,186 @@
+//! A model to serve and the kiln-serve process: one pipeline run per test binary (the
+//! Adult example, few epochs), kiln-serve on free loopback ports, request helpers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{adult_dir, bin, free_port, http_request, run, serve_python, stderr, workspace_root};
+
+pub const MODEL: &str = "adult-income";
+
+/// One pipeline run shared by every test of this binary.
+pub struct Pipeline {
+    pub run: PathBuf,
+    pub registry: PathBuf,
+    /// The prepared test rows' inputs, as V1 records.
+    pub rows: Vec<Value>,
+}
+
+pub fn pipeline() -> &'static Pipeline {
+    static PIPELINE: OnceLock<Pipeline> = OnceLock::new();
+    PIPELINE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let run_dir = dir.join("runs/adult");
+        kiln_run(&run_dir, 4, None);
+        let script = "import json, sys, pyarrow.parquet as pq\nrows = pq.read_table(sys.argv[1]).to_pylist()\nprint(json.dumps(rows, default=str))";
+        let out = run(Command::new(serve_python())
+            .args(["-c", script])
+            .arg(run_dir.join("prepare/test.parquet")));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let mut rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
+        let metadata: Value = serde_json::from_slice(
+            &std::fs::read(run_dir.join("train/model/metadata.json")).expect("metadata"),
+        )
+        .expect("metadata JSON");
+        let inputs: Vec<String> = metadata["inputs"]
+            .as_array()
+            .expect("inputs")
+            .iter()
+            .map(|c| c["name"].as_str().expect("name").to_string())
+            .collect();
+        for row in &mut rows {
+            let record = row.as_object_mut().expect("record");
+            record.retain(|k, _| inputs.contains(k));
+        }
+        Pipeline {
+            registry: dir.join("runs/registry"),
+            run: run_dir,
+            rows,
+        }
+    })
+}
+
+/// `kiln run` of the Adult example (registering in MLflow when a tracking URI is given).
+pub fn kiln_run(run_dir: &Path, epochs: u32, mlflow: Option<&str>) {
+    let out = run(Command::new(bin("kiln"))
+        .args(["run", "--spec"])
+        .arg(workspace_root().join("examples/adult/spec.yaml"))
+        .arg("--run")
+        .arg(run_dir)
+        .args(["--set", &format!("train.epochs={epochs}"), "-q"])
+        .env("KILN_ADULT_DIR", adult_dir())
+        .env("MLFLOW_TRACKING_URI", mlflow.unwrap_or("")));
+    assert!(out.status.success(), "kiln run failed: {}", stderr(&out));
+}
+
+/// A kiln-serve process on free loopback ports. Killed when dropped.
+pub struct Server {
+    pub child: Option<Child>,
+    pub http: String,
+    pub grpc_port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    /// The model `kiln run` registered locally, by alias.
+    pub fn start(extra: &[&str], env: &[(&'static str, String)]) -> Server {
+        let p = pipeline();
+        let registry = p.registry.to_str().expect("path").to_string();
+        let model = format!("{MODEL}@staging");
+        let mut args = vec!["--model", &model, "--registry", &registry];
+        args.extend_from_slice(extra);
+        Server::launch(&args, env)
+    }
+
+    pub fn launch(args: &[&str], env: &[(&'static str, String)]) -> Server {
+        let (http_port, grpc_port) = (free_port(), free_port());
+        let log = tempfile::NamedTempFile::new()
+            .expect("log file")
+            .into_temp_path()
+            .keep()
+            .expect("keep");
+        let child = Command::new(bin("kiln-serve"))
+            .args(["--http", &format!("127.0.0.1:{http_port}")])
+            .args(["--grpc", &format!("127.0.0.1:{grpc_port}")])
+            .args(args)
+            .env_remove("MLFLOW_TRACKING_URI")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start kiln-serve");
+        let server = Server {
+            child: Some(child),
+            http: format!("127.0.0.1:{http_port}"),
+            grpc_port,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.get("/v2/health/ready").map(|r| r.0) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "kiln-serve did not become ready: {}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_request(&self.http, "GET", path, b"", Duration::from_secs(10))
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> Option<(u16, String)> {
+        http_request(&self.http, "POST", path, body, Duration::from_secs(30))
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn terminate(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "kiln-serve ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn v1_body(rows: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "instances": rows })).expect("JSON")
+}
+
+pub fn predict_path() -> String {
+    format!("/v1/models/{MODEL}:predict")
+}
+
+/// Shifted rows: every numeric input far outside training, unseen categories.
+pub fn shifted(row: &Value) -> Value {
+    let mut row = row.clone();
+    for (column, value) in [
+        ("age", json!(95)),
+        ("hours-per-week", json!(99)),
+        ("capital-gain", json!(99_999)),
+        ("capital-loss", json!(4_000)),
+        ("education-num", json!(1)),
+        ("workclass", json!("Space-agency")),
+        ("occupation", json!("Astronaut")),
+        ("native-country", json!("Atlantis")),
+    ] {
+        row[column] = value;
+    }
+    row
+}
