@@ -13,13 +13,12 @@ if [ "${KILN_CLUSTER:-0}" = 1 ]; then
   exit 0
 fi
 prometheus="$root/.cache/tools/prometheus/usr/bin/prometheus"
-alertmanager="$root/.cache/tools/alertmanager/usr/bin/prometheus-alertmanager"
-for bin in "$prometheus" "$alertmanager"; do
+for bin in "$prometheus" "$root/.cache/tools/alertmanager/usr/bin/prometheus-alertmanager"; do
   [ -x "$bin" ] || { echo "make metrics: $bin not found; run \`make test-deps\`" >&2; exit 2; }
 done
 data="$root/.cache/metrics"
 mkdir -p "$data/prometheus" "$data/alertmanager"
-"$alertmanager" --config.file="$root/monitoring/alertmanager/alertmanager.yml" \
+"$root/scripts/alertmanager.sh" --config.file="$root/monitoring/alertmanager/alertmanager.yml" \
   --storage.path="$data/alertmanager" --web.listen-address=127.0.0.1:9093 \
   --cluster.listen-address= --log.level=warn &
 am=$!

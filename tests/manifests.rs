@@ -356,3 +356,108 @@ fn feast_definitions_match_the_prepared_table() {
         "`age` is String",
     );
 }
+
+#[test]
+fn the_prometheus_rule_fits_the_operators_crd_and_broken_copies_fail() {
+    let file = "infra/k8s/monitoring/prometheusrule.yaml";
+    assert_passes(&lint("crd", &[&workspace_root().join(file)]), file);
+    let tmp = tempfile::tempdir().unwrap();
+    for (from, to, needle) in [
+        // A duration the operator's pattern refuses.
+        ("for: 2m", "for: 2 minutes", "does not match"),
+        // A misspelled rule field.
+        (
+            "    - record: slo:objective:ratio",
+            "    - recrd: slo:objective:ratio",
+            "'recrd' was unexpected",
+        ),
+        // A wrong type for a label value.
+        (
+            "sloth_severity: page",
+            "sloth_severity: [page]",
+            "is not of type 'string'",
+        ),
+    ] {
+        let broken = broken_copy(file, from, to, tmp.path());
+        assert_fails_with(&lint("crd", &[&broken]), to, needle);
+    }
+}
+
+#[test]
+fn the_dashboards_fit_grafanas_schemas_and_broken_copies_fail() {
+    let files: Vec<PathBuf> = ["kiln-serving", "kiln-slos", "kiln-pipeline", "kiln-gpu"]
+        .iter()
+        .map(|d| workspace_root().join(format!("monitoring/grafana/dashboards/{d}.json")))
+        .collect();
+    let refs: Vec<&std::path::Path> = files.iter().map(PathBuf::as_path).collect();
+    assert_passes(&lint("dashboards", &refs), "the dashboards");
+    let file = "monitoring/grafana/dashboards/kiln-serving.json";
+    let tmp = tempfile::tempdir().unwrap();
+    for (from, to, needle) in [
+        // A misspelled dashboard field.
+        (
+            "\"schemaVersion\": 41",
+            "\"schemaVersoin\": 41",
+            "'schemaVersoin' was unexpected",
+        ),
+        // A wrong type in a panel's grid position.
+        ("\"h\": 4,", "\"h\": \"four\",", "is not of type 'integer'"),
+        // A legend mode the timeseries panel does not know.
+        (
+            "\"displayMode\": \"list\"",
+            "\"displayMode\": \"lists\"",
+            "'lists' is not one of",
+        ),
+        // A misspelled query field.
+        (
+            "\"legendFormat\"",
+            "\"legendFromat\"",
+            "'legendFromat' was unexpected",
+        ),
+    ] {
+        let broken = broken_copy(file, from, to, tmp.path());
+        assert_fails_with(&lint("dashboards", &[&broken]), to, needle);
+    }
+}
+
+/// The pipeline dashboard reads what the WorkflowTemplate emits: every step template
+/// has both template metrics, and the dashboard queries them under Argo's prefix.
+#[test]
+fn pipeline_steps_emit_the_metrics_the_pipeline_dashboard_reads() {
+    let template: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(workspace_root().join("argo/kiln-pipeline.yaml")).unwrap(),
+    )
+    .unwrap();
+    let dashboard = std::fs::read_to_string(
+        workspace_root().join("monitoring/grafana/dashboards/kiln-pipeline.json"),
+    )
+    .unwrap();
+    for name in ["step", "train"] {
+        let t = template["spec"]["templates"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap();
+        let metrics: Vec<&str> = t["metrics"]["prometheus"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("template {name} has no metrics"))
+            .iter()
+            .map(|m| m["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            metrics,
+            ["kiln_step_duration_seconds", "kiln_step_results_total"],
+            "{name}"
+        );
+    }
+    for series in [
+        "argo_workflows_kiln_step_duration_seconds_bucket",
+        "argo_workflows_kiln_step_results_total",
+    ] {
+        assert!(
+            dashboard.contains(series),
+            "the pipeline dashboard does not read {series}"
+        );
+    }
+}

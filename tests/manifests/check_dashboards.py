@@ -27,6 +27,12 @@ def main(schema_dir, files):
 
     def check(schema, value, where):
         for error in jsonschema.Draft7Validator(schema).iter_errors(value):
+            # A panel is a oneOf (panel, row): report the error of the branch its type picks.
+            if error.context and isinstance(error.instance, dict):
+                branch = 1 if error.instance.get("type") == "row" else 0
+                mine = [e for e in error.context if e.relative_schema_path and e.relative_schema_path[0] == branch]
+                if mine:
+                    error = jsonschema.exceptions.best_match(mine)
             path = "/".join(str(p) for p in error.absolute_path)
             failures.append(f"{where}{'/' + path if path else ''}: {error.message}")
 

@@ -80,10 +80,19 @@ async fn metrics(State(state): State<AppState>) -> Response {
 /// Reads the body within the server's limit (413 beyond it).
 async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ServeError> {
     let limit = state.max_body_bytes();
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ServeError::TooLarge(format!(
-            "the request body is over the limit of {limit} bytes (--max-body-bytes)"
-        ))
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let error = e.into_inner();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+        while let Some(inner) = cause {
+            if inner.is::<http_body_util::LengthLimitError>() {
+                return ServeError::TooLarge(format!(
+                    "the request body is over the limit of {limit} bytes (--max-body-bytes)"
+                ));
+            }
+            cause = inner.source();
+        }
+        // The client went away or broke the stream mid-body: its request, its error.
+        ServeError::bad(format!("the request body could not be read: {error}"))
     })
 }
 

@@ -321,6 +321,12 @@ impl Drop for MlflowServer {
     }
 }
 
+#[derive(Clone)]
+enum Fault {
+    FailFirst { pattern: String, failures: usize },
+    SlowBody { every: usize, delay: Duration },
+}
+
 /// An HTTP proxy in front of a server that answers `500` to the first `failures`
 /// requests whose request line contains `pattern`, and forwards everything else.
 pub struct FaultProxy {
@@ -330,6 +336,24 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     pub fn start(upstream: &str, pattern: &str, failures: usize) -> FaultProxy {
+        FaultProxy::with_fault(
+            upstream,
+            Fault::FailFirst {
+                pattern: pattern.into(),
+                failures,
+            },
+        )
+    }
+
+    /// A proxy that forwards every request, but for every `every`-th one sends the
+    /// upstream the head at once and the body only after `delay`: a slow client as the
+    /// server sees it (its request timer and its concurrency slot both run meanwhile).
+    /// `injected` counts the slowed requests.
+    pub fn slow_bodies(upstream: &str, every: usize, delay: Duration) -> FaultProxy {
+        FaultProxy::with_fault(upstream, Fault::SlowBody { every, delay })
+    }
+
+    fn with_fault(upstream: &str, fault: Fault) -> FaultProxy {
         use std::io::{Read, Write};
         use std::sync::atomic::{AtomicUsize, Ordering};
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
@@ -337,11 +361,15 @@ impl FaultProxy {
         let upstream = upstream.trim_start_matches("http://").to_string();
         let injected = std::sync::Arc::new(AtomicUsize::new(0));
         let counter = injected.clone();
-        let pattern = pattern.to_string();
+        let seen = std::sync::Arc::new(AtomicUsize::new(0));
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (upstream, pattern, counter) =
-                    (upstream.clone(), pattern.clone(), counter.clone());
+                let (upstream, fault, counter, seen) = (
+                    upstream.clone(),
+                    fault.clone(),
+                    counter.clone(),
+                    seen.clone(),
+                );
                 std::thread::spawn(move || {
                     let mut client = stream;
                     // Read the head, then the body by Content-Length.
@@ -378,9 +406,26 @@ impl FaultProxy {
                         buf.extend_from_slice(&chunk[..n]);
                     }
                     let request_line = head.lines().next().unwrap_or_default().to_string();
-                    if request_line.contains(&pattern)
-                        && counter.fetch_add(1, Ordering::SeqCst) < failures
-                    {
+                    let mut stall = None;
+                    match &fault {
+                        Fault::FailFirst { pattern, failures } => {
+                            if !(request_line.contains(pattern.as_str())
+                                && counter.fetch_add(1, Ordering::SeqCst) < *failures)
+                            {
+                                stall = Some(Duration::ZERO);
+                            }
+                        }
+                        Fault::SlowBody { every, delay } => {
+                            let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
+                            if n.is_multiple_of(*every) {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                                stall = Some(*delay);
+                            } else {
+                                stall = Some(Duration::ZERO);
+                            }
+                        }
+                    }
+                    let Some(stall) = stall else {
                         let body = r#"{"error_code": "INTERNAL_ERROR", "message": "injected by the test proxy"}"#;
                         let _ = write!(
                             client,
@@ -388,7 +433,7 @@ impl FaultProxy {
                             body.len()
                         );
                         return;
-                    }
+                    };
                     // Forward with `Connection: close`, so the reply ends at EOF.
                     let mut forwarded = String::new();
                     for line in head[..head_end].split("\r\n").filter(|l| !l.is_empty()) {
@@ -402,6 +447,10 @@ impl FaultProxy {
                         return;
                     };
                     let _ = server.write_all(forwarded.as_bytes());
+                    if !stall.is_zero() {
+                        let _ = server.flush();
+                        std::thread::sleep(stall);
+                    }
                     let _ = server.write_all(&buf[head_end..]);
                     let mut reply = Vec::new();
                     let _ = server.read_to_end(&mut reply);
@@ -445,7 +494,32 @@ pub fn http_request(
     let text = String::from_utf8_lossy(&reply).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, body.to_string()))
+    let chunked = head
+        .to_ascii_lowercase()
+        .lines()
+        .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    Some((
+        status,
+        if chunked {
+            dechunk(body)?
+        } else {
+            body.to_string()
+        },
+    ))
+}
+
+/// The payload of a `Transfer-Encoding: chunked` body.
+fn dechunk(mut body: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix("\r\n")?;
+    }
 }
 
 /// Percent-encodes a query-string value.

@@ -153,7 +153,15 @@ impl Alertmanager {
     pub fn start(config: &std::path::Path) -> Alertmanager {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let child = Command::new(alertmanager_bin())
+        // Through scripts/alertmanager.sh: Debian's build needs its template at a fixed
+        // system path, which the script provides without installing anything.
+        let package = alertmanager_bin()
+            .ancestors()
+            .nth(3)
+            .expect("<dir>/usr/bin/prometheus-alertmanager")
+            .to_path_buf();
+        let child = Command::new(crate::workspace_root().join("scripts/alertmanager.sh"))
+            .env("KILN_ALERTMANAGER_DIR", package)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", dir.path().display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))

@@ -1,0 +1,379 @@
+//! The monitoring stack end to end, with real processes on loopback: kiln-serve behind
+//! a fault proxy, oha's open-loop load, Prometheus evaluating the committed SLO and
+//! health rules, Alertmanager with the committed routing delivering to a webhook this
+//! test runs, `kiln slo check`, and every query of the committed dashboards.
+//!
+//! The rules are the committed 30-day ones: on a fresh Prometheus every window's rate
+//! covers the data there is, so a fault burns all windows at once and the page fires
+//! within a minute of it; the test runs exactly what ships.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kiln_testkit::{
+    Alertmanager, FaultProxy, Prometheus, Server, Webhook, bin, oha_bin, pipeline, predict_path,
+    run, shifted, stderr, stdout, v1_body, workspace_root,
+};
+use serde_json::Value;
+
+/// GPU and pipeline series in the shapes dcgm-exporter and Argo's template metrics
+/// expose them (no GPU node or Argo controller runs here), growing at every scrape.
+fn fixture_exporter() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let scrapes = Arc::new(AtomicU64::new(0));
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let n = scrapes.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut text = String::new();
+            for (gpu, util) in [(0, 97.0), (1, 41.0)] {
+                let labels =
+                    format!("gpu=\"{gpu}\",Hostname=\"g5-node-a\",modelName=\"NVIDIA A10G\"");
+                text.push_str(&format!(
+                    "DCGM_FI_DEV_GPU_UTIL{{{labels}}} {util}\nDCGM_FI_DEV_FB_USED{{{labels}}} 10240\nDCGM_FI_DEV_POWER_USAGE{{{labels}}} 180.5\nDCGM_FI_DEV_GPU_TEMP{{{labels}}} 61\n"
+                ));
+            }
+            for (step, exit_code) in [
+                ("prepare", "0"),
+                ("train", "0"),
+                ("fairness", "3"),
+                ("register", "75"),
+            ] {
+                let status = if exit_code == "0" {
+                    "Succeeded"
+                } else {
+                    "Failed"
+                };
+                text.push_str(&format!(
+                    "argo_workflows_kiln_step_results_total{{step=\"{step}\",status=\"{status}\",exit_code=\"{exit_code}\"}} {n}\n"
+                ));
+                let mut cumulative = 0;
+                for le in ["10", "30", "60", "120", "300", "+Inf"] {
+                    cumulative += if le == "60" { n } else { 0 };
+                    text.push_str(&format!(
+                        "argo_workflows_kiln_step_duration_seconds_bucket{{step=\"{step}\",status=\"{status}\",le=\"{le}\"}} {cumulative}\n"
+                    ));
+                }
+                text.push_str(&format!(
+                    "argo_workflows_kiln_step_duration_seconds_sum{{step=\"{step}\",status=\"{status}\"}} {}\nargo_workflows_kiln_step_duration_seconds_count{{step=\"{step}\",status=\"{status}\"}} {n}\n",
+                    n * 45
+                ));
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    addr
+}
+
+fn firing(prometheus: &Prometheus, alert: &str, severity: &str) -> bool {
+    let Some((200, body)) = kiln_testkit::http_request(
+        &prometheus.url,
+        "GET",
+        "/api/v1/alerts",
+        b"",
+        Duration::from_secs(5),
+    ) else {
+        return false;
+    };
+    let value: Value = serde_json::from_str(&body).unwrap_or_default();
+    value["data"]["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|a| {
+            a["labels"]["alertname"] == alert
+                && a["labels"]["severity"] == severity
+                && a["state"] == "firing"
+        })
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    start.elapsed()
+}
+
+fn scalar(prometheus: &Prometheus, promql: &str) -> Option<f64> {
+    prometheus
+        .query(promql)
+        .first()
+        .and_then(|s| s["value"][1].as_str()?.parse().ok())
+}
+
+#[test]
+fn a_fault_burns_the_budget_pages_through_alertmanager_and_fails_the_slo_check() {
+    let root = workspace_root();
+    let p = pipeline();
+    // A small concurrency limit, so the slowed requests crowd out the rest (503s), and a
+    // short drift window, so a few hundred shifted rows fill it.
+    let server = Server::start(
+        &[
+            "--max-concurrency",
+            "4",
+            "--drift-window",
+            "200",
+            "--drift-min-rows",
+            "50",
+        ],
+        &[],
+    );
+
+    let webhook = Webhook::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = std::fs::read_to_string(root.join("monitoring/alertmanager/alertmanager.yml"))
+        .unwrap()
+        .replace("http://pager.example.invalid", &webhook.url)
+        .replace("http://tickets.example.invalid", &webhook.url);
+    let config_path = tmp.path().join("alertmanager.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let alertmanager = Alertmanager::start(&config_path);
+
+    let rules = [
+        root.join("monitoring/rules/kiln-serve-slos.rules.yml"),
+        root.join("monitoring/rules/kiln-serve-health.rules.yml"),
+    ];
+    let prometheus = Prometheus::start_alerting(
+        &[
+            ("kiln-serve", vec![server.http.clone()]),
+            ("fixtures", vec![fixture_exporter()]),
+        ],
+        "1s",
+        &rules,
+        Some(&alertmanager.addr),
+    );
+    wait_for("rules evaluated", Duration::from_secs(30), || {
+        prometheus.query("sloth_slo_info").len() == 5
+    });
+    wait_for(
+        "kiln-serve and the fixtures scraped",
+        Duration::from_secs(30),
+        || {
+            prometheus.query("up == 1").len() == 2
+                && scalar(&prometheus, "max(kiln_drifted_features_ratio)").is_some()
+        },
+    );
+    assert_eq!(
+        scalar(&prometheus, "max(kiln_drifted_features_ratio)"),
+        Some(0.0),
+        "no drift before traffic"
+    );
+
+    // The fault: every 4th request's body reaches kiln-serve 400 ms late (over the
+    // 300 ms objective), holding one of its 4 slots meanwhile; requests beyond the
+    // limit are shed with 503. The rows are shifted far from training.
+    let proxy = FaultProxy::slow_bodies(&server.http, 4, Duration::from_millis(400));
+    let rows: Vec<Value> = p.rows[..10].iter().map(shifted).collect();
+    let body = tmp.path().join("body.json");
+    std::fs::write(&body, v1_body(&rows)).unwrap();
+    let fault_start = Instant::now();
+    let oha = Command::new(oha_bin())
+        .args([
+            "-z",
+            "40s",
+            "-q",
+            "100",
+            "-c",
+            "32",
+            "--latency-correction",
+            "--disable-keepalive",
+        ])
+        .args([
+            "--no-tui",
+            "--output-format",
+            "json",
+            "-m",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-D",
+        ])
+        .arg(&body)
+        .arg(format!("{}{}", proxy.uri, predict_path()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start oha");
+
+    let to_page = wait_for(
+        "the error-budget page firing in Prometheus",
+        Duration::from_secs(90),
+        || {
+            let done = firing(&prometheus, "KilnServeErrorBudgetBurn", "page");
+            if !done && fault_start.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "no page 30 s into the fault: requests {:?}; SLI {:?}; alerts {:?}; shed {:?}; injected {}",
+                    prometheus.query("sum by (code) (kiln_requests_total)"),
+                    prometheus.query("slo:sli_error:ratio_rate5m"),
+                    prometheus.query("ALERTS"),
+                    prometheus.query("kiln_shed_requests_total"),
+                    proxy.injected.load(Ordering::SeqCst),
+                );
+            }
+            done
+        },
+    );
+    wait_for("the latency page firing", Duration::from_secs(60), || {
+        firing(&prometheus, "KilnServeLatencyBudgetBurn", "page")
+    });
+    let delivered = |alert: &str| {
+        webhook.received().iter().any(|(path, body)| {
+            path == "/kiln/page"
+                && body["status"] == "firing"
+                && body["alerts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a["labels"]["alertname"] == alert)
+        })
+    };
+    let to_delivery = wait_for(
+        "Alertmanager delivering the page to the webhook",
+        Duration::from_secs(60),
+        || delivered("KilnServeErrorBudgetBurn"),
+    );
+    wait_for("the drift SLI rising", Duration::from_secs(60), || {
+        scalar(
+            &prometheus,
+            "slo:sli_error:ratio_rate5m{sloth_id=\"kiln-serve-drift\"}",
+        )
+        .is_some_and(|v| v > 0.0)
+    });
+    // The ticket of the same SLO is inhibited by its page: never delivered as a ticket.
+    assert!(
+        !webhook
+            .received()
+            .iter()
+            .any(|(path, body)| path == "/kiln/ticket"
+                && body["alerts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| a["labels"]["alertname"] == "KilnServeErrorBudgetBurn")),
+        "the errors ticket was delivered although its page fires"
+    );
+
+    // `kiln slo check` reads the burned budgets and fails with exit 3.
+    let report_path = tmp.path().join("check.json");
+    let check = run(Command::new(bin("kiln"))
+        .args(["slo", "check", "--spec"])
+        .arg(root.join("monitoring/slos.yaml"))
+        .args(["--prometheus", &prometheus.url, "--report"])
+        .arg(&report_path));
+    assert_eq!(
+        check.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
+    assert!(
+        stdout(&check).contains("FAILED: kiln-serve-errors: the page alert is firing"),
+        "{}",
+        stdout(&check)
+    );
+    assert!(
+        stderr(&check).starts_with("error: SLO check failed: "),
+        "{}",
+        stderr(&check)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&report_path).unwrap()).unwrap();
+    let errors = report["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slo"] == "errors")
+        .unwrap();
+    assert!(
+        errors["budget_remaining"].as_f64().unwrap() < 0.0,
+        "{errors}"
+    );
+    assert!(
+        errors["firing"]
+            .as_array()
+            .unwrap()
+            .contains(&"page".into()),
+        "{errors}"
+    );
+    let gpu = report["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["slo"] == "gpu")
+        .unwrap();
+    assert!(
+        gpu["firing"].as_array().unwrap().is_empty() || gpu["sli"].is_number(),
+        "{gpu}"
+    );
+
+    // Every query of every committed dashboard returns data from this Prometheus.
+    let mut queries = 0;
+    for name in ["kiln-serving", "kiln-slos", "kiln-pipeline", "kiln-gpu"] {
+        let path = root.join(format!("monitoring/grafana/dashboards/{name}.json"));
+        let dashboard: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().unwrap() {
+                let expr = target["expr"]
+                    .as_str()
+                    .unwrap()
+                    .replace("$__rate_interval", "1m")
+                    .replace("$__range", "5m")
+                    .replace("$model", ".*")
+                    .replace("$node", ".*");
+                let result = prometheus.query(&expr);
+                let finite = result.iter().any(|s| {
+                    s["value"][1]
+                        .as_str()
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .is_some_and(f64::is_finite)
+                });
+                assert!(
+                    finite,
+                    "{name}: panel `{}`: `{expr}` returned no data: {result:?}",
+                    panel["title"]
+                );
+                queries += 1;
+            }
+        }
+    }
+    assert!(queries > 40, "{queries} queries");
+
+    let out = oha.wait_with_output().expect("oha");
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("oha JSON");
+    let codes = summary["statusCodeDistribution"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let total: u64 = codes.values().filter_map(Value::as_u64).sum();
+    let failed: u64 = codes
+        .iter()
+        .filter(|(c, _)| c.starts_with('5'))
+        .filter_map(|(_, n)| n.as_u64())
+        .sum();
+    assert!(total > 1000, "{summary}");
+    assert!(
+        failed > 0 && proxy.injected.load(Ordering::SeqCst) > 0,
+        "{codes:?}"
+    );
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "fault start to page firing {:.1} s, page delivered {:.1} s later; {failed} of {total} requests 5xx ({:.1} %)",
+            to_page.as_secs_f64(),
+            to_delivery.as_secs_f64(),
+            failed as f64 * 100.0 / total as f64
+        );
+    }
+}
