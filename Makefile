@@ -58,7 +58,7 @@ SKLEARN_VERSION := 1.9.1
 MODEL_REF       ?= adult-income@staging
 
 .PHONY: help install build run data prepare validate train evaluate fairness data-quality \
-        register serve bench-serve slo-rules slo-check metrics logs rollback test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
+        register serve bench-serve bench-slo-probe slo-rules slo-check metrics logs rollback test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -194,6 +194,9 @@ $(MLSERVER_PEER_VENV)/.installed:
 bench-serve: build $(TOOLS)/bin/oha $(KSERVE_PEER_VENV)/.installed $(MLSERVER_PEER_VENV)/.installed ## Benchmark kiln-serve against KServe's Python server and MLServer (docs/benchmarks.md)
 	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" OHA=$(TOOLS)/bin/oha KSERVE_PYTHON=$(KSERVE_PEER_VENV)/bin/python \
 	  MLSERVER_VENV=$(MLSERVER_PEER_VENV) SERVE_BIN=$(CARGO_TARGET_DIR)/$(RUN_PROFILE)/kiln-serve KILN=$(KILN) benches/serve.sh
+
+bench-slo-probe: build $(TOOLS)/bin/oha $(PROMETHEUS_DIR)/.installed ## The throughput probe beside oha on one kiln-serve (docs/benchmarks.md)
+	KILN=$(KILN) OHA=$(TOOLS)/bin/oha PROMETHEUS=$(PROMETHEUS_DIR)/usr/bin/prometheus benches/slo-probe.sh
 
 $(MLFLOW_VENV)/.installed:
 	python3 -m venv $(MLFLOW_VENV)

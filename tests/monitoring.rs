@@ -377,3 +377,35 @@ fn a_fault_burns_the_budget_pages_through_alertmanager_and_fails_the_slo_check()
         );
     }
 }
+
+/// The throughput SLO's capacity check against a real kiln-serve: 100 requests/s for a
+/// few seconds pass within 300 ms; the same load through a proxy that holds every
+/// second body 400 ms fails on p99, with exit 3.
+#[test]
+fn the_throughput_probe_passes_a_healthy_server_and_fails_a_slow_one() {
+    let root = workspace_root();
+    pipeline();
+    let server = Server::start(&[], &[]);
+    let rules = [root.join("monitoring/rules/kiln-serve-slos.rules.yml")];
+    let prometheus = Prometheus::start(&[("kiln-serve", vec![server.http.clone()])], "1s", &rules);
+    wait_for("rules evaluated", Duration::from_secs(30), || {
+        prometheus.query("sloth_slo_info").len() == 5
+    });
+    let check = |url: &str| {
+        run(Command::new(bin("kiln"))
+            .args(["slo", "check", "--spec"])
+            .arg(root.join("monitoring/slos.yaml"))
+            .args(["--prometheus", &prometheus.url, "--probe", url, "--probe-body"])
+            .arg(root.join("examples/adult/request.json"))
+            .args(["--probe-rate", "100", "--probe-duration", "5s"]))
+    };
+    let healthy = check(&format!("http://{}{}", server.http, predict_path()));
+    assert!(healthy.status.success(), "{}{}", stdout(&healthy), stderr(&healthy));
+    let text = stdout(&healthy);
+    assert!(text.contains("500 requests at 100 rps") && text.contains(": pass"), "{text}");
+
+    let proxy = FaultProxy::slow_bodies(&server.http, 2, Duration::from_millis(400));
+    let slow = check(&format!("{}{}", proxy.uri, predict_path()));
+    assert_eq!(slow.status.code(), Some(3), "{}{}", stdout(&slow), stderr(&slow));
+    assert!(stdout(&slow).contains("FAILED: throughput probe failed: p99"), "{}", stdout(&slow));
+}

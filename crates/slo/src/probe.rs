@@ -1,9 +1,11 @@
 //! The throughput SLO's capacity check: open-loop load at a fixed rate for a set time,
 //! then pass or fail on the measured p99 and error ratio.
 //!
-//! Open loop: request `i` is due at `start + i / rate` whether or not earlier ones
-//! finished, and its latency counts from when it was due (so a stalled server cannot
-//! hide its queue, the coordinated-omission correction oha and wrk2 make).
+//! Open loop: request `i` is sent at `start + i / rate` whether or not earlier ones
+//! finished (the sender never waits for an answer, so a stalled server cannot slow the
+//! schedule down and hide its queue: no coordinated omission). Latency counts from the
+//! moment the request is sent; the timer's own lateness (tokio's 1 ms resolution) is
+//! not charged to the server.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,6 +47,9 @@ pub struct ProbeResult {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub error_ratio: f64,
+    /// How late the probe sent its latest request against the schedule (its own lag,
+    /// not the server's): large values mean the prober, not the server, was starved.
+    pub max_send_lag_ms: f64,
     pub passed: bool,
     pub reasons: Vec<String>,
 }
@@ -52,7 +57,7 @@ pub struct ProbeResult {
 impl ProbeResult {
     pub fn summary(&self) -> String {
         format!(
-            "probe {}: {} requests at {} rps for {:.0} s: {:.1} rps served, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failed ({:.3} %): {}",
+            "probe {}: {} requests at {} rps for {:.0} s: {:.1} rps served, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} failed ({:.3} %), send lag at most {:.1} ms: {}",
             self.url,
             self.sent,
             crate::rules::number(self.target_rps),
@@ -63,6 +68,7 @@ impl ProbeResult {
             self.max_ms,
             self.failed,
             self.error_ratio * 100.0,
+            self.max_send_lag_ms,
             if self.passed { "pass" } else { "FAIL" }
         )
     }
@@ -91,10 +97,13 @@ pub async fn probe(settings: &ProbeSettings) -> Result<ProbeResult> {
     let start = Instant::now() + Duration::from_millis(10);
     let mut tasks = tokio::task::JoinSet::new();
     let mut over_limit = 0u64;
+    let mut max_lag = Duration::ZERO;
     let mut last_error = None::<String>;
     for i in 0..total {
         let due = start + Duration::from_secs_f64(i as f64 / settings.rate);
         tokio::time::sleep_until(due.into()).await;
+        let sent = Instant::now();
+        max_lag = max_lag.max(sent.duration_since(due));
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             over_limit += 1;
             continue;
@@ -121,7 +130,7 @@ pub async fn probe(settings: &ProbeSettings) -> Result<ProbeResult> {
                 Err(e) => Err(Some(error_chain(&e))),
             };
             drop(permit);
-            (due.elapsed(), outcome)
+            (sent.elapsed(), outcome)
         });
     }
     let mut latencies = Vec::with_capacity(total as usize);
@@ -204,6 +213,7 @@ pub async fn probe(settings: &ProbeSettings) -> Result<ProbeResult> {
         p99_ms,
         max_ms: quantile(1.0),
         error_ratio,
+        max_send_lag_ms: max_lag.as_secs_f64() * 1000.0,
         passed: reasons.is_empty(),
         reasons,
     })
