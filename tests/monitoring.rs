@@ -395,17 +395,41 @@ fn the_throughput_probe_passes_a_healthy_server_and_fails_a_slow_one() {
         run(Command::new(bin("kiln"))
             .args(["slo", "check", "--spec"])
             .arg(root.join("monitoring/slos.yaml"))
-            .args(["--prometheus", &prometheus.url, "--probe", url, "--probe-body"])
+            .args([
+                "--prometheus",
+                &prometheus.url,
+                "--probe",
+                url,
+                "--probe-body",
+            ])
             .arg(root.join("examples/adult/request.json"))
             .args(["--probe-rate", "100", "--probe-duration", "5s"]))
     };
     let healthy = check(&format!("http://{}{}", server.http, predict_path()));
-    assert!(healthy.status.success(), "{}{}", stdout(&healthy), stderr(&healthy));
+    assert!(
+        healthy.status.success(),
+        "{}{}",
+        stdout(&healthy),
+        stderr(&healthy)
+    );
     let text = stdout(&healthy);
-    assert!(text.contains("500 requests at 100 rps") && text.contains(": pass"), "{text}");
+    assert!(
+        text.contains("500 requests at 100 rps") && text.contains(": pass"),
+        "{text}"
+    );
 
     let proxy = FaultProxy::slow_bodies(&server.http, 2, Duration::from_millis(400));
     let slow = check(&format!("{}{}", proxy.uri, predict_path()));
-    assert_eq!(slow.status.code(), Some(3), "{}{}", stdout(&slow), stderr(&slow));
-    assert!(stdout(&slow).contains("FAILED: throughput probe failed: p99"), "{}", stdout(&slow));
+    assert_eq!(
+        slow.status.code(),
+        Some(3),
+        "{}{}",
+        stdout(&slow),
+        stderr(&slow)
+    );
+    assert!(
+        stdout(&slow).contains("FAILED: throughput probe failed: p99"),
+        "{}",
+        stdout(&slow)
+    );
 }
