@@ -3,11 +3,14 @@
 
 use kiln_core::metrics::{Confusion, average_precision, brier, calibration, log_loss, roc_auc};
 
+/// The crate folder as `cargo test` gives it at run time: a test binary compiled in
+/// another checkout that shares the target directory keeps its own path in `env!`.
+fn crate_dir() -> String {
+    std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
+}
+
 fn fixture(name: &str) -> (Vec<u8>, Vec<f64>) {
-    let path = format!(
-        "{}/tests/fixtures/metrics/{name}.csv",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/metrics/{name}.csv", crate_dir());
     let text = std::fs::read_to_string(path).unwrap();
     text.lines()
         .skip(1)
@@ -30,10 +33,7 @@ fn close(actual: f64, expected: &serde_json::Value, tolerance: f64, what: &str) 
 
 #[test]
 fn every_metric_equals_scikit_learn() {
-    let path = format!(
-        "{}/tests/fixtures/metrics/expected.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/metrics/expected.json", crate_dir());
     let expected: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     for name in ["ties", "continuous", "tiny"] {
