@@ -215,7 +215,7 @@ fn dockerfiles_pass_and_one_running_as_root_fails() {
 
 #[test]
 fn the_inference_service_fits_kserves_crd_and_broken_copies_fail() {
-    let file = "infra/k8s/serving/inferenceservice.yaml";
+    let file = "infra/k8s/serving/base/inferenceservice.yaml";
     let manifest = workspace_root().join(file);
     assert_passes(&lint("crd", &[&manifest]), file);
     let tmp = tempfile::tempdir().unwrap();
@@ -459,5 +459,139 @@ fn pipeline_steps_emit_the_metrics_the_pipeline_dashboard_reads() {
             dashboard.contains(series),
             "the pipeline dashboard does not read {series}"
         );
+    }
+}
+
+/// A copy of infra/k8s/serving with `from` replaced by `to` in one file.
+fn broken_serving(file: &str, from: &str, to: &str, dir: &std::path::Path) -> PathBuf {
+    let source = workspace_root().join("infra/k8s/serving");
+    let copy = dir.join("serving");
+    for entry in ["base", "overlays/dev", "overlays/staging", "overlays/prod"] {
+        std::fs::create_dir_all(copy.join(entry)).unwrap();
+        for f in std::fs::read_dir(source.join(entry)).unwrap().flatten() {
+            std::fs::copy(f.path(), copy.join(entry).join(f.file_name())).unwrap();
+        }
+    }
+    let path = copy.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "`{from}` is not in {file}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    copy
+}
+
+#[test]
+fn the_serving_overlays_render_and_fit_kserve_istio_and_kubernetes_and_broken_copies_fail() {
+    let overlays: Vec<PathBuf> = ["dev", "staging", "prod"]
+        .iter()
+        .map(|o| workspace_root().join("infra/k8s/serving/overlays").join(o))
+        .collect();
+    let refs: Vec<&std::path::Path> = overlays.iter().map(PathBuf::as_path).collect();
+    assert_passes(&lint("overlays", &refs), "the serving overlays");
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, (file, overlay, from, to, needle)) in [
+        // Istio: a misspelled mTLS field, and a mode that does not exist.
+        (
+            "base/istio.yaml",
+            "dev",
+            "  mtls:\n",
+            "  mtl:\n",
+            "'mtl' was unexpected",
+        ),
+        (
+            "base/istio.yaml",
+            "dev",
+            "mode: STRICT",
+            "mode: STRICTER",
+            "'STRICTER' is not one of",
+        ),
+        // A misspelled VirtualService field (prod only).
+        (
+            "overlays/prod/gateway.yaml",
+            "prod",
+            "retryOn:",
+            "retryOnn:",
+            "'retryOnn' was unexpected",
+        ),
+        // An overlay's patch with a wrong type reaches the rendered InferenceService.
+        (
+            "overlays/staging/kustomization.yaml",
+            "staging",
+            "value: 5",
+            "value: five",
+            "'five' is not of type 'integer'",
+        ),
+        // The NetworkPolicy with a wrong type.
+        (
+            "base/networkpolicy.yaml",
+            "dev",
+            "policyTypes: [Ingress, Egress]",
+            "policyTypes: Ingress",
+            "is not of type 'array'",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tmp.path().join(i.to_string());
+        let copy = broken_serving(file, from, to, &dir);
+        assert_fails_with(
+            &lint("overlays", &[&copy.join("overlays").join(overlay)]),
+            to,
+            needle,
+        );
+    }
+}
+
+/// What each environment serves: the alias, the replicas, and the canary only in prod.
+#[test]
+fn each_overlay_serves_its_alias() {
+    for (overlay, alias, min, max, canary) in [
+        ("dev", "staging", 1, 1, false),
+        ("staging", "staging", 2, 5, false),
+        ("prod", "production", 2, 10, true),
+    ] {
+        let out = run(Command::new("kubectl").arg("kustomize").arg(
+            workspace_root()
+                .join("infra/k8s/serving/overlays")
+                .join(overlay),
+        ));
+        assert!(out.status.success(), "{overlay}: {}", stderr(&out));
+        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_slice(&out.stdout)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        let isvc = docs
+            .iter()
+            .find(|d| d["kind"] == "InferenceService")
+            .unwrap();
+        let predictor = &isvc["spec"]["predictor"];
+        assert_eq!(
+            predictor["containers"][0]["args"][0],
+            format!("--model=models:/adult-income@{alias}").as_str(),
+            "{overlay}"
+        );
+        assert_eq!(
+            (
+                predictor["minReplicas"].as_u64(),
+                predictor["maxReplicas"].as_u64()
+            ),
+            (Some(min), Some(max)),
+            "{overlay}"
+        );
+        assert_eq!(
+            predictor["canaryTrafficPercent"].as_u64().is_some(),
+            canary,
+            "{overlay}"
+        );
+        assert_eq!(
+            docs.iter().any(|d| d["kind"] == "VirtualService"),
+            canary,
+            "{overlay}: the external host is prod's"
+        );
+        for kind in ["PeerAuthentication", "AuthorizationPolicy", "NetworkPolicy"] {
+            assert!(
+                docs.iter().any(|d| d["kind"] == kind),
+                "{overlay}: no {kind}"
+            );
+        }
     }
 }

@@ -55,7 +55,11 @@ def schemas(crd_paths):
                 if schema:
                     schema = close(copy.deepcopy(schema))
                     # metadata is the API server's own: names and labels, not open fields.
-                    schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+                    props = schema.setdefault("properties", {})
+                    props["metadata"] = {"type": "object"}
+                    # Some CRDs (Istio's) list only spec and status at the root.
+                    props.setdefault("apiVersion", {"type": "string"})
+                    props.setdefault("kind", {"type": "string"})
                     found[(f"{group}/{version['name']}", kind)] = schema
     return found
 

@@ -6,7 +6,8 @@
 #   lint.sh argo FILE...          Argo YAML against Argo's JSON schema, unknown fields rejected
 #   lint.sh k8s FILE...           plain Kubernetes manifests: kubernetes-validate --strict, checkov
 #   lint.sh docker FILE...        Dockerfiles: hadolint, checkov
-#   lint.sh crd FILE...           custom resources (KServe, PrometheusRule) against their CRDs, unknown fields rejected
+#   lint.sh crd FILE...           custom resources (KServe, Istio, PrometheusRule) against their CRDs, unknown fields rejected
+#   lint.sh overlays DIR...       kustomize overlays rendered, then crd + k8s checks on the result
 #   lint.sh dashboards FILE...    Grafana dashboards against Grafana's schemas (panels, options, queries)
 #   lint.sh terraform DIR         checkov (offline)
 #   lint.sh workflow FILE...      GitHub workflows: SHA pins and known keys, then actionlint
@@ -38,7 +39,32 @@ lint_k8s() {
 
 lint_crd() {
   "$PYTHON" "$root/tests/manifests/check_crd.py" \
-    "$SCHEMAS/kserve/serving.kserve.io_inferenceservices.yaml,$SCHEMAS/prometheus-operator/monitoring.coreos.com_prometheusrules.yaml" "$@"
+    "$SCHEMAS/kserve/serving.kserve.io_inferenceservices.yaml,$SCHEMAS/prometheus-operator/monitoring.coreos.com_prometheusrules.yaml,$SCHEMAS/istio/customresourcedefinitions.gen.yaml" "$@"
+}
+
+# Each kustomize overlay rendered (kubectl kustomize), then its custom resources
+# (KServe, Istio) against their CRDs and its core resources with kubernetes-validate
+# and checkov, like any other manifest.
+lint_overlays() {
+  command -v kubectl > /dev/null || { echo "lint.sh overlays: kubectl not found (it renders the kustomize overlays)" >&2; exit 2; }
+  local dir out
+  for dir in "$@"; do
+    out=$(mktemp -d)
+    kubectl kustomize "$dir" > "$out/rendered.yaml"
+    "$PYTHON" - "$out" <<'PY'
+import sys, yaml
+out = sys.argv[1]
+docs = [d for d in yaml.safe_load_all(open(f"{out}/rendered.yaml")) if d]
+core = [d for d in docs if "." not in d["apiVersion"].split("/")[0] or d["apiVersion"].startswith("networking.k8s.io/")]
+custom = [d for d in docs if d not in core]
+yaml.safe_dump_all(custom, open(f"{out}/custom.yaml", "w"))
+yaml.safe_dump_all(core, open(f"{out}/core.yaml", "w"))
+PY
+    echo "-- $dir"
+    lint_crd "$out/custom.yaml"
+    lint_k8s "$out/core.yaml"
+    rm -rf "$out"
+  done
 }
 
 lint_dashboards() {
@@ -68,20 +94,21 @@ lint_workflow() {
   fi
 }
 
-kind="${1:?usage: lint.sh all|argo|k8s|crd|dashboards|docker|terraform|workflow FILE...}"
+kind="${1:?usage: lint.sh all|argo|k8s|crd|overlays|dashboards|docker|terraform|workflow FILE...}"
 shift
 case "$kind" in
   all)
     cd "$root"
     echo "== argo";      lint_argo argo/*.yaml
     echo "== k8s";       lint_k8s infra/k8s/*.yaml
-    echo "== crd";       lint_crd infra/k8s/serving/*.yaml infra/k8s/monitoring/prometheusrule.yaml
+    echo "== crd";       lint_crd infra/k8s/monitoring/prometheusrule.yaml
+    echo "== overlays";  lint_overlays infra/k8s/serving/overlays/*
     echo "== k8s (monitoring)"; lint_k8s infra/k8s/monitoring/dashboards.yaml
     echo "== dashboards"; lint_dashboards monitoring/grafana/dashboards/*.json
     echo "== docker";    lint_docker containers/Dockerfile containers/train-cuda.Dockerfile containers/serve.Dockerfile
     echo "== terraform"; lint_terraform infra/terraform
     echo "== workflow";  lint_workflow .github/workflows/*.yml
     ;;
-  argo | k8s | crd | dashboards | docker | terraform | workflow) "lint_$kind" "$@" ;;
+  argo | k8s | crd | overlays | dashboards | docker | terraform | workflow) "lint_$kind" "$@" ;;
   *) echo "lint.sh: unknown kind $kind" >&2; exit 2 ;;
 esac
