@@ -55,8 +55,12 @@ lint_overlays() {
 import sys, yaml
 out = sys.argv[1]
 docs = [d for d in yaml.safe_load_all(open(f"{out}/rendered.yaml")) if d]
-core = [d for d in docs if "." not in d["apiVersion"].split("/")[0] or d["apiVersion"].startswith("networking.k8s.io/")]
-custom = [d for d in docs if d not in core]
+# Kubernetes' own API groups: the core group (no group) and *.k8s.io; the rest are CRDs.
+def builtin(doc):
+    group = doc["apiVersion"].rpartition("/")[0]
+    return group == "" or group.endswith(".k8s.io")
+core = [d for d in docs if builtin(d)]
+custom = [d for d in docs if not builtin(d)]
 yaml.safe_dump_all(custom, open(f"{out}/custom.yaml", "w"))
 yaml.safe_dump_all(core, open(f"{out}/core.yaml", "w"))
 PY

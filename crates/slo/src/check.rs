@@ -102,7 +102,7 @@ impl CheckReport {
                 |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
             rows.push(vec![
                 s.slo.clone(),
-                format!("{} %", trim(s.objective)),
+                format!("{} %", crate::rules::number(s.objective)),
                 if no_data {
                     "no data".into()
                 } else {
@@ -153,10 +153,6 @@ impl CheckReport {
         }
         out
     }
-}
-
-fn trim(value: f64) -> String {
-    crate::rules::number(value)
 }
 
 /// Reads every SLO's series from Prometheus. An SLO whose rules Prometheus does not

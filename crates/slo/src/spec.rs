@@ -153,21 +153,14 @@ impl Slo {
 impl SloSpec {
     /// Reads and validates a spec file. `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<SloSpec> {
-        let docs: Vec<&str> = text
-            .split("\n---")
-            .filter(|d| !d.trim().trim_start_matches("---").trim().is_empty())
-            .collect();
-        if docs.len() != 1 {
+        let mut documents = serde_yaml::Deserializer::from_str(text);
+        let Some(document) = documents.next() else {
             return Err(SloError::spec(
                 file,
-                format!(
-                    "expected one prometheus/v1 document, found {} (one service per file)",
-                    docs.len()
-                ),
+                "empty: expected one prometheus/v1 document",
             ));
-        }
-        let deserializer = serde_yaml::Deserializer::from_str(docs[0]);
-        let spec: SloSpec = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        };
+        let spec: SloSpec = serde_path_to_error::deserialize(document).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
             if path == "." {
@@ -176,6 +169,13 @@ impl SloSpec {
                 SloError::spec(file, format!("{path}: {inner}"))
             }
         })?;
+        let more = 1 + documents.count();
+        if more != 1 {
+            return Err(SloError::spec(
+                file,
+                format!("expected one prometheus/v1 document, found {more} (one service per file)"),
+            ));
+        }
         spec.validate(file)?;
         Ok(spec)
     }

@@ -406,25 +406,22 @@ impl FaultProxy {
                         buf.extend_from_slice(&chunk[..n]);
                     }
                     let request_line = head.lines().next().unwrap_or_default().to_string();
-                    let mut stall = None;
-                    match &fault {
-                        Fault::FailFirst { pattern, failures } => {
-                            if !(request_line.contains(pattern.as_str())
-                                && counter.fetch_add(1, Ordering::SeqCst) < *failures)
-                            {
-                                stall = Some(Duration::ZERO);
-                            }
-                        }
+                    // `None`: answer 500 here; `Some(d)`: forward, the body `d` late.
+                    let stall = match &fault {
+                        Fault::FailFirst { pattern, failures } => (!(request_line
+                            .contains(pattern.as_str())
+                            && counter.fetch_add(1, Ordering::SeqCst) < *failures))
+                            .then_some(Duration::ZERO),
                         Fault::SlowBody { every, delay } => {
                             let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
                             if n.is_multiple_of(*every) {
                                 counter.fetch_add(1, Ordering::SeqCst);
-                                stall = Some(*delay);
+                                Some(*delay)
                             } else {
-                                stall = Some(Duration::ZERO);
+                                Some(Duration::ZERO)
                             }
                         }
-                    }
+                    };
                     let Some(stall) = stall else {
                         let body = r#"{"error_code": "INTERNAL_ERROR", "message": "injected by the test proxy"}"#;
                         let _ = write!(

@@ -81,16 +81,7 @@ impl Prometheus {
             _dir: dir,
             url: format!("127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some((200, _)) =
-                http_request(&server.url, "GET", "/-/ready", b"", Duration::from_secs(2))
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "prometheus did not become ready");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_ready(&server.url, "prometheus");
         server
     }
 
@@ -114,6 +105,17 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Waits up to 30 s for `GET /-/ready` (Prometheus's and Alertmanager's) to answer 200.
+fn wait_ready(addr: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_request(addr, "GET", "/-/ready", b"", Duration::from_secs(2)).map(|r| r.0)
+        != Some(200)
+    {
+        assert!(Instant::now() < deadline, "{what} did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -176,17 +178,7 @@ impl Alertmanager {
             _dir: dir,
             addr: format!("127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while http_request(&server.addr, "GET", "/-/ready", b"", Duration::from_secs(2))
-            .map(|r| r.0)
-            != Some(200)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "alertmanager did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_ready(&server.addr, "alertmanager");
         server
     }
 }
