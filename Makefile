@@ -45,6 +45,8 @@ KSERVE_VERSION  := 0.21.0
 SCHEMATHESIS_VERSION := 4.32.5
 PROMETHEUS_DIR  := $(TOOLS)/prometheus
 ALERTMANAGER_DIR := $(TOOLS)/alertmanager
+# The laptop's traffic router for canaries (`make deploy-dev`, crates/rollout/tests).
+HAPROXY_DIR     := $(TOOLS)/haproxy
 # `make slo-check`: the SLO spec, Prometheus, and the throughput probe (PROBE=URL).
 SLO_SPEC        := monitoring/slos.yaml
 PROMETHEUS_URL  ?= http://127.0.0.1:9090
@@ -133,7 +135,7 @@ rollback: build ## Move the `production` alias back to the version it pointed at
 	$(KILN) rollback adult-income --alias production --registry kiln-runs/registry
 
 test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed $(SERVE_VENV)/.installed \
-           $(PROMETHEUS_DIR)/.installed $(ALERTMANAGER_DIR)/.installed $(TOOLS)/bin/oha lint-deps ## Install what the tests need under .cache/
+           $(PROMETHEUS_DIR)/.installed $(ALERTMANAGER_DIR)/.installed $(HAPROXY_DIR)/.installed $(TOOLS)/bin/oha lint-deps ## Install what the tests need under .cache/
 
 lint-deps: $(LINT_VENV)/.installed $(NODE_DIR)/.installed
 
@@ -170,6 +172,13 @@ $(PROMETHEUS_DIR)/.installed:
 
 $(ALERTMANAGER_DIR)/.installed:
 	scripts/debian-package.sh prometheus-alertmanager $(ALERTMANAGER_DIR)
+	touch $@
+
+# Debian's HAProxy and the two libraries it links that a bare machine lacks.
+$(HAPROXY_DIR)/.installed:
+	for package in haproxy liblua5.3-0 libopentracing-c-wrapper0 libopentracing1; do \
+	  scripts/debian-package.sh $$package $(HAPROXY_DIR) || exit 1; done
+	KILN_HAPROXY_DIR=$(HAPROXY_DIR) scripts/haproxy.sh -v | head -1
 	touch $@
 
 $(TOOLS)/bin/oha:
@@ -213,7 +222,7 @@ test: test-deps ## Run every test (installs and starts what they need), compat-g
 	KILN_TEST_MLFLOW=$(MLFLOW_VENV)/bin/mlflow MLFLOW_TRACKING_URI= \
 	KILN_TEST_SERVE_PYTHON=$(SERVE_VENV)/bin/python KILN_TEST_PROMETHEUS=$(PROMETHEUS_DIR)/usr/bin/prometheus \
 	KILN_TEST_ALERTMANAGER=$(ALERTMANAGER_DIR)/usr/bin/prometheus-alertmanager KILN_TEST_OHA=$(TOOLS)/bin/oha \
-	KILN_ADULT_DIR="$$(scripts/adult-data.sh)" KILN_SCHEMAS_DIR=$(abspath $(SCHEMAS)) \
+	KILN_HAPROXY_DIR=$(abspath $(HAPROXY_DIR)) KILN_ADULT_DIR="$$(scripts/adult-data.sh)" KILN_SCHEMAS_DIR=$(abspath $(SCHEMAS)) \
 	  cargo test --locked --workspace --no-fail-fast
 	$(MAKE) --no-print-directory lint-manifests
 	$(MAKE) --no-print-directory compat-ge

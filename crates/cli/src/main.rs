@@ -55,6 +55,9 @@ enum Command {
     /// SLOs: generate Sloth-compatible Prometheus rules from an SLO spec, or check budgets against Prometheus (as `kiln-slo`).
     #[command(subcommand)]
     Slo(kiln_slo::args::SloCommand),
+    /// Canary rollout: a new version gets 10 % of the traffic, is checked against the stable one from Prometheus, then promoted or rolled back (as `kiln-rollout`).
+    #[command(subcommand)]
+    Rollout(kiln_rollout::args::RolloutCommand),
     /// Write one self-contained HTML report of a run: validation, metrics, fairness, registration.
     Report {
         /// The run root (a folder or a store URI).
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
             Command::Fairness(args) => args.execute().await,
             Command::Serve(args) => kiln_serve::serve(args.options(), None, |_| {}).await,
             Command::Slo(command) => kiln_slo::execute(&command).await.map_err(Into::into),
+            Command::Rollout(command) => kiln_rollout::execute(&command).await.map_err(Into::into),
             Command::Spec(SpecCommand::Schema) => {
                 let schema = kiln_core::PipelineSpec::json_schema();
                 write_stdout(&format!("{}\n", pretty(&schema)?))

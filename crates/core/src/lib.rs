@@ -33,6 +33,7 @@ pub mod chart;
 pub mod csv_source;
 pub mod decision;
 pub mod error;
+pub mod local_file;
 pub mod manifest;
 pub mod metrics;
 pub mod parquet_io;

@@ -80,7 +80,7 @@ impl Metrics {
                 )
                 .const_label("model_name", model)
                 .buckets(LATENCY_BUCKETS.to_vec()),
-                &["protocol"],
+                &["protocol", "model_version"],
             )
             .expect("valid histogram options"),
             requests: IntCounterVec::new(

@@ -182,7 +182,7 @@ impl AppState {
             .inc();
         metrics
             .request_duration
-            .with_label_values(&[protocol])
+            .with_label_values(&[protocol, &self.inner.model.version])
             .observe(started.elapsed().as_secs_f64());
     }
 }

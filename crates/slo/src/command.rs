@@ -123,18 +123,10 @@ fn stdout(text: &str) -> Result<()> {
 
 /// Writes beside the target and renames: the file is either the old one or complete.
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let fail = |source| SloError::Write {
-        path: path.display().to_string(),
-        source,
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
+    kiln_core::local_file::write_atomically(path, text.as_bytes()).map_err(|source| {
+        SloError::Write {
+            path: path.display().to_string(),
+            source,
+        }
     })
 }

@@ -162,7 +162,7 @@ fn parse_value(text: &str) -> f64 {
 }
 
 /// An error and its causes on one line (reqwest hides the useful part in the chain).
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut message = e.to_string();
     let mut source = e.source();
     while let Some(inner) = source {

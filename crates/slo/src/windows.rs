@@ -88,6 +88,12 @@ impl<'de> Deserialize<'de> for PromDuration {
     }
 }
 
+impl serde::Serialize for PromDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One short/long window pair and the share of the budget it stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

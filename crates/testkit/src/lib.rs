@@ -323,8 +323,19 @@ impl Drop for MlflowServer {
 
 #[derive(Clone)]
 enum Fault {
-    FailFirst { pattern: String, failures: usize },
-    SlowBody { every: usize, delay: Duration },
+    FailFirst {
+        pattern: String,
+        failures: usize,
+    },
+    SlowBody {
+        every: usize,
+        delay: Duration,
+    },
+    /// Every request whose request line contains `pattern` fails once
+    /// [`FaultProxy::arm`] was called.
+    FailWhenArmed {
+        pattern: String,
+    },
 }
 
 /// An HTTP proxy in front of a server that answers `500` to the first `failures`
@@ -332,6 +343,7 @@ enum Fault {
 pub struct FaultProxy {
     pub uri: String,
     pub injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultProxy {
@@ -345,12 +357,29 @@ impl FaultProxy {
         )
     }
 
-    /// A proxy that forwards every request, but for every `every`-th one sends the
+    /// A proxy that forwards every request, but for every `every`-th one with a body sends the
     /// upstream the head at once and the body only after `delay`: a slow client as the
     /// server sees it (its request timer and its concurrency slot both run meanwhile).
     /// `injected` counts the slowed requests.
     pub fn slow_bodies(upstream: &str, every: usize, delay: Duration) -> FaultProxy {
         FaultProxy::with_fault(upstream, Fault::SlowBody { every, delay })
+    }
+
+    /// A proxy that forwards everything until [`FaultProxy::arm`], then answers `500` to
+    /// every request whose request line contains `pattern` (a release whose inference
+    /// breaks under traffic while its health checks still pass).
+    pub fn armable(upstream: &str, pattern: &str) -> FaultProxy {
+        FaultProxy::with_fault(
+            upstream,
+            Fault::FailWhenArmed {
+                pattern: pattern.into(),
+            },
+        )
+    }
+
+    /// From now on, [`FaultProxy::armable`]'s proxy fails every request.
+    pub fn arm(&self) {
+        self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn with_fault(upstream: &str, fault: Fault) -> FaultProxy {
@@ -362,13 +391,16 @@ impl FaultProxy {
         let injected = std::sync::Arc::new(AtomicUsize::new(0));
         let counter = injected.clone();
         let seen = std::sync::Arc::new(AtomicUsize::new(0));
+        let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let armed_here = armed.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (upstream, fault, counter, seen) = (
+                let (upstream, fault, counter, seen, armed) = (
                     upstream.clone(),
                     fault.clone(),
                     counter.clone(),
                     seen.clone(),
+                    armed_here.clone(),
                 );
                 std::thread::spawn(move || {
                     let mut client = stream;
@@ -412,6 +444,18 @@ impl FaultProxy {
                             .contains(pattern.as_str())
                             && counter.fetch_add(1, Ordering::SeqCst) < *failures))
                             .then_some(Duration::ZERO),
+                        Fault::FailWhenArmed { pattern } => {
+                            if armed.load(Ordering::SeqCst)
+                                && request_line.contains(pattern.as_str())
+                            {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                                None
+                            } else {
+                                Some(Duration::ZERO)
+                            }
+                        }
+                        // A request without a body (a health check) cannot be slow in it.
+                        Fault::SlowBody { .. } if length == 0 => Some(Duration::ZERO),
                         Fault::SlowBody { every, delay } => {
                             let n = seen.fetch_add(1, Ordering::SeqCst) + 1;
                             if n.is_multiple_of(*every) {
@@ -455,7 +499,11 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { uri, injected }
+        FaultProxy {
+            uri,
+            injected,
+            armed,
+        }
     }
 }
 
@@ -532,6 +580,8 @@ pub fn url_encode(text: &str) -> String {
 }
 
 mod monitoring;
+mod routing;
 mod serving;
 pub use monitoring::*;
+pub use routing::*;
 pub use serving::*;
