@@ -60,7 +60,7 @@ SKLEARN_VERSION := 1.9.1
 MODEL_REF       ?= adult-income@staging
 
 .PHONY: help install build run data prepare validate train evaluate fairness data-quality \
-        register serve bench-serve bench-slo-probe slo-rules slo-check metrics logs rollback test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
+        register serve bench-serve bench-slo-probe slo-rules slo-check metrics logs rollback deploy-dev deploy-dev-stop canary-demo deploy-staging deploy-prod infra-init infra-plan infra-apply infra-destroy test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
 	@grep -hE '^[a-z][a-z -]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -131,8 +131,40 @@ metrics: $(PROMETHEUS_DIR)/.installed $(ALERTMANAGER_DIR)/.installed ## A local 
 logs: ## The model server's logs in the cluster (WORKFLOW=<name>: a workflow's)
 	scripts/logs.sh
 
-rollback: build ## Move the `production` alias back to the version it pointed at before (local registry, or MLflow when MLFLOW_TRACKING_URI is set)
-	$(KILN) rollback adult-income --alias production --registry kiln-runs/registry
+rollback: build ## The previous version back: HAProxy's weights and the alias under `make deploy-dev`, the InferenceService with KILN_CLUSTER=1, else the alias alone
+	KILN=$(KILN) scripts/rollback.sh
+
+deploy-dev: build $(PROMETHEUS_DIR)/.installed $(HAPROXY_DIR)/.installed ## Serve the `staging` model on a laptop behind HAProxy, with Prometheus scraping it; prints the URLs
+	@test -f kiln-runs/registry/adult-income/aliases.json || $(MAKE) --no-print-directory run
+	KILN=$(KILN) scripts/deploy-dev.sh start
+
+deploy-dev-stop: ## Stop what `make deploy-dev` started
+	KILN=$(KILN) scripts/deploy-dev.sh stop
+
+canary-demo: build $(TOOLS)/bin/oha ## Under `make deploy-dev`: train a second version (or VERSION=N), canary it at 10 % with load, let `kiln rollout` decide
+	@if [ -z "$(VERSION)" ]; then \
+	  KILN_ADULT_DIR="$$(scripts/adult-data.sh)" $(KILN) run --spec $(SPEC) --run kiln-runs/adult-canary \
+	    --set train.seed=$(or $(SEED),7) -q; fi
+	KILN=$(KILN) scripts/deploy-dev.sh canary \
+	  $(or $(VERSION),$$(ls kiln-runs/registry/adult-income/versions | sort -n | tail -1))
+
+deploy-staging: ## Render infra/k8s/serving/overlays/staging and apply it to the current kubectl context (DRY_RUN=1: server-side dry run)
+	scripts/deploy-k8s.sh staging
+
+deploy-prod: ## Render infra/k8s/serving/overlays/prod and apply it to the current kubectl context (DRY_RUN=1: server-side dry run)
+	scripts/deploy-k8s.sh prod
+
+infra-init: ## terraform init in infra/terraform (TF_STATE_BUCKET: the state bucket)
+	scripts/infra.sh init
+
+infra-plan: ## terraform plan (TF_VARS_FILE, default infra/terraform/kiln.tfvars)
+	scripts/infra.sh plan
+
+infra-apply: ## terraform apply (the plan from infra-plan when there is one)
+	scripts/infra.sh apply
+
+infra-destroy: ## terraform destroy
+	scripts/infra.sh destroy
 
 test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed $(SERVE_VENV)/.installed \
            $(PROMETHEUS_DIR)/.installed $(ALERTMANAGER_DIR)/.installed $(HAPROXY_DIR)/.installed $(TOOLS)/bin/oha lint-deps ## Install what the tests need under .cache/

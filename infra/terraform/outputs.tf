@@ -53,3 +53,18 @@ output "node_groups" {
     }
   }
 }
+
+output "cluster_autoscaler_role_arn" {
+  description = "IAM role for the cluster-autoscaler service account (kube-system), for the Helm chart's rbac.serviceAccount.annotations."
+  value       = aws_iam_role.autoscaler.arn
+}
+
+output "mlflow_db_endpoint" {
+  description = "host:port of MLflow's PostgreSQL."
+  value       = aws_db_instance.mlflow.endpoint
+}
+
+output "mlflow_db_secret_arn" {
+  description = "Secrets Manager secret with the database's master credentials (managed and rotated by RDS)."
+  value       = aws_db_instance.mlflow.master_user_secret[0].secret_arn
+}

@@ -199,3 +199,32 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "mlflow_db_instance_class" {
+  description = "RDS instance class of MLflow's PostgreSQL."
+  type        = string
+  default     = "db.t4g.small"
+}
+
+variable "mlflow_db_engine_version" {
+  description = "PostgreSQL major version of MLflow's database (the parameter group's family follows it)."
+  type        = string
+  default     = "16"
+
+  validation {
+    condition     = var.mlflow_db_engine_version == "16"
+    error_message = "rds.tf's parameter group is for postgres16; change both together."
+  }
+}
+
+variable "mlflow_db_storage_gb" {
+  description = "Initial storage of MLflow's database in GiB (autoscaling to five times this)."
+  type        = number
+  default     = 20
+}
+
+variable "mlflow_db_multi_az" {
+  description = "A standby in a second availability zone for MLflow's database."
+  type        = bool
+  default     = true
+}

@@ -104,7 +104,7 @@ case "$kind" in
   all)
     cd "$root"
     echo "== argo";      lint_argo argo/*.yaml
-    echo "== k8s";       lint_k8s infra/k8s/*.yaml
+    echo "== k8s";       lint_k8s infra/k8s/*.yaml infra/k8s/serving/deploy-rbac.yaml
     echo "== crd";       lint_crd infra/k8s/monitoring/prometheusrule.yaml
     echo "== overlays";  lint_overlays infra/k8s/serving/overlays/*
     echo "== k8s (monitoring)"; lint_k8s infra/k8s/monitoring/dashboards.yaml

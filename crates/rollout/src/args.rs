@@ -11,6 +11,8 @@ pub enum RolloutCommand {
     Run(Box<RunArgs>),
     /// After the fact: all traffic back to the version the alias pointed at before, and the alias with it.
     Revert(RevertArgs),
+    /// Send a V2 inference request to a new deployment until that version answers it (the deploy workflow's smoke test).
+    Smoke(SmokeArgs),
     /// Print the Kubernetes patches a KServe rollout sends, and the InferenceService each one produces, without a cluster.
     Patches(PatchesArgs),
 }
@@ -176,4 +178,27 @@ pub struct PatchesArgs {
     /// Write the patches and the patched resources here (else print the patches).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+}
+
+/// `kiln rollout smoke`
+#[derive(Debug, Clone, Args)]
+pub struct SmokeArgs {
+    /// The server or gateway (`http://host:port`).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// A Host header (an Istio ingress gateway routes by it).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The served model name.
+    #[arg(long, default_value = "adult-income")]
+    pub model: String,
+    /// Pass only when this version answers.
+    #[arg(long)]
+    pub expect_version: Option<String>,
+    /// KServe V1 records to send (`{"instances": [...]}`), as V2 tensors.
+    #[arg(long, value_name = "FILE")]
+    pub request: PathBuf,
+    /// How long the new revision may take.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
 }

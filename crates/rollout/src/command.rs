@@ -7,7 +7,9 @@ use kiln_slo::prometheus::PrometheusClient;
 use kiln_slo::windows::PromDuration;
 use serde_json::Value;
 
-use crate::args::{PatchesArgs, RevertArgs, RolloutCommand, RouterArgs, RouterKind, RunArgs};
+use crate::args::{
+    PatchesArgs, RevertArgs, RolloutCommand, RouterArgs, RouterKind, RunArgs, SmokeArgs,
+};
 use crate::error::{Result, RolloutError};
 use crate::rollout::{Plan, Rollout};
 use crate::router::Router;
@@ -28,6 +30,7 @@ pub async fn execute(command: &RolloutCommand) -> Result<()> {
             RouterKind::Kserve => revert(args, &kserve(&args.router, &args.model)?).await,
         },
         RolloutCommand::Patches(args) => patches(args),
+        RolloutCommand::Smoke(args) => smoke(args).await,
     }
 }
 
@@ -154,6 +157,20 @@ async fn revert<R: Router>(args: &RevertArgs, router: &R) -> Result<()> {
         change.to,
         router.describe()
     ))
+}
+
+async fn smoke(args: &SmokeArgs) -> Result<()> {
+    let timeout = duration("--timeout", &Some(args.timeout.clone()))?.expect("given");
+    let smoke = crate::smoke::Smoke {
+        url: args.url.clone(),
+        host: args.host.clone(),
+        model: args.model.clone(),
+        expect_version: args.expect_version.clone(),
+        instances: crate::smoke::read_instances(&args.request)?,
+        timeout: timeout.0,
+    };
+    let line = smoke.run().await?;
+    stdout(&format!("{line}\n"))
 }
 
 /// Reads the InferenceService out of a YAML or JSON file (possibly many documents).

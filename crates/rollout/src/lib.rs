@@ -13,6 +13,7 @@
 //! - [`router`]: KServe (Kubernetes API patches) and HAProxy (runtime API).
 //! - [`report`]: what `rollout.json` holds.
 //! - [`tracking`]: the rollout as an MLflow run.
+//! - [`smoke`]: the deploy workflow's V2 request against a new revision.
 //!
 //! Exit codes: 0 promoted; 3 rolled back or halted without data (not retryable);
 //! 75 Prometheus, the router or the Kubernetes API unreachable (retryable); 2 usage.
@@ -27,6 +28,7 @@ pub mod report;
 pub mod rollout;
 pub mod router;
 pub mod settings;
+pub mod smoke;
 pub mod tracking;
 
 #[cfg(feature = "cli")]

@@ -266,7 +266,7 @@ impl<R: Router> Rollout<'_, R> {
                 return self.roll_back(plan, stable, run, reason).await;
             }
             if passed >= settings.promote_after {
-                return self.promote(plan, run, passed).await;
+                return self.promote(plan, stable, run, passed).await;
             }
             if inconclusive >= settings.max_inconclusive {
                 let reason = format!(
@@ -306,7 +306,13 @@ impl<R: Router> Rollout<'_, R> {
         Ok(Measurement::new(version, requests?, errors?, p99?))
     }
 
-    async fn promote(&self, plan: &Plan, run: &mut Run, passed: u32) -> Option<RolloutError> {
+    async fn promote(
+        &self,
+        plan: &Plan,
+        stable: &str,
+        run: &mut Run,
+        passed: u32,
+    ) -> Option<RolloutError> {
         if let Err(e) = self.router.set_canary_percent(100).await {
             return Some(
                 self.halt(run, format!("promoting failed at the router: {e}"), e)
@@ -314,6 +320,20 @@ impl<R: Router> Rollout<'_, R> {
             );
         }
         run.traffic(100, "promoted");
+        // The alias's history must end on the version that served (`--stable-version`
+        // with the alias unset or elsewhere), so a later rollback returns to it.
+        let before = match self.registry.alias(&plan.model, &plan.alias).await {
+            Ok(v) => v,
+            Err(e) => return Some(self.alias_failed(plan, run, RolloutError::Core(e))),
+        };
+        if before.as_deref() != Some(stable)
+            && let Err(e) = self
+                .registry
+                .set_alias(&plan.model, &plan.alias, stable)
+                .await
+        {
+            return Some(self.alias_failed(plan, run, RolloutError::Core(e)));
+        }
         match self
             .registry
             .set_alias(&plan.model, &plan.alias, &plan.canary_version)
@@ -322,20 +342,11 @@ impl<R: Router> Rollout<'_, R> {
             Ok(change) => {
                 run.report.alias_change = Some(AliasMove {
                     alias: change.alias,
-                    from: change.from,
+                    from: before,
                     to: change.to,
                 });
             }
-            Err(e) => {
-                // The traffic moved; the registry did not. Say so: rerunning promote fixes it.
-                let e = RolloutError::Core(e);
-                run.decide(
-                    Outcome::Promoted,
-                    format!("promoted at the router, but moving alias `{}` failed: {e} (run `kiln promote {} --version {} --alias {}`)", plan.alias, plan.model, plan.canary_version, plan.alias),
-                    exit_code(&e),
-                );
-                return Some(e);
-            }
+            Err(e) => return Some(self.alias_failed(plan, run, RolloutError::Core(e))),
         }
         run.decide(
             Outcome::Promoted,
@@ -346,6 +357,19 @@ impl<R: Router> Rollout<'_, R> {
             0,
         );
         None
+    }
+
+    /// The traffic moved; the registry did not. Say so: rerunning promote fixes it.
+    fn alias_failed(&self, plan: &Plan, run: &mut Run, e: RolloutError) -> RolloutError {
+        run.decide(
+            Outcome::Promoted,
+            format!(
+                "promoted at the router, but moving alias `{}` failed: {e} (run `kiln promote {} --version {} --alias {}`)",
+                plan.alias, plan.model, plan.canary_version, plan.alias
+            ),
+            exit_code(&e),
+        );
+        e
     }
 
     async fn roll_back(

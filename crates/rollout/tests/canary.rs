@@ -6,32 +6,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kiln_testkit::{
-    FaultProxy, Haproxy, MODEL, Prometheus, Server, bin, free_port, kiln_run, oha_bin, pipeline,
-    predict_path, run, stderr, v1_body, workspace_root,
+    FaultProxy, Haproxy, MODEL, Prometheus, Server, bin, free_port, oha_bin, pipeline,
+    predict_path, run, stderr, two_versions, v1_body, workspace_root,
 };
 use serde_json::Value;
-
-/// A registry with two versions of the Adult model (two `kiln run`s, different epochs).
-fn two_versions() -> &'static PathBuf {
-    static REGISTRY: OnceLock<PathBuf> = OnceLock::new();
-    REGISTRY.get_or_init(|| {
-        let p = pipeline();
-        let second = p.run.with_file_name("adult-second");
-        kiln_run(&second, 2, None);
-        assert!(
-            p.registry
-                .join(MODEL)
-                .join("versions/2/version.json")
-                .exists(),
-            "the second run registered version 2"
-        );
-        p.registry.clone()
-    })
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     let out = run(Command::new("cp").arg("-r").arg(from).arg(to));

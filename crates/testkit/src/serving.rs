@@ -54,6 +54,24 @@ pub fn pipeline() -> &'static Pipeline {
     })
 }
 
+/// The shared pipeline's registry with a second version of the model (a second
+/// `kiln run`, 2 epochs, into the same registry): version 1 and version 2.
+pub fn two_versions() -> &'static Path {
+    static REGISTRY: OnceLock<PathBuf> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let p = pipeline();
+        kiln_run(&p.run.with_file_name("adult-second"), 2, None);
+        assert!(
+            p.registry
+                .join(MODEL)
+                .join("versions/2/version.json")
+                .exists(),
+            "the second run registered version 2"
+        );
+        p.registry.clone()
+    })
+}
+
 /// `kiln run` of the Adult example (registering in MLflow when a tracking URI is given).
 pub fn kiln_run(run_dir: &Path, epochs: u32, mlflow: Option<&str>) {
     let out = run(Command::new(bin("kiln"))
