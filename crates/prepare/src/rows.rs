@@ -144,7 +144,14 @@ impl<'a> RowProcessor<'a> {
         let mut mask = BooleanArray::from(vec![true; batch.num_rows()]);
         for filter in &self.spec.filters {
             let one = evaluate_filter(self.spec, filter, batch)?;
-            mask = and(&mask, &prep_null_mask_filter(&one))?;
+            // arrow's `prep_null_mask_filter` unwraps the null buffer: only for a
+            // mask that has nulls (a batch where the column has none panicked).
+            let one = if one.null_count() > 0 {
+                prep_null_mask_filter(&one)
+            } else {
+                one
+            };
+            mask = and(&mask, &one)?;
         }
         Ok(mask)
     }
