@@ -9,29 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use kiln_rollout::router::patch::json_patch;
-use kiln_testkit::{bin, python, run, stderr, stdout, workspace_root};
+use kiln_testkit::manifests::{check_argo, lint};
+use kiln_testkit::{bin, run, stderr, stdout, workspace_root};
 use serde_json::{Value, json};
 
-fn schemas() -> PathBuf {
-    std::env::var_os("KILN_SCHEMAS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/schemas"))
-}
-
-fn check_argo(file: &Path) -> Output {
-    run(Command::new(python())
-        .arg(workspace_root().join("tests/manifests/check_argo.py"))
-        .arg(schemas().join("argo-workflows/schema.json"))
-        .arg(file))
-}
-
 fn check_crd(files: &[PathBuf]) -> Output {
-    let mut cmd = Command::new(workspace_root().join("tests/manifests/lint.sh"));
-    cmd.arg("crd").args(files).env("PYTHON", python());
-    if let Some(dir) = std::env::var_os("KILN_SCHEMAS_DIR") {
-        cmd.env("SCHEMAS", dir);
-    }
-    run(&mut cmd)
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    lint("crd", &refs)
 }
 
 fn render(overlay: &str, dir: &Path) -> PathBuf {
@@ -57,7 +41,7 @@ fn inference_service(rendered: &Path) -> Value {
 #[test]
 fn the_deploy_workflow_validates_retries_only_75_and_broken_copies_fail() {
     let file = workspace_root().join("argo/kiln-deploy.yaml");
-    let out = check_argo(&file);
+    let out = check_argo(std::slice::from_ref(&file));
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let text = std::fs::read_to_string(&file).unwrap();
     let template: Value = serde_yaml::from_str(&text).unwrap();
@@ -97,7 +81,7 @@ fn the_deploy_workflow_validates_retries_only_75_and_broken_copies_fail() {
         assert!(text.contains(from), "{what}: `{from}` not in the template");
         let broken = tmp.path().join("broken.yaml");
         std::fs::write(&broken, text.replacen(from, to, 1)).unwrap();
-        let out = check_argo(&broken);
+        let out = check_argo(std::slice::from_ref(&broken));
         assert_eq!(
             out.status.code(),
             Some(1),

@@ -8,27 +8,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use kiln_testkit::manifests::{check_argo, lint};
 use kiln_testkit::{python, run, stderr, stdout, workspace_root};
-
-/// The schemas of ../shared/schemas (or `KILN_SCHEMAS_DIR`).
-fn schemas() -> PathBuf {
-    let dir = std::env::var_os("KILN_SCHEMAS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/schemas"));
-    assert!(
-        dir.join("argo-workflows/schema.json").exists(),
-        "no Argo schema under {}",
-        dir.display()
-    );
-    dir
-}
-
-fn check_argo(files: &[PathBuf]) -> std::process::Output {
-    run(Command::new(python())
-        .arg(workspace_root().join("tests/manifests/check_argo.py"))
-        .arg(schemas().join("argo-workflows/schema.json"))
-        .args(files))
-}
 
 #[test]
 fn argo_manifests_validate_and_a_typo_fails() {
@@ -122,17 +103,6 @@ fn the_argo_dag_runs_the_steps_in_kiln_run_order() {
         kiln_cli::PIPELINE,
         "argo/kiln-pipeline.yaml and `kiln run` disagree"
     );
-}
-
-/// Runs `tests/manifests/lint.sh KIND ARGS...` with the tools `make test-deps` installed.
-fn lint(kind: &str, args: &[&std::path::Path]) -> std::process::Output {
-    let root = workspace_root();
-    let mut cmd = Command::new(root.join("tests/manifests/lint.sh"));
-    cmd.arg(kind).args(args).env("PYTHON", python());
-    if let Some(dir) = std::env::var_os("KILN_SCHEMAS_DIR") {
-        cmd.env("SCHEMAS", dir);
-    }
-    run(&mut cmd)
 }
 
 /// Writes a copy of `file` with `from` replaced by `to` (which must be there) into `dir`.

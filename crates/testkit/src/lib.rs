@@ -579,6 +579,7 @@ pub fn url_encode(text: &str) -> String {
         .collect()
 }
 
+pub mod manifests;
 mod monitoring;
 mod routing;
 mod serving;

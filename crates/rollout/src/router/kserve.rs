@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 
 use crate::error::{Result, RolloutError, error_chain};
 use crate::router::Router;
-use crate::router::patch::pointer_segment;
 
 const SERVICE_ACCOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 pub const MERGE_PATCH: &str = "application/merge-patch+json";
@@ -224,7 +223,7 @@ pub fn canary_patch(
     Ok(json!([
         {"op": "test", "path": path, "value": current},
         {"op": "replace", "path": path, "value": value},
-        {"op": "add", "path": format!("/spec/predictor/{}", pointer_segment("canaryTrafficPercent")), "value": percent},
+        {"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": percent},
     ]))
 }
 

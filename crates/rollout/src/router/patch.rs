@@ -106,11 +106,6 @@ fn split(path: &str) -> Result<(String, String), String> {
     Ok((path[..cut].to_string(), last))
 }
 
-/// Escapes one JSON-pointer segment.
-pub fn pointer_segment(segment: &str) -> String {
-    segment.replace('~', "~0").replace('/', "~1")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,7 +135,8 @@ impl Canary {
     }
 
     /// oha at `rate` requests/s through HAProxy for `seconds`.
-    pub fn load(&self, rate: u32, seconds: u32) -> Child {
+    /// Stopped when the returned guard drops, even if the test fails first.
+    pub fn load(&self, rate: u32, seconds: u32) -> Load {
         let body = self.dir.path().join("body.json");
         std::fs::write(&body, v1_body(&pipeline().rows[..4])).unwrap();
         Command::new(oha_bin())
@@ -155,6 +156,7 @@ impl Canary {
             .stderr(Stdio::null())
             .spawn()
             .expect("start oha")
+            .into()
     }
 
     /// Waits until Prometheus has scraped HAProxy's count of the stable version's
@@ -229,6 +231,18 @@ impl Canary {
         serde_json::from_str(&text).expect("rollout.json is JSON")
     }
 
+    /// Waits up to 20 s for the rollout to give the canary `weight`.
+    pub fn wait_canary_weight(&self, weight: u32) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.haproxy.weight("canary") != weight {
+            assert!(
+                Instant::now() < deadline,
+                "the canary never got weight {weight}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn weights(&self) -> (u32, u32) {
         (self.haproxy.weight("stable"), self.haproxy.weight("canary"))
     }
@@ -261,4 +275,28 @@ pub fn assert_checks_have_numbers(report: &Value) {
             "{check}"
         );
     }
+}
+
+/// oha running; killed when dropped.
+pub struct Load(Child);
+
+impl From<Child> for Load {
+    fn from(child: Child) -> Load {
+        Load(child)
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The checks the analysis failed.
+pub fn failing(report: &Value) -> Vec<&Value> {
+    checks(report)
+        .iter()
+        .filter(|c| c["verdict"] == "fail")
+        .collect()
 }

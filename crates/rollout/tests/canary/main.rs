@@ -10,9 +10,8 @@ mod mlflow;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{Canary, Front, alias, assert_checks_have_numbers, checks, finish};
+use harness::{Canary, Front, alias, assert_checks_have_numbers, checks, failing, finish};
 use kiln_testkit::{Haproxy, MODEL, bin, free_port, run, stderr};
-use serde_json::Value;
 
 #[test]
 fn a_healthy_canary_is_promoted_after_the_passing_checks() {
@@ -81,11 +80,7 @@ fn a_canary_answering_5xx_is_rolled_back_and_the_alias_stays() {
     c.warm();
     let rollout = c.rollout(&c.prometheus_url(), &[]);
     // The fault starts once the canary takes its 10 %.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while c.haproxy.weight("canary") != 10 {
-        assert!(Instant::now() < deadline, "the canary never got traffic");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    c.wait_canary_weight(10);
     std::thread::sleep(Duration::from_secs(1));
     let requests_at = |h: &Haproxy| {
         h.stat("kiln", "FRONTEND", "req_tot")
@@ -124,10 +119,7 @@ fn a_canary_answering_5xx_is_rolled_back_and_the_alias_stays() {
     assert_eq!(code, 3, "{log}");
     let report = c.report();
     assert_eq!(report["decision"]["outcome"], "rolled_back", "{report:#}");
-    let failing: Vec<&Value> = checks(&report)
-        .iter()
-        .filter(|c| c["verdict"] == "fail")
-        .collect();
+    let failing = failing(&report);
     assert_eq!(failing.len(), 2, "max_failures 2: {report:#}");
     for check in &failing {
         assert!(
@@ -167,10 +159,7 @@ fn a_slow_canary_is_rolled_back_on_p99() {
     assert_eq!(code, 3, "{log}");
     let report = c.report();
     assert_eq!(report["decision"]["outcome"], "rolled_back", "{report:#}");
-    let failing: Vec<&Value> = checks(&report)
-        .iter()
-        .filter(|c| c["verdict"] == "fail")
-        .collect();
+    let failing = failing(&report);
     assert_eq!(failing.len(), 2, "{report:#}");
     for check in &failing {
         assert!(
@@ -215,11 +204,7 @@ fn prometheus_unreachable_halts_with_exit_75_and_never_promotes() {
     let load = c.load(50, 30);
     c.warm();
     let rollout = c.rollout(&c.prometheus_url(), &[("--promote-after", "50")]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while c.haproxy.weight("canary") != 10 {
-        assert!(Instant::now() < deadline, "the canary never got traffic");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    c.wait_canary_weight(10);
     std::thread::sleep(Duration::from_secs(4));
     c.prometheus = None;
     let (code, log) = finish(rollout);
