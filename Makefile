@@ -59,7 +59,7 @@ MLSERVER_VERSION := 1.7.1
 SKLEARN_VERSION := 1.9.1
 MODEL_REF       ?= adult-income@staging
 
-.PHONY: help install build run data prepare validate train evaluate fairness data-quality \
+.PHONY: help install build run data prepare validate tune train evaluate fairness data-quality \
         register serve bench-serve bench-slo-probe slo-rules slo-check metrics logs rollback deploy-dev deploy-dev-stop canary-demo deploy-staging deploy-prod infra-init infra-plan infra-apply infra-destroy test test-deps lint-deps compat-ge bench-validate lint-manifests check-cuda lint fmt bench version clean distclean
 
 help: ## List the targets
@@ -70,6 +70,7 @@ install: ## Install the kiln binaries into ~/.cargo/bin
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/prepare
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/validate
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/train
+	cargo install --locked --profile $(RUN_PROFILE) --path crates/tune
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/evaluate
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/fairness
 	cargo install --locked --profile $(RUN_PROFILE) --path crates/register
@@ -99,6 +100,11 @@ data-quality: validate ## The original pipeline's name for `make validate`
 
 train: validate ## Run the steps up to train on the Adult example
 	$(STEP_ENV) $(KILN) train $(STEP_ARGS)
+
+# The Adult spec with the search of examples/adult/tune.yaml, into its own run folder.
+TUNE_RUN ?= kiln-runs/adult-tuned
+tune: build ## The whole pipeline on Adult with hyperparameter search (examples/adult/tune.yaml)
+	$(STEP_ENV) $(KILN) run --spec $(SPEC) --run $(TUNE_RUN) --set "tune=$$(cat examples/adult/tune.yaml)"
 
 evaluate: train ## Run the steps up to evaluate on the Adult example
 	$(STEP_ENV) $(KILN) evaluate $(STEP_ARGS)

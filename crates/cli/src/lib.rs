@@ -17,7 +17,7 @@ pub use kiln_train::TrainOptions;
 /// The lifecycle in DAG order. Steps not yet built are listed so that `kiln run` can
 /// say what it skipped; the Argo template must follow the same order.
 pub const PIPELINE: &[&str] = &[
-    "prepare", "validate", "train", "evaluate", "fairness", "register",
+    "prepare", "validate", "tune", "train", "evaluate", "fairness", "register",
 ];
 
 /// Whether a step exists in this build.
@@ -30,6 +30,13 @@ pub async fn run_step(step: &str, ctx: &StepContext, train: &TrainOptions) -> Re
     match step {
         "prepare" => kiln_prepare::run(ctx).await,
         "validate" => kiln_validate::run(ctx).await,
+        "tune" => {
+            let options = kiln_tune::TuneOptions {
+                device: train.device,
+                stop: train.stop.clone(),
+            };
+            kiln_tune::run(ctx, &options).await
+        }
         "train" => kiln_train::run(ctx, train).await,
         "evaluate" => kiln_evaluate::run(ctx).await,
         "fairness" => kiln_fairness::run(ctx).await,
@@ -43,6 +50,7 @@ pub async fn explain_cache(step: &str, ctx: &StepContext) -> Result<CacheDecisio
     match step {
         "prepare" => kiln_prepare::plan(ctx).await?.cache_decision().await,
         "validate" => kiln_validate::plan(ctx).await?.cache_decision().await,
+        "tune" => kiln_tune::plan(ctx).await?.cache_decision().await,
         "train" => kiln_train::plan(ctx).await?.cache_decision().await,
         "evaluate" => kiln_evaluate::plan(ctx).await?.cache_decision().await,
         "fairness" => kiln_fairness::plan(ctx).await?.cache_decision().await,
@@ -105,6 +113,15 @@ async fn run_steps(ctx: &StepContext, train: &TrainOptions) -> Result<Vec<StepRe
             });
             continue;
         }
+        if *step == "tune" && ctx.spec.spec.tune.is_none() {
+            reports.push(StepReport {
+                step: (*step).to_string(),
+                status: "no search",
+                elapsed: Duration::ZERO,
+                location: String::new(),
+            });
+            continue;
+        }
         tracing::info!(step, "starting");
         let started = Instant::now();
         let outcome = run_step(step, ctx, train).await?;
@@ -125,7 +142,7 @@ pub fn format_summary(reports: &[StepReport], run_uri: &str) -> String {
         "step", "status", "time", "outputs"
     );
     for r in reports {
-        let time = if matches!(r.status, "not built" | "no suite") {
+        let time = if matches!(r.status, "not built" | "no suite" | "no search") {
             "-".to_string()
         } else {
             format!("{:.2}s", r.elapsed.as_secs_f64())

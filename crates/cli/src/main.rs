@@ -33,6 +33,13 @@ enum Command {
     Prepare(StepArgs),
     /// Check data with a Great Expectations suite and drift, in a run or on any table (as `kiln-validate`).
     Validate(kiln_validate::ValidateArgs),
+    /// Search the train section's hyperparameters (the spec's `tune:` section) (as `kiln-tune`).
+    Tune {
+        #[command(flatten)]
+        args: StepArgs,
+        #[command(flatten)]
+        device: DeviceArg,
+    },
     /// Train the model on prepare's outputs, with checkpoints (as `kiln-train`).
     Train {
         #[command(flatten)]
@@ -68,7 +75,7 @@ enum Command {
     Spec(SpecCommand),
     /// Say whether a step would be a cache hit, and why not.
     ExplainCache {
-        /// The step (prepare, validate, train, evaluate, fairness, register).
+        /// The step (prepare, validate, tune, train, evaluate, fairness, register).
         step: String,
         #[command(flatten)]
         args: StepArgs,
@@ -132,6 +139,15 @@ fn main() -> ExitCode {
             Command::Prepare(args) => {
                 let ctx = args.context().await?;
                 kiln_prepare::run(&ctx).await.map(drop)
+            }
+            Command::Tune { args, device } => {
+                let ctx = args.context().await?;
+                let options = device.options();
+                let options = kiln_tune::TuneOptions {
+                    device: options.device,
+                    stop: options.stop,
+                };
+                kiln_tune::run(&ctx, &options).await.map(drop)
             }
             Command::Train { args, device } => {
                 let ctx = args.context().await?;

@@ -1,4 +1,5 @@
-//! `kiln report <run>`: one self-contained HTML page for a run — validation, metrics,
+//! `kiln report <run>`: one self-contained HTML page for a run — validation, the
+//! hyperparameter search, metrics,
 //! fairness, mitigation and the registration decision, with the steps' SVG plots
 //! inline. No scripts, no external assets, no embedded data beyond the plots.
 
@@ -7,6 +8,8 @@ use serde_json::Value;
 use kiln_core::Result;
 use kiln_core::manifest::StepManifest;
 use kiln_core::store::ArtifactStore;
+
+mod tune;
 
 /// The report's file name under the run root.
 pub const REPORT: &str = "report.html";
@@ -202,6 +205,8 @@ pub async fn render(run: &ArtifactStore) -> Result<String> {
             body.push_str(&table(&["column", "kind", "measures", "verdict"], &rows));
         }
     }
+
+    body.push_str(&tune::section(run).await);
 
     // Evaluation.
     if let Some(m) = json(run, "evaluate/metrics.json").await {

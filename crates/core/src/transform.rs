@@ -52,6 +52,10 @@ pub struct NumericFeature {
     /// Ascending bucket edges over the pre-scaling value; n edges → n + 1 one-hot outputs.
     pub buckets: Option<Vec<f64>>,
     pub missing_indicator: bool,
+    /// Ascending piecewise-linear bin edges over the pre-scaling value (train
+    /// quantiles, min and max included); n edges → n − 1 outputs in [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piecewise_linear: Option<Vec<f64>>,
 }
 
 /// Standardisation parameters.
@@ -88,7 +92,16 @@ impl PartialEq for CategoricalFeature {
 impl NumericFeature {
     /// Output width.
     pub fn width(&self) -> usize {
-        1 + usize::from(self.missing_indicator) + self.buckets.as_ref().map_or(0, |b| b.len() + 1)
+        1 + usize::from(self.missing_indicator)
+            + self.buckets.as_ref().map_or(0, |b| b.len() + 1)
+            + self.piecewise_bins()
+    }
+
+    /// Number of piecewise-linear outputs.
+    pub fn piecewise_bins(&self) -> usize {
+        self.piecewise_linear
+            .as_ref()
+            .map_or(0, |e| e.len().saturating_sub(1))
     }
 
     /// The value after impute, clip and log1p (before scaling): what buckets and
@@ -125,6 +138,14 @@ impl NumericFeature {
             for (i, slot) in out[at..at + edges.len() + 1].iter_mut().enumerate() {
                 *slot = if i == bucket { 1.0 } else { 0.0 };
             }
+            at += edges.len() + 1;
+        }
+        if let Some(edges) = &self.piecewise_linear {
+            // Bin t covers [edges[t], edges[t+1]]: 0 below it, 1 above, linear inside.
+            // Values outside the train range saturate (0 or 1) rather than grow.
+            for (slot, pair) in out[at..].iter_mut().zip(edges.windows(2)) {
+                *slot = ((base - pair[0]) / (pair[1] - pair[0])).clamp(0.0, 1.0) as f32;
+            }
         }
     }
 
@@ -136,6 +157,7 @@ impl NumericFeature {
         if let Some(edges) = &self.buckets {
             names.extend((0..=edges.len()).map(|i| format!("{}__bucket_{i}", self.column)));
         }
+        names.extend((0..self.piecewise_bins()).map(|i| format!("{}__ple_{i}", self.column)));
         names
     }
 }
@@ -473,6 +495,7 @@ impl TransformFitter {
                 scale: None,
                 buckets: None,
                 missing_indicator: f.missing_indicator,
+                piecewise_linear: None,
             };
             feature.buckets = match &f.bucketize {
                 None => None,
@@ -491,6 +514,20 @@ impl TransformFitter {
                     Some(edges)
                 }
             };
+            if let Some(ple) = &f.piecewise_linear {
+                // Edges at the quantiles 0, 1/n, ..., 1 of the base value; repeated
+                // edges (a value many rows share) merge their bins.
+                let levels: Vec<f64> = (0..=ple.bins).map(|i| i as f64 / ple.bins as f64).collect();
+                let mut edges: Vec<f64> = sketch
+                    .quantiles(&levels)
+                    .ok_or_else(empty)?
+                    .into_iter()
+                    .map(|q| feature.base_value(Some(q)))
+                    .collect();
+                edges.dedup();
+                // A constant column has one edge: no bins.
+                feature.piecewise_linear = (edges.len() >= 2).then_some(edges);
+            }
             if f.log1p && feature.base_value(sketch.min_max().map(|m| m.0)).is_nan() {
                 return Err(Error::usage(format!(
                     "transform: column `{}` has values <= -1 that log1p cannot take; clip them first",
@@ -673,6 +710,7 @@ mod tests {
                     log1p: false,
                     standardize: true,
                     bucketize: Some(BucketSpec::Boundaries(vec![2.0, 5.0])),
+                    piecewise_linear: None,
                     missing_indicator: true,
                 },
                 NumericFeatureSpec {
@@ -682,6 +720,7 @@ mod tests {
                     log1p: true,
                     standardize: false,
                     bucketize: None,
+                    piecewise_linear: None,
                     missing_indicator: false,
                 },
             ],
@@ -794,6 +833,50 @@ mod tests {
         };
         let (before, after) = (bits(&t), bits(&reloaded));
         assert_eq!(before, after);
+    }
+
+    #[test]
+    fn piecewise_linear_bins_come_from_train_quantiles_and_saturate() {
+        let mut spec = spec();
+        spec.numeric[0].piecewise_linear = Some(crate::spec::PiecewiseLinearSpec { bins: 4 });
+        let b = batch();
+        let mut profiler = TableProfiler::new(&b.schema(), &["x", "n", "c"]);
+        profiler.update(&b).unwrap();
+        let mut fitter = TransformFitter::new(&spec, &columns(), &profiler).unwrap();
+        fitter.update(&b).unwrap();
+        let t = fitter.finish().unwrap();
+        let Feature::Numeric(x) = &t.features[0] else {
+            panic!()
+        };
+        // Train values of x (before impute): [1, 2, 4, 10], clipped at 8: quantiles
+        // 0, 1/4, ..., 1 of [1, 2, 4, 10] are 1, 1.75, 3, 5.5, 10 → clipped 8.
+        let edges = x.piecewise_linear.clone().unwrap();
+        assert_eq!(edges, vec![1.0, 1.75, 3.0, 5.5, 8.0]);
+        assert_eq!(x.width(), 1 + 1 + 3 + 4);
+        assert_eq!(
+            t.output_names[5..9],
+            ["x__ple_0", "x__ple_1", "x__ple_2", "x__ple_3"]
+        );
+        let encode = |v: f64| {
+            let mut out = vec![0f32; x.width()];
+            x.encode(Some(v), &mut out);
+            out[5..].to_vec()
+        };
+        // 2.0: bin 0 full, bin 1 at (2 − 1.75) / 1.25, the rest empty.
+        assert_eq!(encode(2.0), vec![1.0, 0.2, 0.0, 0.0]);
+        // Outside the train range: saturates instead of growing.
+        assert_eq!(encode(-100.0), vec![0.0; 4]);
+        assert_eq!(encode(1e9), vec![1.0; 4]);
+        // A JSON record gives the same bits as the batch.
+        let matrix = t.apply_batch(&b).unwrap();
+        let record = t
+            .apply_record(
+                serde_json::json!({"x": 4.0, "n": 0, "c": "rare"})
+                    .as_object()
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(record, matrix.row(4));
     }
 
     #[test]

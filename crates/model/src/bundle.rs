@@ -176,13 +176,21 @@ impl<B: Backend> ModelBundle<B> {
         let transform =
             FittedTransform::from_json(&dir.get(TRANSFORM).await?, &dir.uri_of(TRANSFORM))?;
         let embedding_dim = config.embeddings.first().map_or(1, |e| e.dim);
-        let (layout, _) = FeatureLayout::of(&transform, embedding_dim);
+        let (layout, _) = FeatureLayout::of(&transform, embedding_dim, config.periodic.is_some());
         if layout.dense_slots.len() != config.dense_inputs {
             return Err(Error::Invalid(format!(
                 "{}: the transform gives {} dense inputs but the model takes {}",
                 dir.uri(),
                 layout.dense_slots.len(),
                 config.dense_inputs
+            )));
+        }
+        let periodic = config.periodic.map_or(0, |p| p.features);
+        if layout.periodic_slots.len() != periodic {
+            return Err(Error::Invalid(format!(
+                "{}: the transform has {} numeric features but the model embeds {periodic}",
+                dir.uri(),
+                layout.periodic_slots.len(),
             )));
         }
         let bytes = dir.get(MODEL_RECORD).await?;
@@ -271,8 +279,7 @@ pub fn predict_matrix<B: Backend>(
     let mut out = Vec::with_capacity(matrix.rows);
     let rows: Vec<usize> = (0..matrix.rows).collect();
     for chunk in rows.chunks(CHUNK) {
-        let (dense, codes) = layout.tensors::<B>(matrix, chunk, device);
-        let probabilities = sigmoid(model.forward(dense, codes));
+        let probabilities = sigmoid(model.forward(layout.tensors::<B>(matrix, chunk, device)));
         let values = probabilities
             .into_data()
             .to_vec::<f32>()

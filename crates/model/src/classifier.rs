@@ -9,8 +9,12 @@ use burn::nn::{
 };
 use burn::tensor::activation::{gelu, relu, silu, tanh};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Tensor, TensorData};
+use kiln_core::split::SplitMix64;
 use serde::{Deserialize, Serialize};
+
+use crate::layout::ModelInput;
+use crate::periodic::{PeriodicConfig, PeriodicEmbedding};
 
 /// Hidden-layer activation (mirrors the spec's choice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,12 +65,16 @@ pub struct ClassifierConfig {
     /// Layer normalisation after each hidden linear layer.
     #[config(default = false)]
     pub layer_norm: bool,
+    /// Periodic embeddings of the numeric features' scalars (absent: none).
+    pub periodic: Option<PeriodicConfig>,
 }
 
-/// The model.
+/// The model. Dropout is applied in [`Classifier::forward`] when the input carries a
+/// dropout seed (training), never otherwise; the `Dropout` field holds the rate.
 #[derive(Module, Debug)]
 pub struct Classifier<B: Backend> {
     embeddings: Vec<Embedding<B>>,
+    periodic: Option<PeriodicEmbedding<B>>,
     hidden: Vec<Linear<B>>,
     norms: Vec<LayerNorm<B>>,
     output: Linear<B>,
@@ -78,7 +86,9 @@ pub struct Classifier<B: Backend> {
 impl ClassifierConfig {
     /// Width of the first hidden layer's input.
     pub fn input_width(&self) -> usize {
-        self.dense_inputs + self.embeddings.iter().map(|e| e.dim).sum::<usize>()
+        self.dense_inputs
+            + self.embeddings.iter().map(|e| e.dim).sum::<usize>()
+            + self.periodic.map_or(0, |p| p.width())
     }
 
     /// A freshly initialised model (weights from the backend's seeded RNG).
@@ -100,6 +110,7 @@ impl ClassifierConfig {
         }
         let model = Classifier {
             embeddings,
+            periodic: self.periodic.map(|p| p.init(device)),
             hidden,
             norms,
             output: LinearConfig::new(width, 1).init(device),
@@ -124,10 +135,39 @@ impl<B: Backend> ModuleMapper<B> for SequentialIds {
 }
 
 impl<B: Backend> Classifier<B> {
-    /// Logits, shape `[rows]`. `codes` holds one column per embedding (`[rows, n]`).
-    pub fn forward(&self, dense: Tensor<B, 2>, codes: Option<Tensor<B, 2, Int>>) -> Tensor<B, 1> {
+    /// Inverted dropout with a mask drawn from `seed` (not from the backend's global
+    /// RNG), so that shards of one batch trained on different threads draw the same
+    /// masks in any order, and a given seed gives the same model.
+    fn dropout_mask(&self, x: Tensor<B, 2>, seed: u64) -> Tensor<B, 2> {
+        let p = self.dropout.prob;
+        if p <= 0.0 {
+            return x;
+        }
+        let [rows, cols] = x.dims();
+        let keep = (1.0 / (1.0 - p)) as f32;
+        let mut rng = SplitMix64::new(seed);
+        let mask: Vec<f32> = (0..rows * cols)
+            .map(|_| if rng.uniform() < p { 0.0 } else { keep })
+            .collect();
+        x * Tensor::from_data(
+            TensorData::new(mask, [rows, cols]),
+            &self.output.weight.device(),
+        )
+    }
+
+    /// Logits, shape `[rows]`.
+    pub fn forward(&self, input: ModelInput<B>) -> Tensor<B, 1> {
+        let ModelInput {
+            dense,
+            codes,
+            periodic,
+            dropout_seed,
+        } = input;
         let [rows, _] = dense.dims();
         let mut parts = vec![dense];
+        if let (Some(module), Some(scalars)) = (&self.periodic, periodic) {
+            parts.push(module.forward(scalars));
+        }
         if let Some(codes) = codes {
             for (i, embedding) in self.embeddings.iter().enumerate() {
                 let column = codes.clone().narrow(1, i, 1);
@@ -152,7 +192,9 @@ impl<B: Backend> Classifier<B> {
                 Activation::Silu => silu(x),
                 Activation::Tanh => tanh(x),
             };
-            x = self.dropout.forward(x);
+            if let Some(seed) = dropout_seed {
+                x = self.dropout_mask(x, seed.wrapping_add(i as u64));
+            }
         }
         self.output.forward(x).reshape([rows])
     }

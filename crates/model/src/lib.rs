@@ -11,11 +11,14 @@ pub mod bundle;
 pub mod classifier;
 pub mod device;
 pub mod layout;
+pub mod periodic;
+pub mod training;
 
 pub use bundle::{BundleMetadata, BundleParts, ModelBundle, ScoredTable};
 pub use classifier::{Activation, Classifier, ClassifierConfig, EmbeddingInput};
 pub use kiln_core::decision::DecisionPolicy;
-pub use layout::FeatureLayout;
+pub use layout::{FeatureLayout, ModelInput};
+pub use periodic::PeriodicConfig;
 
 /// The CPU backend for inference and tests.
 pub type CpuBackend = burn::backend::NdArray<f32>;

@@ -14,34 +14,29 @@
 //! the row id. On SIGTERM the step saves a checkpoint and exits with code 75; run it
 //! again and it resumes where it stopped, to the same final weights.
 
-mod checkpoint;
-mod data;
-mod schedule;
-mod trainer;
-
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use kiln_core::manifest::InputRecord;
 use kiln_core::runtime::StepContext;
+use kiln_core::spec::{BEST_CONFIG_FORMAT, BestConfig, TrainSpec, apply_params};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::sha256_hex;
-use kiln_core::transform::{FeatureMatrix, FittedTransform};
+use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
 use kiln_model::bundle::{BUNDLE_FORMAT, BundleMetadata, BundleParts};
 use kiln_model::device::{DeviceKind, check_available};
-use kiln_model::{ClassifierConfig, FeatureLayout};
 use serde::Serialize;
 
-use checkpoint::CheckpointStore;
-pub use checkpoint::{Best, EpochRecord};
-use data::Dataset;
-use trainer::{Io, TrainData, TrainResult, fit};
+pub use kiln_model::training::{Best, EpochRecord};
+use kiln_model::training::{CheckpointStore, Control, Dataset, Io};
 
 /// The step's name and folder.
 pub const STEP: &str = "train";
 /// The spec sections train reads (prepare's outputs are hashed as inputs).
 pub const SPEC_SECTIONS: &[&str] = &["train", "label"];
+/// With a `tune:` section, the tune output train reads.
+const TUNED: &str = "best.json";
 /// The prepare outputs train reads.
 const INPUTS: &[&str] = &["train.parquet", "transform.json", "profile.json"];
 
@@ -60,6 +55,11 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     for name in INPUTS {
         let object = prepare.object(name);
         inputs.push(InputRecord::of(format!("prepare/{name}"), &object).await?);
+    }
+    if ctx.spec.spec.tune.is_some() {
+        // The tuned configuration is an input: a new search retrains.
+        let tune = ctx.completed_step("tune", STEP).await?;
+        inputs.push(InputRecord::of(format!("tune/{TUNED}"), &tune.object(TUNED)).await?);
     }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
 }
@@ -119,37 +119,11 @@ async fn train(
         &spec.label.column,
     )
     .await?;
-    let (train_rows, validation_rows) =
-        dataset.split(spec.train.seed, spec.train.validation_fraction);
-    if train_rows.is_empty() || validation_rows.is_empty() {
-        return Err(Error::usage(format!(
-            "train: {} rows cannot be split into train and validation (validation_fraction {})",
-            dataset.labels.len(),
-            spec.train.validation_fraction
-        )));
-    }
-    let validation = select_rows(&dataset.features, &validation_rows);
-    let validation_labels = validation_rows.iter().map(|&r| dataset.labels[r]).collect();
-    let (layout, embeddings) = FeatureLayout::of(&transform, spec.train.embedding_dim);
-    let config = ClassifierConfig::new(
-        layout.dense_slots.len(),
-        embeddings,
-        spec.train.hidden.clone(),
-        spec.train.activation.into(),
-    )
-    .with_dropout(spec.train.dropout)
-    .with_layer_norm(spec.train.layer_norm);
-    let data = TrainData {
-        features: &dataset.features,
-        labels: &dataset.labels,
-        train_rows,
-        validation,
-        validation_labels,
-        layout,
-    };
+    let train_spec = effective_train_spec(ctx).await?;
+    let (data, config) = kiln_model::training::plan(&dataset, &transform, &train_spec)?;
     tracing::info!(
         train_rows = data.train_rows.len(),
-        validation_rows = validation_rows.len(),
+        validation_rows = data.validation_labels.len(),
         features = transform.width(),
         device = ?options.device,
         "training"
@@ -161,13 +135,16 @@ async fn train(
             runtime: tokio::runtime::Handle::current(),
             checkpoints: &checkpoints,
         };
-        fit_on(
+        kiln_model::training::fit_on(
             options.device,
-            &spec.train,
+            &train_spec,
             &config,
             &data,
-            &io,
-            &options.stop,
+            Some(&io),
+            &Control {
+                stop: &options.stop,
+                on_epoch: None,
+            },
         )
     })?;
     let seconds = started.elapsed().as_secs_f64();
@@ -198,7 +175,7 @@ async fn train(
             .collect(),
     };
     let training_config =
-        serde_json::to_value(&spec.train).map_err(|e| Error::Invalid(e.to_string()))?;
+        serde_json::to_value(&train_spec).map_err(|e| Error::Invalid(e.to_string()))?;
     BundleParts {
         model: &result.best_model,
         config: &config,
@@ -220,7 +197,7 @@ async fn train(
         val_loss: result.best.val_loss,
         val_auc: result.best.val_auc,
         train_rows: data.train_rows.len(),
-        validation_rows: validation_rows.len(),
+        validation_rows: data.validation_labels.len(),
         seconds,
         samples_per_second: trained_samples as f64 / seconds.max(1e-9),
         device: format!("{:?}", options.device).to_lowercase(),
@@ -240,45 +217,24 @@ async fn train(
     ))
 }
 
-fn fit_on(
-    device: DeviceKind,
-    spec: &kiln_core::spec::TrainSpec,
-    config: &ClassifierConfig,
-    data: &TrainData<'_>,
-    io: &Io<'_>,
-    stop: &AtomicBool,
-) -> Result<TrainResult> {
-    match device {
-        DeviceKind::Cpu => {
-            fit::<kiln_model::CpuTrainBackend>(spec, config, data, &Default::default(), io, stop)
-        }
-        #[cfg(feature = "cuda")]
-        DeviceKind::Cuda => {
-            type Gpu = burn::backend::Autodiff<burn::backend::Cuda<f32, i32>>;
-            fit::<Gpu>(
-                spec,
-                config,
-                data,
-                &burn::backend::cuda::CudaDevice::new(0),
-                io,
-                stop,
-            )
-        }
-        #[cfg(not(feature = "cuda"))]
-        DeviceKind::Cuda => Err(Error::usage(
-            "--device cuda: this build has no CUDA support",
-        )),
+/// The spec's train section, with tune's best parameters applied when it has a
+/// `tune:` section.
+async fn effective_train_spec(ctx: &StepContext) -> Result<TrainSpec> {
+    let spec = &ctx.spec.spec;
+    if spec.tune.is_none() {
+        return Ok(spec.train.clone());
     }
-}
-
-fn select_rows(matrix: &FeatureMatrix, rows: &[usize]) -> FeatureMatrix {
-    let mut values = Vec::with_capacity(rows.len() * matrix.cols);
-    for &r in rows {
-        values.extend_from_slice(matrix.row(r));
+    let tune = ctx.run.child("tune");
+    let best: BestConfig = tune.get_json(TUNED).await?;
+    if best.format_version != BEST_CONFIG_FORMAT {
+        return Err(Error::Invalid(format!(
+            "{}: format {} is not supported (expected {BEST_CONFIG_FORMAT})",
+            tune.uri_of(TUNED),
+            best.format_version
+        )));
     }
-    FeatureMatrix {
-        rows: rows.len(),
-        cols: matrix.cols,
-        values,
-    }
+    let train = apply_params(&spec.train, &best.params)
+        .map_err(|e| Error::usage(format!("{}: {e}", tune.uri_of(TUNED))))?;
+    tracing::info!(trial = best.trial, value = best.value, params = ?best.params, "training with the tuned configuration");
+    Ok(train)
 }

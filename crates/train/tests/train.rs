@@ -85,8 +85,9 @@ fn adult_model_meets_the_quality_bar_on_adult_test() {
     assert_eq!(labels.len(), 16_281);
     let auc = roc_auc(&probabilities, &labels).unwrap();
     let acc = accuracy(&probabilities, &labels, 0.5);
-    assert!(auc >= 0.905, "ROC AUC on adult.test {auc:.4} < 0.905");
-    assert!(acc >= 0.85, "accuracy on adult.test {acc:.4} < 0.85");
+    // The spec's model (periodic numeric embeddings) measured 0.9257 / 0.8704.
+    assert!(auc >= 0.920, "ROC AUC on adult.test {auc:.4} < 0.920");
+    assert!(acc >= 0.865, "accuracy on adult.test {acc:.4} < 0.865");
 
     // The bundle is complete and the history has one record per epoch.
     let model = run_dir.join("train/model");

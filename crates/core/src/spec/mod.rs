@@ -5,9 +5,14 @@
 //! that editors validate the file as it is written.
 
 mod load;
+mod tune;
 mod validate;
 
 pub use load::{LoadedSpec, apply_override};
+pub use tune::{
+    BEST_CONFIG_FORMAT, BestConfig, Distribution, PruningSpec, Sampler, TuneMetric, TuneSpec,
+    apply_params, startup_trials,
+};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -41,6 +46,9 @@ pub struct PipelineSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationSpec>,
     /// Model and training hyperparameters for the train step.
+    /// Hyperparameter search before train (the tune step runs only with this section).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tune: Option<TuneSpec>,
     #[serde(default)]
     pub train: TrainSpec,
     /// How the evaluate step scores the model.
@@ -290,6 +298,11 @@ pub struct NumericFeatureSpec {
     /// Add one-hot bucket features over the (clipped, log1p'd) value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucketize: Option<BucketSpec>,
+    /// Add a piecewise-linear encoding over this many quantile bins fitted on train
+    /// (Gorishniy et al., 2022): bin t is 0 below its range, 1 above it and linear
+    /// inside, so a value's position among the train quantiles is one dense vector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piecewise_linear: Option<PiecewiseLinearSpec>,
     /// Add a 0/1 feature that says the value was missing.
     #[serde(default)]
     pub missing_indicator: bool,
@@ -322,6 +335,15 @@ pub struct ClipSpec {
     /// Upper bound = this quantile of train, in [0, 1].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upper_quantile: Option<f64>,
+}
+
+/// A piecewise-linear encoding (PLE) of a numeric feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PiecewiseLinearSpec {
+    /// Number of bins at equally spaced train quantiles (bins that would be empty,
+    /// such as many quantiles at one repeated value, are merged).
+    pub bins: u32,
 }
 
 /// Bucket boundaries: given, or at equally spaced train quantiles.
@@ -412,6 +434,9 @@ pub struct TrainSpec {
     /// Embedding size for categorical features with `encoding: index`.
     #[serde(default = "default_embedding_dim")]
     pub embedding_dim: usize,
+    /// Learned embeddings of the numeric features' scalar values.
+    #[serde(default)]
+    pub numeric_embedding: NumericEmbedding,
     /// Peak learning rate of AdamW.
     #[serde(default = "default_learning_rate")]
     pub learning_rate: f64,
@@ -424,6 +449,11 @@ pub struct TrainSpec {
     /// Rows per optimisation step.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+    /// Data-parallel shards per batch, each on its own thread, gradients summed in
+    /// shard order. Results depend on this number (and the seed), not on the machine:
+    /// 2 uses two cores where there are two and gives the same model on one.
+    #[serde(default = "default_shards")]
+    pub shards: usize,
     /// Maximum number of epochs.
     #[serde(default = "default_epochs")]
     pub epochs: usize,
@@ -452,10 +482,12 @@ impl Default for TrainSpec {
             dropout: default_dropout(),
             layer_norm: false,
             embedding_dim: default_embedding_dim(),
+            numeric_embedding: NumericEmbedding::default(),
             learning_rate: default_learning_rate(),
             weight_decay: default_weight_decay(),
             lr_schedule: LrSchedule::default(),
             batch_size: default_batch_size(),
+            shards: default_shards(),
             epochs: default_epochs(),
             patience: default_patience(),
             validation_fraction: default_validation_fraction(),
@@ -484,6 +516,9 @@ fn default_weight_decay() -> f64 {
 fn default_batch_size() -> usize {
     256
 }
+fn default_shards() -> usize {
+    2
+}
 fn default_epochs() -> usize {
     40
 }
@@ -498,6 +533,44 @@ fn default_seed() -> u64 {
 }
 fn default_checkpoint_every() -> usize {
     1
+}
+
+/// How the numeric features' scalar values enter the network.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NumericEmbedding {
+    /// As they are (one input each).
+    #[default]
+    None,
+    /// Periodic embeddings: `k` learned frequencies per feature, sin and cos, then a
+    /// linear layer to `dim` per feature and a ReLU (Gorishniy et al., 2022).
+    Periodic(PeriodicSpec),
+}
+
+/// The periodic embedding's sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodicSpec {
+    /// Learned frequencies per feature.
+    #[serde(default = "default_frequencies")]
+    pub frequencies: usize,
+    /// Output size per feature.
+    #[serde(default = "default_periodic_dim")]
+    pub dim: usize,
+    /// Standard deviation of the initial frequencies (the most important setting:
+    /// larger values fit sharper functions of the value).
+    #[serde(default = "default_sigma")]
+    pub sigma: f64,
+}
+
+fn default_frequencies() -> usize {
+    16
+}
+fn default_periodic_dim() -> usize {
+    16
+}
+fn default_sigma() -> f64 {
+    0.1
 }
 
 /// Hidden-layer activation.

@@ -3,7 +3,9 @@
 
 use std::collections::HashSet;
 
-use super::{BucketSpec, ColumnType, DataFormat, EventTimeSpec, FilterOp, PipelineSpec, SplitSpec};
+use super::{
+    BucketSpec, ColumnType, DataFormat, EventTimeSpec, FilterOp, PipelineSpec, SplitSpec, TrainSpec,
+};
 
 impl PipelineSpec {
     /// Checks the spec's internal consistency; the error names the offending field.
@@ -214,45 +216,11 @@ impl PipelineSpec {
     }
 
     fn check_train(&self) -> Result<(), String> {
-        let t = &self.train;
-        if t.hidden.contains(&0) {
-            return Err("train.hidden: layer sizes must be at least 1".into());
+        check_train_spec(&self.train)?;
+        if let Some(tune) = &self.tune {
+            tune.check(&self.train)?;
         }
-        if !(0.0..1.0).contains(&t.dropout) {
-            return Err(format!("train.dropout: {} must be in [0, 1)", t.dropout));
-        }
-        if !is_positive(t.learning_rate) {
-            return Err(format!(
-                "train.learning_rate: {} must be positive",
-                t.learning_rate
-            ));
-        }
-        if t.batch_size == 0 || t.epochs == 0 || t.embedding_dim == 0 || t.checkpoint_every == 0 {
-            return Err(
-                "train: batch_size, epochs, embedding_dim and checkpoint_every must be at least 1"
-                    .into(),
-            );
-        }
-        if !(t.validation_fraction > 0.0 && t.validation_fraction < 1.0) {
-            return Err(format!(
-                "train.validation_fraction: {} must be in (0, 1)",
-                t.validation_fraction
-            ));
-        }
-        if let super::ClassWeight::Positive(w) = t.class_weight
-            && !is_positive(w)
-        {
-            return Err(format!("train.class_weight.positive: {w} must be positive"));
-        }
-        match t.lr_schedule {
-            super::LrSchedule::Cosine { min_factor } if !(0.0..=1.0).contains(&min_factor) => Err(
-                format!("train.lr_schedule.cosine.min_factor: {min_factor} must be in [0, 1]"),
-            ),
-            super::LrSchedule::Step { every, gamma } if every == 0 || !is_positive(gamma) => {
-                Err("train.lr_schedule.step: `every` must be ≥ 1 and `gamma` positive".into())
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     fn check_transform(&self) -> Result<(), String> {
@@ -315,6 +283,14 @@ impl PipelineSpec {
                 }
                 _ => {}
             }
+            if let Some(ple) = &feature.piecewise_linear
+                && !(2..=1024).contains(&ple.bins)
+            {
+                return Err(format!(
+                    "{field}.piecewise_linear.bins: {} is out of range (2 to 1024)",
+                    ple.bins
+                ));
+            }
         }
         for (i, feature) in self.transform.categorical.iter().enumerate() {
             let field = format!("transform.categorical[{i}]");
@@ -345,6 +321,69 @@ impl PipelineSpec {
 /// A finite number above zero (NaN is not).
 fn is_positive(x: f64) -> bool {
     x.is_finite() && x > 0.0
+}
+
+/// The train section's checks (also run on every tuned configuration).
+pub(crate) fn check_train_spec(t: &TrainSpec) -> Result<(), String> {
+    if t.hidden.contains(&0) {
+        return Err("train.hidden: layer sizes must be at least 1".into());
+    }
+    if !(0.0..1.0).contains(&t.dropout) {
+        return Err(format!("train.dropout: {} must be in [0, 1)", t.dropout));
+    }
+    if !is_positive(t.learning_rate) {
+        return Err(format!(
+            "train.learning_rate: {} must be positive",
+            t.learning_rate
+        ));
+    }
+    if t.batch_size == 0
+        || t.epochs == 0
+        || t.embedding_dim == 0
+        || t.checkpoint_every == 0
+        || t.shards == 0
+    {
+        return Err(
+            "train: batch_size, epochs, embedding_dim, shards and checkpoint_every must be at least 1"
+                .into(),
+        );
+    }
+    if t.shards > 64 {
+        return Err(format!("train.shards: {} is more than 64", t.shards));
+    }
+    if let crate::spec::NumericEmbedding::Periodic(p) = &t.numeric_embedding {
+        if p.frequencies == 0 || p.dim == 0 {
+            return Err(
+                "train.numeric_embedding.periodic: frequencies and dim must be at least 1".into(),
+            );
+        }
+        if !(p.sigma.is_finite() && p.sigma > 0.0) {
+            return Err(format!(
+                "train.numeric_embedding.periodic.sigma: {} must be positive",
+                p.sigma
+            ));
+        }
+    }
+    if !(t.validation_fraction > 0.0 && t.validation_fraction < 1.0) {
+        return Err(format!(
+            "train.validation_fraction: {} must be in (0, 1)",
+            t.validation_fraction
+        ));
+    }
+    if let super::ClassWeight::Positive(w) = t.class_weight
+        && !is_positive(w)
+    {
+        return Err(format!("train.class_weight.positive: {w} must be positive"));
+    }
+    match t.lr_schedule {
+        super::LrSchedule::Cosine { min_factor } if !(0.0..=1.0).contains(&min_factor) => Err(
+            format!("train.lr_schedule.cosine.min_factor: {min_factor} must be in [0, 1]"),
+        ),
+        super::LrSchedule::Step { every, gamma } if every == 0 || !is_positive(gamma) => {
+            Err("train.lr_schedule.step: `every` must be ≥ 1 and `gamma` positive".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -9,20 +9,21 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use crate::bundle::{decode_model, encode_model, predict_matrix};
+use crate::{Classifier, ClassifierConfig, FeatureLayout};
+use burn::module::{AutodiffModule, Module};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use kiln_core::metrics::{log_loss, roc_auc};
 use kiln_core::spec::{ClassWeight, TrainSpec};
+use kiln_core::split::SplitMix64;
 use kiln_core::transform::FeatureMatrix;
 use kiln_core::{Error, Result};
-use kiln_model::bundle::{decode_model, encode_model, predict_matrix};
-use kiln_model::{ClassifierConfig, FeatureLayout};
 
-use crate::checkpoint::{Best, Checkpoint, CheckpointStore, EpochRecord, Progress};
-use crate::schedule::{derive_seed, epoch_order, learning_rate};
+use super::checkpoint::{Best, Checkpoint, CheckpointStore, EpochRecord, Progress};
+use super::schedule::{derive_seed, epoch_order, learning_rate};
 
 /// What training needs, backend-free.
 pub struct TrainData<'a> {
@@ -40,6 +41,8 @@ pub struct TrainResult {
     pub best: Best,
     pub history: Vec<EpochRecord>,
     pub stopped_early: bool,
+    /// The epoch hook asked to stop (a pruned trial).
+    pub pruned: bool,
     pub resumed_from: Option<u64>,
 }
 
@@ -49,22 +52,33 @@ pub struct Io<'a> {
     pub checkpoints: &'a CheckpointStore,
 }
 
-/// Trains with early stopping; saves checkpoints every `checkpoint_every` epochs and
-/// when `stop` is set (SIGTERM), in which case it returns [`Error::Interrupted`].
+/// What may stop a training early, besides patience.
+pub struct Control<'a> {
+    /// Set by a SIGTERM handler: checkpoint and stop with [`Error::Interrupted`].
+    pub stop: &'a AtomicBool,
+    /// Called after every epoch; `false` ends training there (the result keeps the
+    /// best epoch so far and says `pruned`).
+    pub on_epoch: Option<&'a (dyn Fn(&EpochRecord) -> bool + Sync)>,
+}
+
+/// Trains with early stopping; with `io`, saves checkpoints every `checkpoint_every`
+/// epochs and when `stop` is set (SIGTERM), in which case it returns
+/// [`Error::Interrupted`]. Without `io` (a tuning trial) nothing is saved.
 pub fn fit<B: AutodiffBackend>(
     spec: &TrainSpec,
     config: &ClassifierConfig,
     data: &TrainData<'_>,
     device: &B::Device,
-    io: &Io<'_>,
-    stop: &AtomicBool,
+    io: Option<&Io<'_>>,
+    control: &Control<'_>,
 ) -> Result<TrainResult> {
+    let stop = control.stop;
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
     B::seed(device, spec.seed);
     let mut model = config.init::<B>(device);
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(spec.weight_decay as f32)
-        .init::<B, kiln_model::Classifier<B>>();
+        .init::<B, crate::Classifier<B>>();
     let mut progress = Progress {
         epoch: 0,
         batch: 0,
@@ -77,7 +91,11 @@ pub fn fit<B: AutodiffBackend>(
     };
     let mut best_model: Option<Vec<u8>> = None;
     let mut resumed_from = None;
-    if let Some(checkpoint) = io.runtime.block_on(io.checkpoints.latest())? {
+    let latest = match io {
+        Some(io) => io.runtime.block_on(io.checkpoints.latest())?,
+        None => None,
+    };
+    if let Some(checkpoint) = latest {
         model = decode_model::<B>(&checkpoint.model, config, device, "checkpoint model")?;
         let record = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             recorder.load(checkpoint.optimizer.clone(), device)
@@ -99,14 +117,15 @@ pub fn fit<B: AutodiffBackend>(
         class_weights(&spec.class_weight, data.labels, &data.train_rows);
     let batches_per_epoch = data.train_rows.len().div_ceil(spec.batch_size);
     // Saves a checkpoint of the current state (weights, optimizer, position, best).
-    let save = |model: &kiln_model::Classifier<B>,
+    let save = |model: &crate::Classifier<B>,
                 optimizer: &_,
                 progress: &Progress,
                 best: &Option<Vec<u8>>|
      -> Result<()> {
+        let Some(io) = io else { return Ok(()) };
         let optimizer = recorder
             .record(
-                Optimizer::<kiln_model::Classifier<B>, B>::to_record(optimizer),
+                Optimizer::<crate::Classifier<B>, B>::to_record(optimizer),
                 (),
             )
             .map_err(|e| Error::Invalid(format!("encoding the optimizer: {e}")))?;
@@ -120,6 +139,7 @@ pub fn fit<B: AutodiffBackend>(
     };
 
     let mut stopped_early = false;
+    let mut pruned = false;
     while progress.epoch < spec.epochs {
         let epoch = progress.epoch;
         let started = Instant::now();
@@ -139,40 +159,25 @@ pub fn fit<B: AutodiffBackend>(
                 progress.batch = b;
                 bar.finish_and_clear();
                 save(&model, &optimizer, &progress, &best_model)?;
-                return Err(Error::Interrupted(format!(
-                    "checkpoint saved at epoch {} batch {b} in {}; run the step again to resume",
-                    epoch + 1,
-                    io.checkpoints.dir.uri()
-                )));
+                return Err(Error::Interrupted(match io {
+                    Some(io) => format!(
+                        "checkpoint saved at epoch {} batch {b} in {}; run the step again to resume",
+                        epoch + 1,
+                        io.checkpoints.dir.uri()
+                    ),
+                    None => format!("stopped at epoch {} batch {b}", epoch + 1),
+                }));
             }
-            B::seed(device, derive_seed(spec.seed, epoch, b));
-            let (dense, codes) = data.layout.tensors::<B>(data.features, rows, device);
-            let targets: Vec<f32> = rows.iter().map(|&r| f32::from(data.labels[r])).collect();
-            let weights: Vec<f32> = targets
-                .iter()
-                .map(|&y| {
-                    if y == 1.0 {
-                        positive_weight
-                    } else {
-                        negative_weight
-                    }
-                })
-                .collect();
-            let y = Tensor::<B, 1>::from_data(TensorData::new(targets, [rows.len()]), device);
-            let w = Tensor::<B, 1>::from_data(TensorData::new(weights, [rows.len()]), device);
-            let logits = model.forward(dense, codes);
-            // BCE with logits, stable form: max(z, 0) − z·y + log(1 + e^−|z|).
-            let per_row = logits.clone().clamp_min(0.0) - logits.clone() * y
-                + logits.abs().neg().exp().log1p();
-            let loss = (per_row * w).mean();
-            let value: f64 = loss.clone().into_scalar().elem();
+            let batch_seed = derive_seed(spec.seed, epoch, b);
+            let weights = (positive_weight, negative_weight);
+            let (value, grads) =
+                sharded_step(&model, data, rows, spec.shards, batch_seed, weights, device);
             if !value.is_finite() {
                 return Err(Error::Invalid(format!(
                     "training diverged at epoch {} batch {b} (loss {value}); lower train.learning_rate",
                     epoch + 1
                 )));
             }
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(lr, model, grads);
             progress.train_loss_sum += value;
             progress.train_loss_batches += 1;
@@ -202,6 +207,7 @@ pub fn fit<B: AutodiffBackend>(
             seconds = record.seconds,
             "epoch"
         );
+        let keep_going = control.on_epoch.is_none_or(|hook| hook(&record));
         progress.history.push(record);
         let improved = progress
             .best
@@ -222,6 +228,11 @@ pub fn fit<B: AutodiffBackend>(
         progress.batch = 0;
         progress.train_loss_sum = 0.0;
         progress.train_loss_batches = 0;
+        if !keep_going {
+            pruned = true;
+            tracing::debug!(epoch = epoch + 1, "stopped by the epoch hook (pruned)");
+            break;
+        }
         if progress.stale_epochs >= spec.patience {
             stopped_early = true;
             tracing::info!(
@@ -244,8 +255,81 @@ pub fn fit<B: AutodiffBackend>(
         best,
         history: progress.history,
         stopped_early,
+        pruned,
         resumed_from,
     })
+}
+
+/// One optimisation step's loss and gradients over `rows`, computed in `shards`
+/// contiguous parts, each on its own thread, and summed in shard order. Each part's
+/// loss is its rows' weighted sum over the whole batch's size, so the sum is the
+/// batch's mean loss and its gradient. The result depends on the number of shards
+/// (float sums in another grouping round differently), never on thread timing.
+fn sharded_step<B: AutodiffBackend>(
+    model: &Classifier<B>,
+    data: &TrainData<'_>,
+    rows: &[usize],
+    shards: usize,
+    batch_seed: u64,
+    (positive_weight, negative_weight): (f32, f32),
+    device: &B::Device,
+) -> (f64, GradientsParams) {
+    let total = rows.len() as f32;
+    let shard = |model: &Classifier<B>, part: &[usize], index: usize| -> (f64, GradientsParams) {
+        let mut input = data.layout.tensors::<B>(data.features, part, device);
+        input.dropout_seed = Some(SplitMix64::new(batch_seed ^ index as u64).next_u64());
+        let targets: Vec<f32> = part.iter().map(|&r| f32::from(data.labels[r])).collect();
+        let weights: Vec<f32> = targets
+            .iter()
+            .map(|&y| {
+                if y == 1.0 {
+                    positive_weight
+                } else {
+                    negative_weight
+                }
+            })
+            .collect();
+        let y = Tensor::<B, 1>::from_data(TensorData::new(targets, [part.len()]), device);
+        let w = Tensor::<B, 1>::from_data(TensorData::new(weights, [part.len()]), device);
+        let logits = model.forward(input);
+        // BCE with logits, stable form: max(z, 0) − z·y + log(1 + e^−|z|).
+        let per_row =
+            logits.clone().clamp_min(0.0) - logits.clone() * y + logits.abs().neg().exp().log1p();
+        let loss = (per_row * w).sum() / total;
+        let value: f64 = loss.clone().into_scalar().elem();
+        (value, GradientsParams::from_grads(loss.backward(), model))
+    };
+    let size = rows.len().div_ceil(shards.max(1)).max(1);
+    let parts: Vec<&[usize]> = rows.chunks(size).collect();
+    let results: Vec<(f64, GradientsParams)> = if parts.len() == 1 {
+        vec![shard(model, parts[0], 0)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let shard = &shard;
+                    // Each thread's copy has its own autodiff graph (backward passes
+                    // over one shared graph from two threads deadlock in burn); the
+                    // parameter ids, which the gradients are keyed by, stay the same.
+                    let local = model.clone().fork(device);
+                    scope.spawn(move || shard(&local, part, i))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        })
+    };
+    let mut accumulator = GradientsAccumulator::<Classifier<B>>::new();
+    let mut value = 0.0;
+    for (loss, grads) in results {
+        value += loss;
+        accumulator.accumulate(model, grads);
+    }
+    (value, accumulator.grads())
 }
 
 /// Loss weights (positive, negative) of the train rows.
