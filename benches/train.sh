@@ -34,3 +34,20 @@ print(f"| kiln-train (burn ndarray, CPU) | {s['epochs_run']} (best {s['best_epoc
       f"{score['accuracy']:.4f} | {rss:.0f} |")
 PY
 "$venv/bin/python" "$root/benches/sklearn_mlp.py" "$work/run/prepare/train.parquet" "$work/run/prepare/test.parquet"
+# One training on one and on two cores: the same spec with train.shards 1 and 2 (the
+# model differs only by float rounding in the gradient sums), numeric embeddings on
+# (the example) and off.
+for embedding in "" "--set train.numeric_embedding=none"; do
+  for shards in 1 2; do
+    # shellcheck disable=SC2086
+    "$target/$profile/kiln-train" --spec "$spec" --run "$work/run" --force -q \
+      --set train.shards=$shards $embedding
+    python3 - "$work/run/train/manifest.json" "$shards" "${embedding:-periodic}" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+label = "none" if "none" in sys.argv[3] else "periodic"
+print(f"| numeric_embedding {label}, shards {sys.argv[2]} | {s['epochs_run']} | "
+      f"{s['seconds'] / s['epochs_run']:.3f} | {s['samples_per_second']:,.0f} |")
+PY
+  done
+done

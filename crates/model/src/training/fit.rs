@@ -74,8 +74,7 @@ pub fn fit<B: AutodiffBackend>(
 ) -> Result<TrainResult> {
     let stop = control.stop;
     let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-    B::seed(device, spec.seed);
-    let mut model = config.init::<B>(device);
+    let mut model = seeded_init::<B>(config, spec.seed, device);
     let mut optimizer = AdamWConfig::new()
         .with_weight_decay(spec.weight_decay as f32)
         .init::<B, crate::Classifier<B>>();
@@ -258,6 +257,21 @@ pub fn fit<B: AutodiffBackend>(
         pruned,
         resumed_from,
     })
+}
+
+/// The backend's RNG is one per process: trainings on several threads (tune's parallel
+/// trials) take turns seeding it and drawing their initial weights, so each model's
+/// weights depend on its seed alone. Training itself draws nothing from it (dropout
+/// masks come from [`derive_seed`]).
+fn seeded_init<B: AutodiffBackend>(
+    config: &ClassifierConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Classifier<B> {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    B::seed(device, seed);
+    config.init::<B>(device)
 }
 
 /// One optimisation step's loss and gradients over `rows`, computed in `shards`
