@@ -446,6 +446,25 @@ fn check_categorical_type(column: &str, array: &dyn Array) -> Result<()> {
 /// parameters (median, clip quantiles, bucket edges) come from the profiler's sketches
 /// of the first pass; [`update`](Self::update) then streams the train split again for
 /// the moments of the clipped/log1p'd values and the category counts.
+/// The base values (after impute, clip and log1p) at the train quantiles i/n for i in
+/// `steps`, repeated edges merged. clip and log1p are monotone, so quantiles of the
+/// base value are the base values of the raw quantiles.
+fn base_quantiles(
+    feature: &NumericFeature,
+    sketch: &crate::sketch::QuantileSketch,
+    steps: std::ops::Range<u32>,
+    n: u32,
+) -> Option<Vec<f64>> {
+    let levels: Vec<f64> = steps.map(|i| f64::from(i) / f64::from(n)).collect();
+    let mut edges: Vec<f64> = sketch
+        .quantiles(&levels)?
+        .into_iter()
+        .map(|q| feature.base_value(Some(q)))
+        .collect();
+    edges.dedup();
+    Some(edges)
+}
+
 pub struct TransformFitter {
     numeric: Vec<(NumericFeature, bool, Moments)>,
     categorical: Vec<(crate::spec::CategoricalFeatureSpec, HashMap<String, u64>)>,
@@ -501,30 +520,13 @@ impl TransformFitter {
                 None => None,
                 Some(BucketSpec::Boundaries(edges)) => Some(edges.clone()),
                 Some(BucketSpec::Quantiles(n)) => {
-                    // clip and log1p are monotone, so quantiles of the base value are
-                    // the base values of the raw quantiles.
-                    let levels: Vec<f64> = (1..*n).map(|i| i as f64 / *n as f64).collect();
-                    let mut edges: Vec<f64> = sketch
-                        .quantiles(&levels)
-                        .ok_or_else(empty)?
-                        .into_iter()
-                        .map(|q| feature.base_value(Some(q)))
-                        .collect();
-                    edges.dedup();
-                    Some(edges)
+                    Some(base_quantiles(&feature, sketch, 1..*n, *n).ok_or_else(empty)?)
                 }
             };
             if let Some(ple) = &f.piecewise_linear {
-                // Edges at the quantiles 0, 1/n, ..., 1 of the base value; repeated
-                // edges (a value many rows share) merge their bins.
-                let levels: Vec<f64> = (0..=ple.bins).map(|i| i as f64 / ple.bins as f64).collect();
-                let mut edges: Vec<f64> = sketch
-                    .quantiles(&levels)
-                    .ok_or_else(empty)?
-                    .into_iter()
-                    .map(|q| feature.base_value(Some(q)))
-                    .collect();
-                edges.dedup();
+                // Edges at the quantiles 0, 1/n, ..., 1 (min and max included).
+                let edges = base_quantiles(&feature, sketch, 0..ple.bins + 1, ple.bins)
+                    .ok_or_else(empty)?;
                 // A constant column has one edge: no bins.
                 feature.piecewise_linear = (edges.len() >= 2).then_some(edges);
             }
