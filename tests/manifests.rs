@@ -1,5 +1,6 @@
 //! Offline checks of the deployment manifests: the Argo template and workflow validate
-//! against Argo's schema with unknown fields rejected, a broken copy fails, and the
+//! against Argo's schema with unknown fields rejected and their references resolve
+//! (the tune fan-out's outputs, inputs and recursion), a broken copy fails, and the
 //! template's DAG runs the steps in the order `kiln run` uses. Then every other kind of
 //! deployment file (`tests/manifests/lint.sh`: Kubernetes manifests, Dockerfiles,
 //! Terraform, the GitHub workflow, the Feast definitions) passes its checks, and a
@@ -23,21 +24,43 @@ fn argo_manifests_validate_and_a_typo_fails() {
 
     let tmp = tempfile::tempdir().unwrap();
     let template = std::fs::read_to_string(&files[0]).unwrap();
-    for (what, from, to) in [
+    for (what, from, to, needle) in [
         (
             "a typo'd field",
             "activeDeadlineSeconds: 3600",
             "activeDeadLineSeconds: 3600",
+            "activeDeadLineSeconds",
         ),
         (
             "a wrong type",
             "runAsNonRoot: true\n    runAsUser: 65532",
             "runAsNonRoot: yes-please\n    runAsUser: 65532",
+            "yes-please",
         ),
         (
             "an unknown template field",
             "      retryStrategy:\n        limit: \"3\"",
             "      retryStrategy:\n        limits: \"3\"",
+            "limits",
+        ),
+        // The tune fan-out's references, which the schema cannot see.
+        (
+            "a fan-out over an output the planner lacks",
+            "withParam: \"{{steps.plan.outputs.parameters.trials}}\"",
+            "withParam: \"{{steps.plan.outputs.parameters.trial}}\"",
+            "template tune-plan has no output trial",
+        ),
+        (
+            "rounds that recurse without end",
+            "            template: tune-rounds\n            when: \"{{steps.plan.outputs.parameters.last}} == false\"\n",
+            "            template: tune-rounds\n",
+            "calls its own template without a `when`",
+        ),
+        (
+            "a trial pod reading an undeclared input",
+            "\"{{inputs.parameters.index}}\"",
+            "\"{{inputs.parameters.trial}}\"",
+            "{{inputs.parameters.trial}} is not an input",
         ),
     ] {
         assert!(
@@ -53,10 +76,10 @@ fn argo_manifests_validate_and_a_typo_fails() {
             "{what} passed: {}",
             stdout(&out)
         );
+        let text = stdout(&out);
         assert!(
-            stdout(&out).contains("broken.yaml: WorkflowTemplate"),
-            "{}",
-            stdout(&out)
+            text.contains("broken.yaml: WorkflowTemplate") && text.contains(needle),
+            "{what}: `{needle}` not in {text}"
         );
     }
 }

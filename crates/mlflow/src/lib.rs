@@ -15,4 +15,6 @@ pub mod tracking;
 pub use client::{
     Auth, ErrorCode, Metric, MlflowClient, MlflowConfig, MlflowError, ModelVersion, RunInfo, Tag,
 };
-pub use tracking::{RUN_FILE, TrackedRun, ensure_run, finish_run, track_step};
+pub use tracking::{
+    ChildRun, RUN_FILE, TrackedRun, ensure_run, finish_run, track_children, track_step,
+};

@@ -10,6 +10,7 @@
 //! | every step | numeric facts of its manifest summary as metrics `<step>.<name>`; each input's sha256 as tag `kiln.<step>.input.<name>`; its spec fingerprint |
 //! | train | the `train` spec section as params; per-epoch `train.train_loss`, `train.val_loss`, `train.val_auc`, `train.learning_rate` with the epoch as step; `history.json` |
 //! | validate, evaluate, fairness, register | their JSON reports and plots as artifacts under `<step>/` |
+//! | tune | each trial as a child run ([`track_children`]): params, per-epoch metric history |
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,9 @@ pub struct TrackedRun {
     /// Step → `finished_at` of the manifest last logged (a cached step is not logged twice).
     #[serde(default)]
     pub logged: BTreeMap<String, String>,
+    /// Child key → the child run's id (a child already logged is not logged twice).
+    #[serde(default)]
+    pub children: BTreeMap<String, String>,
 }
 
 impl TrackedRun {
@@ -90,6 +94,7 @@ pub async fn ensure_run(client: &MlflowClient, ctx: &StepContext) -> Result<Trac
         run_id: info.run_id,
         artifact_uri: info.artifact_uri,
         logged: BTreeMap::new(),
+        children: BTreeMap::new(),
     };
     ctx.run.put_json(RUN_FILE, &tracked).await?;
     tracing::info!(run_id = tracked.run_id, "tracking in MLflow");
@@ -221,6 +226,63 @@ pub async fn track_step(ctx: &StepContext, step: &str) -> Result<()> {
         "logged to MLflow"
     );
     Ok(())
+}
+
+/// A child run of the pipeline run's MLflow run (a tune trial): MLflow shows it nested
+/// under its parent through the `mlflow.parentRunId` tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildRun {
+    /// Stable across reruns and unique in the pipeline run, e.g. the trial's index and
+    /// a hash of its result: a child already logged under its key is skipped.
+    pub key: String,
+    pub name: String,
+    pub params: Vec<(String, String)>,
+    /// Metric histories (`step` = epoch) and final values.
+    pub metrics: Vec<Metric>,
+    pub tags: Vec<(String, String)>,
+}
+
+/// Logs `children` as finished child runs of the pipeline's MLflow run when
+/// `MLFLOW_TRACKING_URI` is set; returns how many were created. Each child's id is
+/// kept in `mlflow.json` as soon as it is logged, so a rerun creates only the missing.
+pub async fn track_children(ctx: &StepContext, children: &[ChildRun]) -> Result<usize> {
+    let Some(client) = MlflowClient::from_env()? else {
+        return Ok(0);
+    };
+    let mut tracked = ensure_run(&client, ctx).await?;
+    let mut created = 0;
+    for child in children {
+        if tracked.children.contains_key(&child.key) {
+            continue;
+        }
+        let mut tags = child.tags.clone();
+        tags.push(("mlflow.parentRunId".into(), tracked.run_id.clone()));
+        tags.push(("kiln.run_uri".into(), ctx.run.uri().to_string()));
+        let info = client
+            .create_run(&tracked.experiment_id, &child.name, &tags)
+            .await?;
+        let metrics: Vec<Metric> = child
+            .metrics
+            .iter()
+            .filter(|m| m.value.is_finite())
+            .cloned()
+            .collect();
+        client
+            .log_batch(&info.run_id, &metrics, &child.params, &[])
+            .await?;
+        client.update_run(&info.run_id, "FINISHED").await?;
+        tracked.children.insert(child.key.clone(), info.run_id);
+        ctx.run.put_json(RUN_FILE, &tracked).await?;
+        created += 1;
+    }
+    if created > 0 {
+        tracing::info!(
+            run_id = tracked.run_id,
+            created,
+            "child runs logged to MLflow"
+        );
+    }
+    Ok(created)
 }
 
 /// Marks the MLflow run finished or failed (the end of `kiln run`).

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use kiln_testkit::{
-    FaultProxy, MLFLOW_ADMIN, MlflowServer, adult_dir, bin, free_port, mlflow_bin, run, stderr,
-    stdout, workspace_root,
+    FaultProxy, MLFLOW_ADMIN, MlflowServer, adult_dir, bin, free_port, run, stderr, stdout,
+    workspace_root,
 };
 use serde_json::Value;
 
@@ -171,13 +171,7 @@ fn local_registry_registers_once_gates_and_moves_aliases() {
 
 /// MLflow's own Python client reads what Kiln wrote.
 fn mlflow_python(server: &MlflowServer, code: &str) -> Value {
-    let python = mlflow_bin().parent().unwrap().join("python");
-    let out = run(Command::new(python)
-        .arg("-c")
-        .arg(code)
-        .env("MLFLOW_TRACKING_URI", &server.uri));
-    assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_str(stdout(&out).lines().last().unwrap_or("null")).unwrap()
+    server.python(code)
 }
 
 #[test]

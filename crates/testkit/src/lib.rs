@@ -226,6 +226,18 @@ pub struct MlflowServer {
 }
 
 impl MlflowServer {
+    /// Runs `code` with MLflow's own Python client against this server and parses the
+    /// last line it prints as JSON (what a user's notebook would see).
+    pub fn python(&self, code: &str) -> serde_json::Value {
+        let python = mlflow_bin().parent().expect("venv bin").join("python");
+        let out = run(Command::new(python)
+            .arg("-c")
+            .arg(code)
+            .env("MLFLOW_TRACKING_URI", &self.uri));
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(stdout(&out).lines().last().unwrap_or("null")).expect("JSON line")
+    }
+
     /// Starts a server; with `auth`, MLflow's basic-auth app (admin: [`MLFLOW_ADMIN`]).
     pub fn start(auth: bool) -> MlflowServer {
         use std::os::unix::process::CommandExt;

@@ -15,9 +15,12 @@
 //! step's inputs, the spec and its index, so a search killed midway (a spot node, ^C)
 //! and run again repeats only the trials that had not finished.
 
+mod rounds;
 mod sampler;
 mod search;
+mod tracking;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -25,13 +28,16 @@ use kiln_core::manifest::InputRecord;
 use kiln_core::runtime::StepContext;
 use kiln_core::spec::TuneSpec;
 use kiln_core::step::{Step, StepOutcome, StepWriter};
-use kiln_core::store::{ArtifactStore, sha256_hex};
+use kiln_core::store::sha256_hex;
 use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
 use kiln_model::device::{DeviceKind, check_available};
 use kiln_model::training::Dataset;
 
+use rounds::TrialCache;
+pub use rounds::{PlannedTrial, RoundPlan, params_text};
 pub use sampler::{Observation, sample};
+use search::TrialPlan;
 pub use search::{BestConfig, TUNE_FORMAT, TrialRecord, best_trial, rungs, survives};
 
 /// The step's name and folder.
@@ -61,23 +67,162 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
 }
 
-/// Runs the search (or takes it from the cache).
-pub async fn run(ctx: &StepContext, options: &TuneOptions) -> Result<StepOutcome> {
-    let tune =
-        ctx.spec.spec.tune.clone().ok_or_else(|| {
-            Error::usage("tune: the spec has no `tune:` section (nothing to search)")
-        })?;
-    check_available(options.device)?;
-    let step = plan(ctx).await?;
+/// The search's cache key and folder.
+fn cache_of(ctx: &StepContext, step: &Step) -> TrialCache {
     let key_text =
         serde_json::to_string(&(&step.key.spec_fingerprint, &step.key.inputs)).unwrap_or_default();
-    let key = sha256_hex(key_text.as_bytes())[..16].to_string();
-    let trials = ctx.run.child("tune/trials");
+    TrialCache {
+        dir: ctx.run.child("tune/trials"),
+        key: sha256_hex(key_text.as_bytes())[..16].to_string(),
+    }
+}
+
+fn tune_section(ctx: &StepContext) -> Result<TuneSpec> {
+    ctx.spec
+        .spec
+        .tune
+        .clone()
+        .ok_or_else(|| Error::usage("tune: the spec has no `tune:` section (nothing to search)"))
+}
+
+/// Runs the search (or takes it from the cache), then tracks it: the step in the
+/// pipeline's MLflow run, each trial as a child run of it.
+pub async fn run(ctx: &StepContext, options: &TuneOptions) -> Result<StepOutcome> {
+    let tune = tune_section(ctx)?;
+    check_available(options.device)?;
+    let step = plan(ctx).await?;
+    let cache = cache_of(ctx, &step);
     let outcome = step
-        .run(|writer| search(ctx, options, writer, tune, trials, key))
+        .run(|writer| search(ctx, options, writer, tune, cache))
         .await?;
     kiln_mlflow::track_step(ctx, STEP).await?;
+    tracking::track_trials(ctx).await?;
     Ok(outcome)
+}
+
+/// The next round for the Argo fan-out: its unfinished trials, or none when the search
+/// is done (then the `tune` step itself only collects the kept trials).
+pub async fn plan_next_round(ctx: &StepContext) -> Result<RoundPlan> {
+    let tune = tune_section(ctx)?;
+    let step = plan(ctx).await?;
+    let cache = cache_of(ctx, &step);
+    let position = rounds::advance(&tune, &ctx.spec.spec.train, &cache, Vec::new(), 0).await?;
+    Ok(RoundPlan::of(&tune, &position))
+}
+
+/// Runs one trial of the round the search stands at (an Argo trial pod) and keeps it
+/// in the cache. `expected` is the plan's parameters for it, checked before training.
+/// A trial already kept is not run again.
+pub async fn run_one_trial(
+    ctx: &StepContext,
+    options: &TuneOptions,
+    index: usize,
+    expected: Option<&str>,
+) -> Result<TrialRecord> {
+    let tune = tune_section(ctx)?;
+    if index >= tune.trials {
+        return Err(Error::usage(format!(
+            "tune: --trial {index} is out of range (tune.trials is {})",
+            tune.trials
+        )));
+    }
+    check_available(options.device)?;
+    let step = plan(ctx).await?;
+    let cache = cache_of(ctx, &step);
+    let base = &ctx.spec.spec.train;
+    let wanted_round = index / tune.parallelism;
+    let position = rounds::advance(&tune, base, &cache, Vec::new(), 0).await?;
+    if position.round > wanted_round {
+        // Finished already (a retried pod): the kept record is the result.
+        let kept = position.finished.into_iter().find(|t| t.index == index);
+        return kept.ok_or_else(|| Error::Invalid(format!("tune: trial {index} is not kept")));
+    }
+    if position.round < wanted_round {
+        return Err(Error::usage(format!(
+            "tune: trial {index} is in round {wanted_round}, but round {} has unfinished \
+             trials; run those first",
+            position.round
+        )));
+    }
+    let Some(trial) = position.todo.iter().find(|p| p.index == index).cloned() else {
+        let kept = position.finished.into_iter().find(|t| t.index == index);
+        return kept.ok_or_else(|| Error::Invalid(format!("tune: trial {index} is not planned")));
+    };
+    if let Some(expected) = expected {
+        rounds::check_expected(&trial, expected)?;
+    }
+    let data = TrialData::load(ctx).await?;
+    let earlier = search::rung_values(&tune, &position.finished, position.round);
+    let mut records = run_round(&tune, &data, vec![trial], earlier, options).await?;
+    let record = records
+        .pop()
+        .unwrap_or_else(|| Err(Error::Invalid("tune: the trial returned nothing".into())))?;
+    cache.put(&record).await?;
+    tracing::info!(
+        trial = record.index,
+        value = record.value,
+        epochs = record.epochs_run,
+        pruned = record.pruned,
+        "trial kept"
+    );
+    Ok(record)
+}
+
+/// What every trial reads: the fitted transform and train's rows.
+struct TrialData {
+    transform: Arc<FittedTransform>,
+    dataset: Arc<Dataset>,
+}
+
+impl TrialData {
+    async fn load(ctx: &StepContext) -> Result<TrialData> {
+        let prepare = ctx.run.child("prepare");
+        let transform = Arc::new(FittedTransform::from_json(
+            &prepare.get("transform.json").await?,
+            &prepare.uri_of("transform.json"),
+        )?);
+        let dataset = Arc::new(
+            Dataset::load(
+                &prepare.object("train.parquet"),
+                &transform,
+                &ctx.spec.spec.label.column,
+            )
+            .await?,
+        );
+        Ok(TrialData { transform, dataset })
+    }
+}
+
+/// Trains `plans` on the blocking pool, one thread each; a result per plan, in order.
+async fn run_round(
+    tune: &TuneSpec,
+    data: &TrialData,
+    plans: Vec<TrialPlan>,
+    rung_values: BTreeMap<usize, Vec<f64>>,
+    options: &TuneOptions,
+) -> Result<Vec<Result<TrialRecord>>> {
+    let (tune, dataset, transform) = (tune.clone(), data.dataset.clone(), data.transform.clone());
+    let (device, stop) = (options.device, options.stop.clone());
+    tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = plans
+                .iter()
+                .map(|plan| {
+                    let (tune, dataset, transform) = (&tune, &dataset, &transform);
+                    let (rung_values, stop) = (&rung_values, &stop);
+                    scope.spawn(move || {
+                        search::run_trial(tune, plan, dataset, transform, rung_values, device, stop)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect::<Vec<Result<TrialRecord>>>()
+        })
+    })
+    .await
+    .map_err(|e| Error::Invalid(format!("tune: a trial thread failed: {e}")))
 }
 
 async fn search(
@@ -85,86 +230,27 @@ async fn search(
     options: &TuneOptions,
     writer: StepWriter,
     tune: TuneSpec,
-    trials_dir: ArtifactStore,
-    key: String,
+    cache: TrialCache,
 ) -> Result<(StepWriter, serde_json::Value)> {
-    let spec = &ctx.spec.spec;
-    let prepare = ctx.run.child("prepare");
-    let transform = Arc::new(FittedTransform::from_json(
-        &prepare.get("transform.json").await?,
-        &prepare.uri_of("transform.json"),
-    )?);
-    let dataset = Arc::new(
-        Dataset::load(
-            &prepare.object("train.parquet"),
-            &transform,
-            &spec.label.column,
-        )
-        .await?,
-    );
+    let base = &ctx.spec.spec.train;
+    let data = TrialData::load(ctx).await?;
     let started = std::time::Instant::now();
-    let mut finished: Vec<TrialRecord> = Vec::new();
-    let mut reused = 0usize;
-    let rounds = tune.trials.div_ceil(tune.parallelism);
     let bar = kiln_core::runtime::progress_bar(Some(tune.trials as u64), "trials");
-    for round in 0..rounds {
-        let plans = search::plan_round(&tune, &spec.train, round, &finished)?;
-        let mut todo = Vec::new();
-        for plan in plans {
-            let name = format!("{:04}-{key}.json", plan.index);
-            if trials_dir.exists(&name).await? {
-                let record: TrialRecord = trials_dir.get_json(&name).await?;
-                if record.format_version == TUNE_FORMAT && record.params == plan.params {
-                    reused += 1;
-                    bar.inc(1);
-                    finished.push(record);
-                    continue;
-                }
-            }
-            todo.push((name, plan));
-        }
-        if todo.is_empty() {
-            continue;
-        }
-        let rung_values = search::rung_values(&tune, &finished);
-        let (tune_c, dataset_c, transform_c) = (tune.clone(), dataset.clone(), transform.clone());
-        let (device, stop) = (options.device, options.stop.clone());
-        let plans: Vec<_> = todo.iter().map(|(_, p)| p).cloned().collect();
-        // CPU work on the blocking pool, one thread per trial of the round.
-        let results = tokio::task::spawn_blocking(move || {
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = plans
-                    .iter()
-                    .map(|plan| {
-                        let (tune, dataset, transform) = (&tune_c, &dataset_c, &transform_c);
-                        let (rung_values, stop) = (&rung_values, &stop);
-                        scope.spawn(move || {
-                            search::run_trial(
-                                tune,
-                                plan,
-                                dataset,
-                                transform,
-                                rung_values,
-                                device,
-                                stop,
-                            )
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect::<Vec<Result<TrialRecord>>>()
-            })
-        })
-        .await
-        .map_err(|e| Error::Invalid(format!("tune: a trial thread failed: {e}")))?;
+    let mut reused = 0usize;
+    let mut position = rounds::advance(&tune, base, &cache, Vec::new(), 0).await?;
+    while !position.todo.is_empty() {
+        reused += position.reused;
+        bar.set_position(position.finished.len() as u64);
+        let round = position.round;
+        let earlier = search::rung_values(&tune, &position.finished, round);
+        let results = run_round(&tune, &data, position.todo, earlier, options).await?;
+        let mut finished = position.finished;
         // Keep every trial that finished before reporting the first error.
         let mut first_error = None;
-        for ((name, _), result) in todo.iter().zip(results) {
+        for result in results {
             match result {
                 Ok(record) => {
-                    trials_dir.put_json(name, &record).await?;
+                    cache.put(&record).await?;
                     tracing::info!(
                         trial = record.index,
                         value = record.value,
@@ -185,8 +271,11 @@ async fn search(
             bar.finish_and_clear();
             return Err(e);
         }
+        position = rounds::advance(&tune, base, &cache, finished, round + 1).await?;
     }
+    reused += position.reused;
     bar.finish_and_clear();
+    let mut finished = position.finished;
     finished.sort_by_key(|t| t.index);
     let best = best_trial(tune.metric, &finished)
         .ok_or_else(|| Error::usage("tune: every trial was pruned; lower tune.pruning"))?;

@@ -23,6 +23,19 @@ struct Cli {
     /// Where to compute: `cpu` (burn ndarray) or `cuda` (needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu", env = "KILN_DEVICE")]
     device: DeviceKind,
+    /// Argo fan-out, planner: write the next round's unfinished trials to
+    /// DIR/trials.json (a list for `withParam`), DIR/last (`true` when no round follows)
+    /// and DIR/round.json, then exit. Nothing is trained.
+    #[arg(long, value_name = "DIR", conflicts_with = "trial")]
+    plan_round: Option<std::path::PathBuf>,
+    /// Argo fan-out, trial pod: train only trial INDEX of the round the search stands at
+    /// and keep it in the cache (the `tune` step then collects the kept trials).
+    #[arg(long, value_name = "INDEX")]
+    trial: Option<usize>,
+    /// The planned parameters of `--trial` (the planner's JSON); the pod refuses to train
+    /// when it samples something else.
+    #[arg(long, value_name = "JSON", requires = "trial")]
+    trial_params: Option<String>,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -40,6 +53,37 @@ fn main() -> ExitCode {
             tracing::info!("the spec has no `tune:` section: nothing to search");
             return Ok(());
         }
+        if let Some(dir) = &cli.plan_round {
+            let plan = kiln_tune::plan_next_round(&ctx).await?;
+            write_plan(dir, &plan)?;
+            tracing::info!(
+                round = plan.round,
+                rounds = plan.rounds,
+                trials = plan.trials.len(),
+                last = plan.last,
+                "round planned"
+            );
+            return Ok(());
+        }
+        if let Some(index) = cli.trial {
+            kiln_tune::run_one_trial(&ctx, &options, index, cli.trial_params.as_deref()).await?;
+            return Ok(());
+        }
         kiln_tune::run(&ctx, &options).await.map(drop)
     })
+}
+
+/// The planner's output files, as Argo output parameters read them.
+fn write_plan(dir: &std::path::Path, plan: &kiln_tune::RoundPlan) -> kiln_core::Result<()> {
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| kiln_core::Error::io(format!("writing {}", path.display()), e))
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| kiln_core::Error::io(format!("creating {}", dir.display()), e))?;
+    let text = |v: serde_json::Result<String>| v.unwrap_or_default();
+    write("trials.json", text(serde_json::to_string(&plan.trials)))?;
+    write("round.json", text(serde_json::to_string_pretty(plan)))?;
+    write("last", plan.last.to_string())
 }

@@ -186,8 +186,15 @@ pub fn run_trial(
     })
 }
 
-/// Each rung's values from `finished` trials (what later rounds are compared with).
-pub fn rung_values(tune: &TuneSpec, finished: &[TrialRecord]) -> BTreeMap<usize, Vec<f64>> {
+/// Each rung's values from the trials of rounds before `round` (what `round`'s trials
+/// are compared with; trials of the same round never judge each other, so a round
+/// resumed with some of its trials kept prunes as it did uninterrupted).
+pub fn rung_values(
+    tune: &TuneSpec,
+    finished: &[TrialRecord],
+    round: usize,
+) -> BTreeMap<usize, Vec<f64>> {
+    let finished: Vec<&TrialRecord> = finished.iter().filter(|t| t.round < round).collect();
     let mut out = BTreeMap::new();
     if let Some(pruning) = &tune.pruning {
         let max_epochs = finished.iter().map(|t| t.history.len()).max().unwrap_or(0) + 1;

@@ -1,12 +1,13 @@
 //! kiln-tune on UCI Adult as a user runs it: the search at the CI budget, the tuned
-//! model on adult.test, determinism, and a search killed midway that, run again,
-//! repeats only the trials that had not finished.
+//! model on adult.test, determinism, the same search fanned out as Argo runs it, the
+//! trials as MLflow child runs on a real server, and a search killed midway that, run
+//! again, repeats only the trials that had not finished.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_testkit::{adult_dir, bin, run, stderr, workspace_root};
+use kiln_testkit::{MlflowServer, adult_dir, bin, run, stderr, workspace_root};
 
 fn spec() -> PathBuf {
     workspace_root().join("examples/adult/spec.yaml")
@@ -122,21 +123,188 @@ fn the_tuned_model_meets_the_bar_on_adult_test_and_repeats_for_a_seed() {
     assert!(auc >= 0.920, "ROC AUC on adult.test {auc:.4} < 0.920");
     assert!(acc >= 0.865, "accuracy on adult.test {acc:.4} < 0.865");
 
-    // The same seed chooses the same configuration and trains the same bundle.
+    // The same seed chooses the same configuration and trains the same bundle, here
+    // with the second search fanned out as Argo runs it: planner, one process per
+    // trial (the pods of a round at once), then the tune step collecting the trials.
     let again = tmp.path().join("again");
-    for (binary, what) in [(bin("kiln-prepare"), "prepare"), (tune_bin(), "tune")] {
-        let out = step(&binary, &again, &["-q"]);
-        assert!(out.status.success(), "{what}: {}", stderr(&out));
-    }
+    let out = step(&bin("kiln-prepare"), &again, &["-q"]);
+    assert!(out.status.success(), "prepare: {}", stderr(&out));
+    let rounds = fan_out(&again, &tmp.path().join("plan"));
+    assert_eq!(rounds, 4, "8 trials at parallelism 2");
+    let out = step(&tune_bin(), &again, &["-q"]);
+    assert!(out.status.success(), "tune (select): {}", stderr(&out));
+    let summary = &json(&again.join("tune/manifest.json"))["summary"];
+    assert_eq!(
+        summary["reused_trials"], 8,
+        "the select step trained: {summary}"
+    );
     assert_eq!(
         std::fs::read(again.join("tune/best.json")).unwrap(),
         std::fs::read(dir.join("tune/best.json")).unwrap(),
-        "two searches with one seed chose differently"
+        "the fanned-out search and the in-process search with one seed chose differently"
+    );
+    assert_eq!(
+        json(&again.join("tune/trials.json"))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (t["params"].clone(), t["value"].clone(), t["pruned"].clone()))
+            .collect::<Vec<_>>(),
+        trials
+            .iter()
+            .map(|t| (t["params"].clone(), t["value"].clone(), t["pruned"].clone()))
+            .collect::<Vec<_>>(),
+        "the trials differ between the fan-out and the in-process search"
     );
     let out = step(&bin("kiln-train"), &again, &["-q"]);
     assert!(out.status.success(), "train: {}", stderr(&out));
     let model = |d: &Path| std::fs::read(d.join("train/model/model.bin")).unwrap();
     assert!(model(&again) == model(&dir), "the tuned bundles differ");
+}
+
+/// Runs the search as the Argo template does: plan a round, run its trials as separate
+/// processes at once, until the planner says `last`. Returns the rounds run. Checks on
+/// the way that a pod of a later round and a pod with other parameters are refused.
+fn fan_out(dir: &Path, plan_dir: &Path) -> usize {
+    let mut rounds = 0;
+    loop {
+        let plan_arg = plan_dir.to_str().unwrap();
+        let out = step(&tune_bin(), dir, &["-q", "--plan-round", plan_arg]);
+        assert!(out.status.success(), "plan: {}", stderr(&out));
+        let trials = json(&plan_dir.join("trials.json"));
+        let trials = trials.as_array().unwrap().clone();
+        let last = std::fs::read_to_string(plan_dir.join("last")).unwrap();
+        let round = json(&plan_dir.join("round.json"))["round"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(round as usize, rounds, "the planner skipped a round");
+        if rounds == 0 {
+            let out = step(&tune_bin(), dir, &["-q", "--trial", "7"]);
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert!(stderr(&out).contains("run those first"), "{}", stderr(&out));
+            let wrong = r#"{"train.learning_rate":0.5}"#;
+            let out = step(
+                &tune_bin(),
+                dir,
+                &["-q", "--trial", "0", "--trial-params", wrong],
+            );
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert!(stderr(&out).contains("not the planned"), "{}", stderr(&out));
+        }
+        let pods: Vec<_> = trials
+            .iter()
+            .map(|t| {
+                let index = t["index"].to_string();
+                let params = t["params"].as_str().unwrap().to_string();
+                command(
+                    &tune_bin(),
+                    dir,
+                    &["-q", "--trial", &index, "--trial-params", &params],
+                )
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+            })
+            .collect();
+        for pod in pods {
+            let out = pod.wait_with_output().unwrap();
+            assert!(out.status.success(), "trial: {}", stderr(&out));
+        }
+        rounds += 1;
+        if last.trim() == "true" {
+            break;
+        }
+        assert!(rounds < 100, "the planner never said last");
+    }
+    // Nothing is left: the planner hands Argo an empty list (the step is skipped).
+    let out = step(
+        &tune_bin(),
+        dir,
+        &["-q", "--plan-round", plan_dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "plan: {}", stderr(&out));
+    assert_eq!(json(&plan_dir.join("trials.json")), serde_json::json!([]));
+    rounds
+}
+
+#[test]
+fn trials_are_child_runs_of_the_pipeline_run_in_mlflow() {
+    let server = MlflowServer::start(false);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let small = ["-q", "--set", "tune.trials=4", "--set", "train.epochs=5"];
+    let out = step(&bin("kiln-prepare"), &dir, &["-q"]);
+    assert!(out.status.success(), "prepare: {}", stderr(&out));
+    let tracked = |d: &Path| {
+        let mut cmd = command(&tune_bin(), d, &small);
+        cmd.env("MLFLOW_TRACKING_URI", &server.uri);
+        run(&mut cmd)
+    };
+    let out = tracked(&dir);
+    assert!(out.status.success(), "tune: {}", stderr(&out));
+    // A rerun (the step cached) logs nothing twice.
+    let out = tracked(&dir);
+    assert!(out.status.success(), "tune again: {}", stderr(&out));
+
+    let parent = json(&dir.join("mlflow.json"))["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let seen = server.python(&format!(
+        r#"
+import json, mlflow
+c = mlflow.MlflowClient()
+p = c.get_run("{parent}")
+runs = c.search_runs([p.info.experiment_id], filter_string="tags.mlflow.parentRunId = '{parent}'")
+out = []
+for r in runs:
+    h = c.get_metric_history(r.info.run_id, "val_auc")
+    out.append({{"name": r.info.run_name, "status": r.info.status, "params": r.data.params,
+      "tags": r.data.tags, "metrics": r.data.metrics, "history": [[m.step, m.value] for m in h]}})
+print(json.dumps(sorted(out, key=lambda r: r["name"])))
+"#
+    ));
+    let children = seen.as_array().unwrap();
+    let trials = json(&dir.join("tune/trials.json"));
+    let trials = trials.as_array().unwrap();
+    let best = json(&dir.join("tune/best.json"));
+    assert_eq!(
+        children.len(),
+        4,
+        "one child run per trial, none twice: {seen}"
+    );
+    for (child, trial) in children.iter().zip(trials) {
+        let index = trial["index"].as_u64().unwrap();
+        assert_eq!(child["name"], format!("trial-{index:04}"));
+        assert_eq!(child["status"], "FINISHED");
+        assert_eq!(child["tags"]["kiln.tune.trial"], index.to_string());
+        assert_eq!(
+            child["tags"]["kiln.tune.best"],
+            (best["trial"] == index).to_string()
+        );
+        // Parameters as the trial tried them; the metric history epoch by epoch.
+        for (key, value) in trial["params"].as_object().unwrap() {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_string);
+            assert_eq!(child["params"][key], text, "{key}");
+        }
+        let history: Vec<(u64, f64)> = trial["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["epoch"].as_u64().unwrap(), r["val_auc"].as_f64().unwrap()))
+            .collect();
+        let logged: Vec<(u64, f64)> = child["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p[0].as_u64().unwrap(), p[1].as_f64().unwrap()))
+            .collect();
+        assert_eq!(logged, history, "trial {index}'s val_auc history");
+        assert_eq!(child["metrics"]["best_val_auc"], trial["value"]);
+    }
 }
 
 #[test]

@@ -1,0 +1,90 @@
+//! Each trial as an MLflow child run of the pipeline's run: its parameters, its
+//! per-epoch metric history and its result, nested under the pipeline run in MLflow's
+//! UI (`mlflow.parentRunId`). Only when `MLFLOW_TRACKING_URI` is set.
+
+use kiln_core::Result;
+use kiln_core::manifest::StepManifest;
+use kiln_core::runtime::StepContext;
+use kiln_core::spec::TuneMetric;
+use kiln_core::store::sha256_hex;
+use kiln_mlflow::{ChildRun, Metric};
+
+use crate::search::TrialRecord;
+use crate::{BEST, BestConfig, STEP};
+
+/// Logs the finished search's trials (from `trials.json`) as child runs.
+pub(crate) async fn track_trials(ctx: &StepContext) -> Result<()> {
+    if std::env::var("MLFLOW_TRACKING_URI").map_or(true, |v| v.is_empty()) {
+        return Ok(());
+    }
+    let dir = ctx.run.child(STEP);
+    let Some(manifest) = StepManifest::load(&dir).await? else {
+        return Ok(());
+    };
+    let trials: Vec<TrialRecord> = dir.get_json("trials.json").await?;
+    let best: BestConfig = dir.get_json(BEST).await?;
+    let at = manifest.finished_at.timestamp_millis();
+    let children: Vec<ChildRun> = trials
+        .iter()
+        .map(|t| child_of(t, best.metric, best.trial, at))
+        .collect();
+    kiln_mlflow::track_children(ctx, &children).await?;
+    Ok(())
+}
+
+/// One trial's child run.
+fn child_of(trial: &TrialRecord, metric: TuneMetric, best: usize, at: i64) -> ChildRun {
+    let content =
+        serde_json::to_vec(&(&trial.params, trial.value, &trial.history)).unwrap_or_default();
+    let mut metrics = Vec::new();
+    let point = |key: &str, value: f64, step: usize| Metric {
+        key: key.to_string(),
+        value,
+        timestamp: at,
+        step: step as i64,
+    };
+    for r in &trial.history {
+        metrics.push(point("train_loss", r.train_loss, r.epoch));
+        metrics.push(point("val_loss", r.val_loss, r.epoch));
+        metrics.push(point("learning_rate", r.learning_rate, r.epoch));
+        if let Some(auc) = r.val_auc {
+            metrics.push(point("val_auc", auc, r.epoch));
+        }
+    }
+    metrics.push(point(&format!("best_{}", metric.name()), trial.value, 0));
+    metrics.push(point("best_epoch", trial.best_epoch as f64, 0));
+    metrics.push(point("seconds", trial.seconds, 0));
+    let params = trial
+        .params
+        .iter()
+        .map(|(k, v)| {
+            let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            (k.clone(), text)
+        })
+        .collect();
+    let tags = vec![
+        ("kiln.step".to_string(), STEP.to_string()),
+        ("kiln.tune.trial".to_string(), trial.index.to_string()),
+        ("kiln.tune.round".to_string(), trial.round.to_string()),
+        ("kiln.tune.pruned".to_string(), trial.pruned.to_string()),
+        (
+            "kiln.tune.epochs_run".to_string(),
+            trial.epochs_run.to_string(),
+        ),
+        (
+            "kiln.tune.best".to_string(),
+            (trial.index == best).to_string(),
+        ),
+    ];
+    ChildRun {
+        key: format!(
+            "tune/trial-{:04}-{}",
+            trial.index,
+            &sha256_hex(&content)[..12]
+        ),
+        name: format!("trial-{:04}", trial.index),
+        params,
+        metrics,
+        tags,
+    }
+}
