@@ -51,3 +51,18 @@ print(f"| numeric_embedding {label}, shards {sys.argv[2]} | {s['epochs_run']} | 
 PY
   done
 done
+# What two cores give this machine on work that shares nothing: two shards-1 trainings
+# of the example at once, in two run roots (the ceiling for train.shards 2).
+cp -r "$work/run" "$work/run2"
+for r in run run2; do
+  "$target/$profile/kiln-train" --spec "$spec" --run "$work/$r" --force -q --set train.shards=1 &
+done
+wait
+for r in run run2; do
+  python3 - "$work/$r/train/manifest.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["summary"]
+print(f"| two shards-1 trainings at once (each) | {s['epochs_run']} | "
+      f"{s['seconds'] / s['epochs_run']:.3f} | {s['samples_per_second']:,.0f} |")
+PY
+done

@@ -275,9 +275,59 @@ pub fn predict_matrix<B: Backend>(
     matrix: &kiln_core::transform::FeatureMatrix,
     device: &B::Device,
 ) -> Result<Vec<f32>> {
-    const CHUNK: usize = 8192;
-    let mut out = Vec::with_capacity(matrix.rows);
     let rows: Vec<usize> = (0..matrix.rows).collect();
+    predict_rows(model, layout, matrix, &rows, device)
+}
+
+/// [`predict_matrix`] on `threads` threads, each scoring a contiguous part of the rows
+/// with its own copy of the model. A row's score does not depend on the rows scored
+/// with it, so the result is the same for any number of threads.
+pub fn predict_matrix_threads<B: Backend>(
+    model: &Classifier<B>,
+    layout: &FeatureLayout,
+    matrix: &kiln_core::transform::FeatureMatrix,
+    device: &B::Device,
+    threads: usize,
+) -> Result<Vec<f32>> {
+    let rows: Vec<usize> = (0..matrix.rows).collect();
+    let size = rows.len().div_ceil(threads.max(1)).max(1);
+    let parts: Vec<&[usize]> = rows.chunks(size).collect();
+    if parts.len() <= 1 {
+        return predict_rows(model, layout, matrix, &rows, device);
+    }
+    let scored: Vec<Result<Vec<f32>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts[1..]
+            .iter()
+            .map(|part| {
+                let local = model.clone();
+                scope.spawn(move || predict_rows(&local, layout, matrix, part, device))
+            })
+            .collect();
+        let first = predict_rows(model, layout, matrix, parts[0], device);
+        std::iter::once(first)
+            .chain(
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            )
+            .collect()
+    });
+    let mut out = Vec::with_capacity(matrix.rows);
+    for part in scored {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+fn predict_rows<B: Backend>(
+    model: &Classifier<B>,
+    layout: &FeatureLayout,
+    matrix: &kiln_core::transform::FeatureMatrix,
+    rows: &[usize],
+    device: &B::Device,
+) -> Result<Vec<f32>> {
+    const CHUNK: usize = 8192;
+    let mut out = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(CHUNK) {
         let probabilities = sigmoid(model.forward(layout.tensors::<B>(matrix, chunk, device)));
         let values = probabilities

@@ -85,7 +85,7 @@ fn adult_model_meets_the_quality_bar_on_adult_test() {
     assert_eq!(labels.len(), 16_281);
     let auc = roc_auc(&probabilities, &labels).unwrap();
     let acc = accuracy(&probabilities, &labels, 0.5);
-    // The spec's model (periodic numeric embeddings) measured 0.9257 / 0.8704.
+    // The spec's model (periodic numeric embeddings, 8 epochs) measured 0.9255 / 0.8727.
     assert!(auc >= 0.920, "ROC AUC on adult.test {auc:.4} < 0.920");
     assert!(acc >= 0.865, "accuracy on adult.test {acc:.4} < 0.865");
 

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::bundle::{decode_model, encode_model, predict_matrix};
+use crate::bundle::{decode_model, encode_model, predict_matrix_threads};
 use crate::{Classifier, ClassifierConfig, FeatureLayout};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
@@ -149,6 +149,7 @@ pub fn fit<B: AutodiffBackend>(
             &format!("epoch {}", epoch + 1),
         );
         bar.set_position(progress.batch as u64);
+        let (mut in_steps, mut in_optimizer) = (0.0f64, 0.0f64);
         for (b, rows) in order
             .chunks(spec.batch_size)
             .enumerate()
@@ -169,15 +170,19 @@ pub fn fit<B: AutodiffBackend>(
             }
             let batch_seed = derive_seed(spec.seed, epoch, b);
             let weights = (positive_weight, negative_weight);
+            let timer = Instant::now();
             let (value, grads) =
                 sharded_step(&model, data, rows, spec.shards, batch_seed, weights, device);
+            in_steps += timer.elapsed().as_secs_f64();
             if !value.is_finite() {
                 return Err(Error::Invalid(format!(
                     "training diverged at epoch {} batch {b} (loss {value}); lower train.learning_rate",
                     epoch + 1
                 )));
             }
+            let timer = Instant::now();
             model = optimizer.step(lr, model, grads);
+            in_optimizer += timer.elapsed().as_secs_f64();
             progress.train_loss_sum += value;
             progress.train_loss_batches += 1;
             progress.global_step += 1;
@@ -185,10 +190,18 @@ pub fn fit<B: AutodiffBackend>(
         }
         bar.finish_and_clear();
 
+        let timer = Instant::now();
         let inference = model.valid();
-        let probabilities = predict_matrix(&inference, &data.layout, &data.validation, device)?;
+        let probabilities = predict_matrix_threads(
+            &inference,
+            &data.layout,
+            &data.validation,
+            device,
+            spec.shards,
+        )?;
         let val_loss = log_loss(&probabilities, &data.validation_labels);
         let val_auc = roc_auc(&probabilities, &data.validation_labels);
+        let in_validation = timer.elapsed().as_secs_f64();
         let record = EpochRecord {
             epoch: epoch + 1,
             train_loss: progress.train_loss_sum / progress.train_loss_batches.max(1) as f64,
@@ -205,6 +218,13 @@ pub fn fit<B: AutodiffBackend>(
             learning_rate = record.learning_rate,
             seconds = record.seconds,
             "epoch"
+        );
+        tracing::debug!(
+            epoch = record.epoch,
+            forward_backward = in_steps,
+            optimizer = in_optimizer,
+            validation = in_validation,
+            "epoch phases (seconds)"
         );
         let keep_going = control.on_epoch.is_none_or(|hook| hook(&record));
         progress.history.push(record);
@@ -315,33 +335,41 @@ fn sharded_step<B: AutodiffBackend>(
     };
     let size = rows.len().div_ceil(shards.max(1)).max(1);
     let parts: Vec<&[usize]> = rows.chunks(size).collect();
-    let results: Vec<(f64, GradientsParams)> = if parts.len() == 1 {
-        vec![shard(model, parts[0], 0)]
+    let mut accumulator = GradientsAccumulator::<Classifier<B>>::new();
+    let mut value = 0.0;
+    let mut add = |(loss, grads): (f64, GradientsParams)| {
+        value += loss;
+        accumulator.accumulate(model, grads);
+    };
+    if parts.len() == 1 {
+        add(shard(model, parts[0], 0));
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .iter()
                 .enumerate()
+                .skip(1)
                 .map(|(i, part)| {
                     let shard = &shard;
-                    // Each thread's copy has its own autodiff graph (backward passes
-                    // over one shared graph from two threads deadlock in burn); the
-                    // parameter ids, which the gradients are keyed by, stay the same.
-                    let local = model.clone().fork(device);
-                    scope.spawn(move || shard(&local, part, i))
+                    let local = model.clone();
+                    scope.spawn(move || {
+                        // Each thread's copy has its own autodiff graph (backward passes
+                        // over one shared graph from two threads deadlock in burn); the
+                        // parameter ids, which the gradients are keyed by, stay the same.
+                        let local = local.fork(device);
+                        shard(&local, part, i)
+                    })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        })
-    };
-    let mut accumulator = GradientsAccumulator::<Classifier<B>>::new();
-    let mut value = 0.0;
-    for (loss, grads) in results {
-        value += loss;
-        accumulator.accumulate(model, grads);
+            // The first part on this thread with the model itself, summed while the
+            // others still run; the rest in shard order.
+            add(shard(model, parts[0], 0));
+            for handle in handles {
+                add(handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
+        });
     }
     (value, accumulator.grads())
 }
