@@ -879,6 +879,12 @@ mod tests {
             )
             .unwrap();
         assert_eq!(record, matrix.row(4));
+        // The edges travel in transform.json: reloaded, the encoding has the same bits.
+        let text = serde_json::to_vec_pretty(&t).unwrap();
+        let reloaded = FittedTransform::from_json(&text, "transform.json").unwrap();
+        assert_eq!(reloaded, t);
+        let bits = |m: &FeatureMatrix| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&reloaded.apply_batch(&b).unwrap()), bits(&matrix));
     }
 
     #[test]
