@@ -132,11 +132,6 @@ pub async fn run_one_trial(
     let base = &ctx.spec.spec.train;
     let wanted_round = index / tune.parallelism;
     let position = rounds::advance(&tune, base, &cache, Vec::new(), 0).await?;
-    if position.round > wanted_round {
-        // Finished already (a retried pod): the kept record is the result.
-        let kept = position.finished.into_iter().find(|t| t.index == index);
-        return kept.ok_or_else(|| Error::Invalid(format!("tune: trial {index} is not kept")));
-    }
     if position.round < wanted_round {
         return Err(Error::usage(format!(
             "tune: trial {index} is in round {wanted_round}, but round {} has unfinished \
@@ -145,8 +140,9 @@ pub async fn run_one_trial(
         )));
     }
     let Some(trial) = position.todo.iter().find(|p| p.index == index).cloned() else {
+        // Kept already (a retried pod): the kept record is the result.
         let kept = position.finished.into_iter().find(|t| t.index == index);
-        return kept.ok_or_else(|| Error::Invalid(format!("tune: trial {index} is not planned")));
+        return kept.ok_or_else(|| Error::Invalid(format!("tune: trial {index} is not kept")));
     };
     if let Some(expected) = expected {
         rounds::check_expected(&trial, expected)?;
@@ -157,15 +153,22 @@ pub async fn run_one_trial(
     let record = records
         .pop()
         .unwrap_or_else(|| Err(Error::Invalid("tune: the trial returned nothing".into())))?;
-    cache.put(&record).await?;
+    keep(&cache, &record).await?;
+    Ok(record)
+}
+
+/// Keeps a finished trial in the cache (at once, so a kill loses nothing) and logs it.
+async fn keep(cache: &TrialCache, record: &TrialRecord) -> Result<()> {
+    cache.put(record).await?;
     tracing::info!(
         trial = record.index,
         value = record.value,
         epochs = record.epochs_run,
         pruned = record.pruned,
+        seconds = record.seconds,
         "trial kept"
     );
-    Ok(record)
+    Ok(())
 }
 
 /// What every trial reads: the fitted transform and train's rows.
@@ -250,15 +253,7 @@ async fn search(
         for result in results {
             match result {
                 Ok(record) => {
-                    cache.put(&record).await?;
-                    tracing::info!(
-                        trial = record.index,
-                        value = record.value,
-                        epochs = record.epochs_run,
-                        pruned = record.pruned,
-                        seconds = record.seconds,
-                        "trial"
-                    );
+                    keep(&cache, &record).await?;
                     bar.inc(1);
                     finished.push(record);
                 }

@@ -14,7 +14,8 @@ use crate::{BEST, BestConfig, STEP};
 
 /// Logs the finished search's trials (from `trials.json`) as child runs.
 pub(crate) async fn track_trials(ctx: &StepContext) -> Result<()> {
-    if std::env::var("MLFLOW_TRACKING_URI").map_or(true, |v| v.is_empty()) {
+    // Read the trials only when tracking is on (the same test as the client's).
+    if kiln_mlflow::MlflowConfig::from_env()?.is_none() {
         return Ok(());
     }
     let dir = ctx.run.child(STEP);

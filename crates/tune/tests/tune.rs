@@ -211,6 +211,29 @@ fn fan_out(dir: &Path, plan_dir: &Path) -> usize {
             let out = pod.wait_with_output().unwrap();
             assert!(out.status.success(), "trial: {}", stderr(&out));
         }
+        if rounds == 0 {
+            // A retried pod of a kept trial trains nothing and leaves the trial alone.
+            let before = trial_files(dir);
+            let kept = std::fs::read(dir.join("tune/trials").join(&before[0])).unwrap();
+            let params = trials[0]["params"].as_str().unwrap();
+            let index = trials[0]["index"].to_string();
+            let started = Instant::now();
+            let out = step(
+                &tune_bin(),
+                dir,
+                &["-q", "--trial", &index, "--trial-params", params],
+            );
+            assert!(out.status.success(), "retried trial: {}", stderr(&out));
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the retry trained"
+            );
+            assert_eq!(trial_files(dir), before);
+            assert_eq!(
+                std::fs::read(dir.join("tune/trials").join(&before[0])).unwrap(),
+                kept
+            );
+        }
         rounds += 1;
         if last.trim() == "true" {
             break;
