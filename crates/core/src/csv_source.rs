@@ -41,10 +41,7 @@ pub async fn stream_csv(
     object: &ObjectRef,
     read: CsvRead,
 ) -> Result<BoxStream<'static, Result<TypedBatch>>> {
-    let bytes = object
-        .stream()
-        .await?
-        .map_err(|e| std::io::Error::other(e.to_string()));
+    let bytes = object.stream().await?.map_err(std::io::Error::other);
     let file = object.uri().to_string();
     let (tx, mut rx) = mpsc::channel::<Result<TypedBatch>>(4);
     tokio::task::spawn_blocking(move || {

@@ -106,25 +106,55 @@ pub enum Error {
     #[error("interrupted: {0}")]
     Interrupted(String),
 
-    /// A value that should have been valid was not; a bug or a corrupt artifact.
+    /// An artifact another step wrote cannot be decoded (a truncated Parquet file, a
+    /// model record that does not fit its config): rerun the step that wrote it (exit 2).
+    #[error("corrupt artifact {uri}: {message}")]
+    Corrupt { uri: String, message: String },
+
+    /// What was being done when `source` happened; the exit code is `source`'s.
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A value that should have been valid was not: a bug.
     #[error("{0}")]
     Invalid(String),
 }
 
+/// Adds what was being done to an error, keeping the error (and its exit code) intact.
+pub trait Context<T> {
+    /// Wraps the error in [`Error::Context`].
+    fn context(self, context: impl Into<String>) -> Result<T>;
+}
+
+impl<T> Context<T> for Result<T> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::Context {
+            context: context.into(),
+            source: Box::new(e),
+        })
+    }
+}
+
 impl Error {
-    /// The class of this error, which decides the exit code.
+    /// The class of this error, which decides the exit code. It is a property of the
+    /// whole chain: a connection reset that surfaces inside a Parquet read, a CSV parse
+    /// or a context wrapper is still transient (75), so Argo retries it.
     pub fn class(&self) -> ExitClass {
         match self {
             Error::Spec { .. } | Error::Usage(_) | Error::InputNotFound { .. } => ExitClass::Usage,
-            Error::Data { .. } => ExitClass::Usage,
+            Error::Data { .. } | Error::Corrupt { .. } | Error::Json { .. } => ExitClass::Usage,
             Error::Gate { .. } => ExitClass::Gate,
             Error::Unreachable { .. } | Error::Interrupted(_) => ExitClass::Transient,
-            Error::Store { .. }
-            | Error::Parquet { .. }
-            | Error::Arrow(_)
-            | Error::Json { .. }
-            | Error::Io { .. }
-            | Error::Invalid(_) => ExitClass::Internal,
+            Error::Context { source, .. } => source.class(),
+            Error::Store { source, .. } => chain_class(source).unwrap_or(ExitClass::Internal),
+            Error::Parquet { source, .. } => chain_class(source).unwrap_or(ExitClass::Internal),
+            Error::Arrow(source) => chain_class(source).unwrap_or(ExitClass::Internal),
+            Error::Io { source, .. } => chain_class(source).unwrap_or(ExitClass::Internal),
+            Error::Invalid(_) => ExitClass::Internal,
         }
     }
 
@@ -173,6 +203,63 @@ impl Error {
     }
 }
 
+/// The class that an error's chain decides, if any: a Kiln error inside it (an I/O
+/// error can carry one, as the CSV reader's does) or a transient store, HTTP or socket
+/// failure anywhere in it. `None` leaves the outer error's own class.
+fn chain_class(err: &(dyn std::error::Error + 'static)) -> Option<ExitClass> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(kiln) = e.downcast_ref::<Error>() {
+            return Some(kiln.class());
+        }
+        if let Some(store) = e.downcast_ref::<object_store::Error>() {
+            return is_transient(store).then_some(ExitClass::Transient);
+        }
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if is_transient_io(io.kind()) {
+                return Some(ExitClass::Transient);
+            }
+            // `io::Error::other(inner)` hides `inner` from `source()`.
+            if let Some(inner) = io.get_ref() {
+                let inner: &(dyn std::error::Error + 'static) = inner;
+                if let Some(class) = chain_class(inner) {
+                    return Some(class);
+                }
+            }
+        }
+        if let Some(parquet) = e.downcast_ref::<parquet::errors::ParquetError>()
+            && let parquet::errors::ParquetError::External(inner) = parquet
+        {
+            let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
+            return chain_class(inner);
+        }
+        if let Some(arrow) = e.downcast_ref::<arrow::error::ArrowError>() {
+            match arrow {
+                arrow::error::ArrowError::ExternalError(inner) => {
+                    let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
+                    return chain_class(inner);
+                }
+                arrow::error::ArrowError::IoError(_, io) if is_transient_io(io.kind()) => {
+                    return Some(ExitClass::Transient);
+                }
+                _ => {}
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+fn is_transient_io(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::TimedOut
+    )
+}
+
 /// Connection failures, timeouts, throttling and server errors are worth retrying;
 /// permission errors, bad paths and missing objects are not.
 fn is_transient(err: &object_store::Error) -> bool {
@@ -189,12 +276,7 @@ fn is_transient(err: &object_store::Error) -> bool {
             );
         }
         if let Some(io) = e.downcast_ref::<io::Error>()
-            && matches!(
-                io.kind(),
-                io::ErrorKind::ConnectionRefused
-                    | io::ErrorKind::ConnectionReset
-                    | io::ErrorKind::TimedOut
-            )
+            && is_transient_io(io.kind())
         {
             return true;
         }
@@ -250,6 +332,66 @@ mod tests {
         let err = Error::from_store("file:///a/b", source);
         assert!(matches!(err, Error::InputNotFound { .. }));
         assert_eq!(err.to_string(), "input not found: file:///a/b");
+    }
+
+    fn reset() -> object_store::Error {
+        object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(io::Error::from(io::ErrorKind::ConnectionReset)),
+        }
+    }
+
+    #[test]
+    fn a_transient_store_error_is_transient_wherever_it_surfaces() {
+        // Inside a Parquet read (the reader hands the store's error to the decoder).
+        let parquet = Error::Parquet {
+            uri: "s3://b/t.parquet".into(),
+            source: parquet::errors::ParquetError::External(Box::new(reset())),
+        };
+        assert_eq!(parquet.class(), ExitClass::Transient, "{parquet}");
+        // Inside a Parquet write (the upload's error comes as an I/O error).
+        let upload = Error::Parquet {
+            uri: "s3://b/t.parquet".into(),
+            source: parquet::errors::ParquetError::External(Box::new(io::Error::other(reset()))),
+        };
+        assert_eq!(upload.class(), ExitClass::Transient, "{upload}");
+        // Inside a CSV read: the byte stream's Kiln error travels in an I/O error.
+        let csv = Error::io(
+            "reading s3://b/d.csv",
+            io::Error::other(Error::from_store("s3://b/d.csv", reset())),
+        );
+        assert_eq!(csv.class(), ExitClass::Transient, "{csv}");
+        // Behind a context, as deep as it goes.
+        let wrapped: Result<()> = Err(csv);
+        let wrapped = wrapped.context("prepare").context("kiln run");
+        assert_eq!(wrapped.unwrap_err().class().code(), 75);
+        // Arrow's external error.
+        let arrow = Error::Arrow(arrow::error::ArrowError::ExternalError(Box::new(reset())));
+        assert_eq!(arrow.class(), ExitClass::Transient);
+    }
+
+    #[test]
+    fn the_chain_keeps_non_transient_classes() {
+        let denied = object_store::Error::PermissionDenied {
+            path: "k".into(),
+            source: "no".into(),
+        };
+        let parquet = Error::Parquet {
+            uri: "s3://b/t.parquet".into(),
+            source: parquet::errors::ParquetError::External(Box::new(denied)),
+        };
+        assert_eq!(parquet.class(), ExitClass::Internal);
+        // A usage error carried through I/O stays a usage error.
+        let io = Error::io("reading", io::Error::other(Error::usage("bad column")));
+        assert_eq!(io.class(), ExitClass::Usage);
+        let plain = Error::io("reading", io::Error::from(io::ErrorKind::PermissionDenied));
+        assert_eq!(plain.class(), ExitClass::Internal);
+        let corrupt = Error::Corrupt {
+            uri: "t.parquet".into(),
+            message: "bad magic".into(),
+        };
+        assert_eq!(corrupt.class().code(), 2);
+        assert_eq!(Error::Invalid("a bug".into()).class().code(), 1);
     }
 
     #[test]

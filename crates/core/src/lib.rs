@@ -48,7 +48,7 @@ pub mod table;
 pub mod transform;
 
 pub use decision::DecisionPolicy;
-pub use error::{Error, ExitClass, Result};
+pub use error::{Context, Error, ExitClass, Result};
 pub use manifest::StepManifest;
 pub use spec::PipelineSpec;
 pub use store::ArtifactStore;

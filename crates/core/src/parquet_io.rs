@@ -200,11 +200,19 @@ async fn open_parquet(
 ) -> Result<(SchemaRef, BoxStream<'static, Result<RecordBatch>>)> {
     let (store, path) = source.parts();
     let uri = source.uri().to_string();
+    // A failed read of the store keeps its error (and exit code); anything else the
+    // decoder says means the file is not the Parquet a step wrote.
     let parquet_error = {
         let uri = uri.clone();
-        move |e| Error::Parquet {
-            uri: uri.clone(),
-            source: e,
+        move |e: parquet::errors::ParquetError| match e {
+            parquet::errors::ParquetError::External(_) => Error::Parquet {
+                uri: uri.clone(),
+                source: e,
+            },
+            other => Error::Corrupt {
+                uri: uri.clone(),
+                message: other.to_string(),
+            },
         }
     };
     // Ask the store first so that a missing file is "not found", not a Parquet error.
@@ -346,7 +354,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn corrupt_file_is_a_parquet_error_naming_it() {
+    async fn corrupt_file_is_a_corrupt_artifact_naming_it() {
         let store = ArtifactStore::open("memory://pq-corrupt").unwrap();
         store
             .put("bad.parquet", Bytes::from_static(b"not parquet at all"))
@@ -357,9 +365,9 @@ mod tests {
             .unwrap_err();
         assert!(
             err.to_string()
-                .starts_with("parquet memory://pq-corrupt/bad.parquet"),
+                .starts_with("corrupt artifact memory://pq-corrupt/bad.parquet: "),
             "{err}"
         );
-        assert_eq!(err.class().code(), 1);
+        assert_eq!(err.class().code(), 2);
     }
 }

@@ -238,10 +238,8 @@ impl ArtifactStore {
 
     /// Serialises a value as pretty JSON and writes it atomically.
     pub async fn put_json<T: Serialize>(&self, rel: &str, value: &T) -> Result<ContentHash> {
-        let mut text = serde_json::to_vec_pretty(value).map_err(|e| Error::Json {
-            uri: self.uri_of(rel),
-            message: e.to_string(),
-        })?;
+        let mut text = serde_json::to_vec_pretty(value)
+            .map_err(|e| Error::Invalid(format!("encoding {}: {e}", self.uri_of(rel))))?;
         text.push(b'\n');
         self.put(rel, Bytes::from(text)).await
     }

@@ -78,6 +78,12 @@ impl From<MlflowError> for kiln_core::Error {
             MlflowError::Auth { .. } | MlflowError::Config(_) => {
                 kiln_core::Error::Usage(e.to_string())
             }
+            // A model, run or experiment the command named is not there (a mistyped
+            // `--model`): fix the command, do not retry it.
+            MlflowError::Api {
+                code: ErrorCode::ResourceDoesNotExist,
+                ..
+            } => kiln_core::Error::Usage(e.to_string()),
             other => kiln_core::Error::Invalid(other.to_string()),
         }
     }
@@ -835,5 +841,13 @@ mod tests {
         }
         .into();
         assert_eq!(e.class().code(), 2);
+        let e: kiln_core::Error = api_error(
+            "registered-models/get",
+            404,
+            br#"{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Registered Model with name=adlt not found"}"#,
+        )
+        .into();
+        assert_eq!(e.class().code(), 2, "{e}");
+        assert!(e.to_string().contains("adlt"), "{e}");
     }
 }

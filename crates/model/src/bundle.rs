@@ -100,20 +100,25 @@ pub fn decode_model<B: Backend>(
     let record = match decoded {
         Ok(Ok(record)) => record,
         Ok(Err(e)) => {
-            return Err(Error::Invalid(format!(
-                "{what}: cannot decode the model: {e}"
-            )));
+            return Err(Error::Corrupt {
+                uri: what.to_string(),
+                message: format!("cannot decode the model: {e}"),
+            });
         }
         Err(_) => {
-            return Err(Error::Invalid(format!(
-                "{what}: the model record is corrupt"
-            )));
+            return Err(Error::Corrupt {
+                uri: what.to_string(),
+                message: "the model record does not decode".into(),
+            });
         }
     };
     let model = std::panic::catch_unwind(AssertUnwindSafe(|| {
         config.init::<B>(device).load_record(record)
     }))
-    .map_err(|_| Error::Invalid(format!("{what}: the model record does not fit its config")))?;
+    .map_err(|_| Error::Corrupt {
+        uri: what.to_string(),
+        message: "the model record does not fit its config".into(),
+    })?;
     Ok(model)
 }
 
@@ -178,20 +183,24 @@ impl<B: Backend> ModelBundle<B> {
         let embedding_dim = config.embeddings.first().map_or(1, |e| e.dim);
         let (layout, _) = FeatureLayout::of(&transform, embedding_dim, config.periodic.is_some());
         if layout.dense_slots.len() != config.dense_inputs {
-            return Err(Error::Invalid(format!(
-                "{}: the transform gives {} dense inputs but the model takes {}",
-                dir.uri(),
-                layout.dense_slots.len(),
-                config.dense_inputs
-            )));
+            return Err(Error::Corrupt {
+                uri: dir.uri().to_string(),
+                message: format!(
+                    "the transform gives {} dense inputs but the model takes {}",
+                    layout.dense_slots.len(),
+                    config.dense_inputs
+                ),
+            });
         }
         let periodic = config.periodic.map_or(0, |p| p.features);
         if layout.periodic_slots.len() != periodic {
-            return Err(Error::Invalid(format!(
-                "{}: the transform has {} numeric features but the model embeds {periodic}",
-                dir.uri(),
-                layout.periodic_slots.len(),
-            )));
+            return Err(Error::Corrupt {
+                uri: dir.uri().to_string(),
+                message: format!(
+                    "the transform has {} numeric features but the model embeds {periodic}",
+                    layout.periodic_slots.len(),
+                ),
+            });
         }
         let bytes = dir.get(MODEL_RECORD).await?;
         let model = decode_model(&bytes, &config, device, &dir.uri_of(MODEL_RECORD))?;

@@ -348,6 +348,41 @@ enum Fault {
     FailWhenArmed {
         pattern: String,
     },
+    /// While armed, the `nth` S3 request of kind `op` and every later one fail.
+    S3 {
+        op: S3Op,
+        nth: usize,
+    },
+}
+
+/// The kinds of S3 request a [`FaultProxy::s3`] can fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum S3Op {
+    /// A ranged read of an object (`GET` with a `Range` header): Parquet reads.
+    ReadRange,
+    /// Any read of an object's bytes (`GET` of a key, ranged or not; not a listing).
+    Read,
+    /// An upload: `PUT` of an object or of a multipart part (not a server-side copy).
+    Upload,
+}
+
+impl S3Op {
+    fn matches(self, request_line: &str, head: &str) -> bool {
+        let lower = head.to_ascii_lowercase();
+        let target = request_line.split_whitespace().nth(1).unwrap_or_default();
+        let object = target.trim_start_matches('/').contains('/');
+        match self {
+            S3Op::ReadRange => {
+                request_line.starts_with("GET ") && object && lower.contains("\r\nrange:")
+            }
+            S3Op::Read => request_line.starts_with("GET ") && object,
+            S3Op::Upload => {
+                request_line.starts_with("PUT ")
+                    && object
+                    && !lower.contains("\r\nx-amz-copy-source:")
+            }
+        }
+    }
 }
 
 /// An HTTP proxy in front of a server that answers `500` to the first `failures`
@@ -392,6 +427,21 @@ impl FaultProxy {
     /// From now on, [`FaultProxy::armable`]'s proxy fails every request.
     pub fn arm(&self) {
         self.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A proxy in front of an S3-protocol server that, from the start, answers
+    /// `503 SlowDown` to the `nth` request of kind `op` (1-based) and to every later
+    /// one, so the client's own retries give up too; everything else is forwarded.
+    /// [`FaultProxy::disarm`] ends the outage (what an Argo retry finds).
+    pub fn s3(upstream: &str, op: S3Op, nth: usize) -> FaultProxy {
+        let proxy = FaultProxy::with_fault(upstream, Fault::S3 { op, nth });
+        proxy.arm();
+        proxy
+    }
+
+    /// Forwards everything from now on.
+    pub fn disarm(&self) {
+        self.armed.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn with_fault(upstream: &str, fault: Fault) -> FaultProxy {
@@ -466,6 +516,17 @@ impl FaultProxy {
                                 Some(Duration::ZERO)
                             }
                         }
+                        Fault::S3 { op, nth } => {
+                            if armed.load(Ordering::SeqCst)
+                                && op.matches(&request_line, &head)
+                                && seen.fetch_add(1, Ordering::SeqCst) + 1 >= *nth
+                            {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                                None
+                            } else {
+                                Some(Duration::ZERO)
+                            }
+                        }
                         // A request without a body (a health check) cannot be slow in it.
                         Fault::SlowBody { .. } if length == 0 => Some(Duration::ZERO),
                         Fault::SlowBody { every, delay } => {
@@ -479,6 +540,15 @@ impl FaultProxy {
                         }
                     };
                     let Some(stall) = stall else {
+                        if let Fault::S3 { .. } = fault {
+                            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>SlowDown</Code><Message>injected by the test proxy</Message></Error>";
+                            let _ = write!(
+                                client,
+                                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            return;
+                        }
                         let body = r#"{"error_code": "INTERNAL_ERROR", "message": "injected by the test proxy"}"#;
                         let _ = write!(
                             client,
