@@ -236,6 +236,25 @@ impl ArtifactStore {
         Ok(hasher.finish())
     }
 
+    /// Writes bytes only if nothing is at `rel` yet, atomically against every other
+    /// writer of the store (a local rename without replace, S3's `If-None-Match: *`).
+    /// Returns `false`, writing nothing, when the object already exists.
+    pub async fn create(&self, rel: &str, bytes: Bytes) -> Result<bool> {
+        let options = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(rel), PutPayload::from(bytes), options)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(Error::from_store(self.uri_of(rel), e)),
+        }
+    }
+
     /// Serialises a value as pretty JSON and writes it atomically.
     pub async fn put_json<T: Serialize>(&self, rel: &str, value: &T) -> Result<ContentHash> {
         let mut text = serde_json::to_vec_pretty(value)
@@ -438,6 +457,11 @@ fn open_s3(bucket: &str, uri: &str) -> Result<Arc<dyn ObjectStore>> {
             connect,
         )
         .with_config(AmazonS3ConfigKey::Client(ClientConfigKey::Timeout), request);
+    // Create-if-absent (the registry's version numbers) as S3 and its peers do it:
+    // `If-None-Match: *`, unless `AWS_CONDITIONAL_PUT` chose another mode.
+    if std::env::var("AWS_CONDITIONAL_PUT").is_err() {
+        builder = builder.with_conditional_put(object_store::aws::S3ConditionalPut::ETagMatch);
+    }
     // `AWS_REGION` is the variable the AWS CLI and SDKs read; object_store only reads
     // `AWS_DEFAULT_REGION` by itself.
     if let Ok(region) = std::env::var("AWS_REGION") {

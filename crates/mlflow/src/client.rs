@@ -7,6 +7,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::transport::{CLIENT_TOKEN_TAG, Method, client_token};
+
 /// MLflow's `error_code`s that callers act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -205,14 +207,10 @@ pub const MAX_PARAM_LENGTH: usize = 6000;
 /// A typed async client for MLflow's REST API.
 #[derive(Debug, Clone)]
 pub struct MlflowClient {
-    http: reqwest::Client,
-    config: MlflowConfig,
-}
-
-enum Method {
-    Get,
-    Post,
-    Delete,
+    pub(crate) http: reqwest::Client,
+    pub(crate) config: MlflowConfig,
+    /// `max_results` of each page of a search (MLflow's own cap is 1000).
+    pub(crate) page_size: u32,
 }
 
 impl MlflowClient {
@@ -222,7 +220,17 @@ impl MlflowClient {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| MlflowError::Config(format!("HTTP client: {e}")))?;
-        Ok(MlflowClient { http, config })
+        Ok(MlflowClient {
+            http,
+            config,
+            page_size: 1000,
+        })
+    }
+
+    /// Searches ask for pages of `page_size` results (and follow every page).
+    pub fn with_page_size(mut self, page_size: u32) -> MlflowClient {
+        self.page_size = page_size.clamp(1, 1000);
+        self
     }
 
     /// A client from the environment; `None` when `MLFLOW_TRACKING_URI` is unset.
@@ -232,125 +240,6 @@ impl MlflowClient {
 
     pub fn tracking_uri(&self) -> &str {
         &self.config.tracking_uri
-    }
-
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.config.auth {
-            Auth::None => request,
-            Auth::Bearer(token) => request.bearer_auth(token),
-            Auth::Basic { user, password } => request.basic_auth(user, Some(password)),
-        }
-    }
-
-    /// One call with retries; `body` goes as JSON (POST, DELETE) or as the query (GET).
-    async fn call(&self, method: Method, endpoint: &str, body: Value) -> Result<Value> {
-        let url = format!("{}/api/2.0/mlflow/{endpoint}", self.config.tracking_uri);
-        self.send(endpoint, || {
-            let request = match method {
-                Method::Get => {
-                    let query: Vec<(String, String)> = body
-                        .as_object()
-                        .map(|m| {
-                            m.iter()
-                                .map(|(k, v)| {
-                                    (
-                                        k.clone(),
-                                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    self.http.get(&url).query(&query)
-                }
-                Method::Post => self.json(self.http.post(&url), &body),
-                Method::Delete => self.json(self.http.delete(&url), &body),
-            };
-            self.authorize(request)
-        })
-        .await
-        .and_then(|bytes| {
-            if bytes.is_empty() {
-                return Ok(json!({}));
-            }
-            serde_json::from_slice(&bytes).map_err(|e| MlflowError::Protocol {
-                endpoint: endpoint.to_string(),
-                message: e.to_string(),
-            })
-        })
-    }
-
-    fn json(&self, request: reqwest::RequestBuilder, body: &Value) -> reqwest::RequestBuilder {
-        request
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string())
-    }
-
-    /// Sends a request built by `build`, retrying transient failures with exponential
-    /// backoff (0.2 s doubling to 5 s) for up to `retry_for`.
-    async fn send(
-        &self,
-        endpoint: &str,
-        build: impl Fn() -> reqwest::RequestBuilder,
-    ) -> Result<Bytes> {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(200);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let failure = match build().send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    let body = response.bytes().await.unwrap_or_default();
-                    if status.is_success() {
-                        return Ok(body);
-                    }
-                    if status.as_u16() == 401 || status.as_u16() == 403 {
-                        return Err(MlflowError::Auth {
-                            endpoint: endpoint.to_string(),
-                            status: status.as_u16(),
-                        });
-                    }
-                    if status.as_u16() != 429 && !status.is_server_error() {
-                        return Err(api_error(endpoint, status.as_u16(), &body));
-                    }
-                    if let Some(wait) = retry_after {
-                        delay = delay.max(wait.min(Duration::from_secs(30)));
-                    }
-                    format!(
-                        "HTTP {status} ({})",
-                        String::from_utf8_lossy(&body)
-                            .chars()
-                            .take(200)
-                            .collect::<String>()
-                    )
-                }
-                Err(e) => {
-                    let mut message = e.to_string();
-                    let mut source = std::error::Error::source(&e);
-                    while let Some(s) = source {
-                        message = format!("{message}: {s}");
-                        source = s.source();
-                    }
-                    message
-                }
-            };
-            if started.elapsed() + delay > self.config.retry_for {
-                return Err(MlflowError::Unreachable {
-                    url: self.config.tracking_uri.clone(),
-                    message: format!("{endpoint}: {failure} (after {attempt} attempts)"),
-                });
-            }
-            tracing::warn!(endpoint, attempt, error = %failure, "MLflow call failed; retrying");
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
     }
 
     // ---- Experiments ----
@@ -396,21 +285,44 @@ impl MlflowClient {
 
     // ---- Runs ----
 
+    /// Creates a run, once: the request carries a client token tag, and a retry after
+    /// a lost reply first looks the run up by it.
     pub async fn create_run(
         &self,
         experiment_id: &str,
         run_name: &str,
         tags: &[(String, String)],
     ) -> Result<RunInfo> {
-        let tags = key_values(tags);
+        let token = client_token();
+        let mut tags = key_values(tags);
+        tags.push(json!({"key": CLIENT_TOKEN_TAG, "value": token}));
+        let body = json!({"experiment_id": experiment_id, "run_name": run_name, "start_time": now_ms(), "tags": tags});
         let v = self
-            .call(
-                Method::Post,
-                "runs/create",
-                json!({"experiment_id": experiment_id, "run_name": run_name, "start_time": now_ms(), "tags": tags}),
-            )
+            .create("runs/create", body, || async {
+                let filter = format!("tags.`{CLIENT_TOKEN_TAG}` = '{token}'");
+                let runs = self
+                    .all_pages(
+                        Method::Post,
+                        "runs/search",
+                        json!({"experiment_ids": [experiment_id], "filter": filter}),
+                        "runs",
+                    )
+                    .await?;
+                Ok(runs.into_iter().next().map(|run| json!({"run": run})))
+            })
             .await?;
         run_info(&v, "runs/create")
+    }
+
+    /// Runs of an experiment that match an MLflow filter (every page).
+    pub async fn search_runs(&self, experiment_id: &str, filter: &str) -> Result<Vec<Value>> {
+        self.all_pages(
+            Method::Post,
+            "runs/search",
+            json!({"experiment_ids": [experiment_id], "filter": filter}),
+            "runs",
+        )
+        .await
     }
 
     pub async fn get_run(&self, run_id: &str) -> Result<Value> {
@@ -572,6 +484,8 @@ impl MlflowClient {
         }
     }
 
+    /// Creates a model version, once: the request carries a client token tag, and a
+    /// retry after a lost reply first looks for a version of this run with it.
     pub async fn create_model_version(
         &self,
         name: &str,
@@ -579,13 +493,24 @@ impl MlflowClient {
         run_id: &str,
         tags: &[(String, String)],
     ) -> Result<ModelVersion> {
-        let tags = key_values(tags);
+        let token = client_token();
+        let mut tags = key_values(tags);
+        tags.push(json!({"key": CLIENT_TOKEN_TAG, "value": token}));
+        let body = json!({"name": name, "source": source, "run_id": run_id, "tags": tags});
         let v = self
-            .call(
-                Method::Post,
-                "model-versions/create",
-                json!({"name": name, "source": source, "run_id": run_id, "tags": tags}),
-            )
+            .create("model-versions/create", body, || async {
+                let filter = format!("name='{}' and run_id='{run_id}'", name.replace('\'', "\\'"));
+                let found = self
+                    .search_model_versions(&filter)
+                    .await?
+                    .into_iter()
+                    .find(|v| {
+                        v.tags
+                            .iter()
+                            .any(|t| t.key == CLIENT_TOKEN_TAG && t.value == token)
+                    });
+                Ok(found.map(|v| json!({"model_version": v})))
+            })
             .await?;
         model_version(&v, "model-versions/create")
     }
@@ -635,22 +560,16 @@ impl MlflowClient {
 
     /// Versions matching an MLflow filter, e.g. `name='m' and run_id='abc'`.
     pub async fn search_model_versions(&self, filter: &str) -> Result<Vec<ModelVersion>> {
-        let v = self
-            .call(
-                Method::Get,
-                "model-versions/search",
-                json!({"filter": filter, "max_results": "1000"}),
-            )
-            .await?;
-        v["model_versions"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .map(|item| parse(item.clone(), "model-versions/search"))
-                    .collect()
-            })
-            .unwrap_or_else(|| Ok(Vec::new()))
+        self.all_pages(
+            Method::Get,
+            "model-versions/search",
+            json!({"filter": filter}),
+            "model_versions",
+        )
+        .await?
+        .into_iter()
+        .map(|item| parse(item, "model-versions/search"))
+        .collect()
     }
 
     pub async fn set_model_version_tag(
@@ -735,7 +654,7 @@ fn key_values(items: &[(String, String)]) -> Vec<Value> {
         .collect()
 }
 
-fn api_error(endpoint: &str, status: u16, body: &[u8]) -> MlflowError {
+pub(crate) fn api_error(endpoint: &str, status: u16, body: &[u8]) -> MlflowError {
     let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let code = parsed["error_code"].as_str().unwrap_or(if status == 404 {
         "NOT_FOUND"

@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod tracking;
+mod transport;
 
 pub use client::{
     Auth, ErrorCode, Metric, MlflowClient, MlflowConfig, MlflowError, ModelVersion, RunInfo, Tag,

@@ -67,6 +67,11 @@ pub struct AliasChange {
 }
 
 /// Registered-model tag that keeps an alias's history in MLflow.
+/// The file that reserves a local version number (created if absent, before the copy).
+const CLAIM: &str = "claim.json";
+/// How many taken numbers a registration steps over before it gives up.
+const MAX_CLAIMS: u64 = 1000;
+
 fn history_tag(alias: &str) -> String {
     format!("kiln.alias_history.{alias}")
 }
@@ -96,6 +101,39 @@ impl Registry {
         }
         out.sort_by_key(|v| v.version);
         Ok(out)
+    }
+
+    /// Claims the next free version number: `versions/<n>/claim.json` is created only
+    /// if absent, so two registrations racing on one store (two pipelines, two Argo
+    /// pods) never get the same number; the loser moves on to the next. A claim whose
+    /// registration died is skipped for good: version numbers may have gaps, never
+    /// duplicates.
+    async fn claim_version(root: &ArtifactStore, model: &str, run_uri: &str) -> Result<u64> {
+        let prefix = format!("{model}/versions/");
+        let highest = root
+            .list(&format!("{model}/versions"))
+            .await?
+            .iter()
+            .filter_map(|path| {
+                let rest = path.strip_prefix(&prefix)?;
+                rest.split('/').next()?.parse::<u64>().ok()
+            })
+            .max()
+            .unwrap_or(0);
+        let claim = serde_json::to_vec(&serde_json::json!({
+            "run_uri": run_uri,
+            "claimed_at": chrono::Utc::now().to_rfc3339(),
+        }))
+        .map_err(|e| Error::Invalid(format!("encoding a version claim: {e}")))?;
+        for next in highest + 1..=highest + MAX_CLAIMS {
+            let path = format!("{prefix}{next}/{CLAIM}");
+            if root.create(&path, Bytes::from(claim.clone())).await? {
+                return Ok(next);
+            }
+        }
+        Err(Error::Invalid(format!(
+            "{model}: {MAX_CLAIMS} version numbers after {highest} were claimed while this registration tried"
+        )))
     }
 
     async fn local_aliases(root: &ArtifactStore, model: &str) -> Result<Aliases> {
@@ -160,10 +198,7 @@ impl Registry {
         let sha = tags.get("kiln.model_sha256").cloned().unwrap_or_default();
         match self {
             Registry::Local(root) => {
-                let next = Self::local_versions(root, model)
-                    .await?
-                    .last()
-                    .map_or(1, |v| v.version + 1);
+                let next = Self::claim_version(root, model, run_uri).await?;
                 let dir = format!("{model}/versions/{next}");
                 for file in BUNDLE_FILES {
                     if bundle.exists(file).await? {

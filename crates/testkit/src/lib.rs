@@ -348,6 +348,12 @@ enum Fault {
     FailWhenArmed {
         pattern: String,
     },
+    /// The first `failures` requests whose request line contains `pattern` reach the
+    /// server, which acts on them, but their replies are dropped.
+    LoseReply {
+        pattern: String,
+        failures: usize,
+    },
     /// While armed, the `nth` S3 request of kind `op` and every later one fail.
     S3 {
         op: S3Op,
@@ -439,6 +445,20 @@ impl FaultProxy {
         proxy
     }
 
+    /// A proxy that forwards every request, but for the first `failures` whose request
+    /// line contains `pattern` closes the connection once the server has answered,
+    /// without passing the answer on: a create call that timed out after the server
+    /// completed it, as the client sees it. `injected` counts the lost replies.
+    pub fn lose_replies(upstream: &str, pattern: &str, failures: usize) -> FaultProxy {
+        FaultProxy::with_fault(
+            upstream,
+            Fault::LoseReply {
+                pattern: pattern.into(),
+                failures,
+            },
+        )
+    }
+
     /// Forwards everything from now on.
     pub fn disarm(&self) {
         self.armed.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -500,8 +520,20 @@ impl FaultProxy {
                         buf.extend_from_slice(&chunk[..n]);
                     }
                     let request_line = head.lines().next().unwrap_or_default().to_string();
+                    let lose_reply = match &fault {
+                        Fault::LoseReply { pattern, failures } => {
+                            let lose = request_line.contains(pattern.as_str())
+                                && seen.fetch_add(1, Ordering::SeqCst) < *failures;
+                            if lose {
+                                counter.fetch_add(1, Ordering::SeqCst);
+                            }
+                            lose
+                        }
+                        _ => false,
+                    };
                     // `None`: answer 500 here; `Some(d)`: forward, the body `d` late.
                     let stall = match &fault {
+                        Fault::LoseReply { .. } => Some(Duration::ZERO),
                         Fault::FailFirst { pattern, failures } => (!(request_line
                             .contains(pattern.as_str())
                             && counter.fetch_add(1, Ordering::SeqCst) < *failures))
@@ -577,6 +609,10 @@ impl FaultProxy {
                     let _ = server.write_all(&buf[head_end..]);
                     let mut reply = Vec::new();
                     let _ = server.read_to_end(&mut reply);
+                    if lose_reply {
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
                     let _ = client.write_all(&reply);
                 });
             }
