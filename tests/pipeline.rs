@@ -89,6 +89,22 @@ fn adult_is_prepared_with_the_published_counts() {
     );
     assert!(run_dir.join("fairness/report.json").exists());
     assert!(run_dir.join("train/model/metadata.json").exists());
+    // Every cross-step artifact of the run fits its committed JSON Schema, as an
+    // independent validator reads it (the MLflow link needs MLflow: register's test).
+    for (path, _) in kiln_core::contracts::schemas() {
+        let schema = workspace_root()
+            .join("docs/contracts")
+            .join(kiln_core::contracts::schema_file(&path));
+        let artifact = run_dir.join(&path);
+        if path == "mlflow.json" {
+            assert!(!artifact.exists(), "no MLflow, no link");
+            continue;
+        }
+        assert!(artifact.exists(), "{path} missing");
+        if let Err(e) = kiln_testkit::check_json_schema(&schema, &artifact) {
+            panic!("{path} does not fit {}: {e}", schema.display());
+        }
+    }
 
     // An independent reader sees the counts of ../shared/data/adult/README.md.
     let train = pyarrow_describe(&run_dir.join("prepare/train.parquet"));

@@ -12,14 +12,14 @@ use serde::{Deserialize, Serialize};
 use crate::split::SplitMix64;
 
 /// A two-sided percentile interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Interval {
     pub low: f64,
     pub high: f64,
 }
 
 /// Bootstrap intervals and how they were made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BootstrapIntervals {
     pub resamples: usize,
     pub seed: u64,

@@ -20,8 +20,10 @@ pub const GROUP_THRESHOLDS: &str = "thresholds.json";
 pub const POLICY_FORMAT: u32 = 1;
 
 /// Group thresholds chosen by fairness mitigation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GroupThresholds {
+    #[serde(default = "crate::contracts::first_version")]
+    pub format_version: u32,
     pub attribute: String,
     pub constraint: MitigationConstraint,
     pub min_ratio: f64,
@@ -160,6 +162,7 @@ mod tests {
         DecisionPolicy::with_groups(
             0.5,
             GroupThresholds {
+                format_version: 1,
                 attribute: "sex".into(),
                 constraint: MitigationConstraint::DemographicParity,
                 min_ratio: 0.8,

@@ -30,6 +30,7 @@
 
 pub mod bootstrap;
 pub mod chart;
+pub mod contracts;
 pub mod csv_source;
 pub mod decision;
 pub mod error;

@@ -17,7 +17,7 @@ pub const MANIFEST: &str = "manifest.json";
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// An input of a step: a named URI with its content hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InputRecord {
     /// What the input is to the step (e.g. `source[0]`, `train.parquet`).
     pub name: String,

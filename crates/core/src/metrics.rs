@@ -6,10 +6,13 @@
 //! average precision are `None` (undefined) when only one class is present; log loss
 //! clips probabilities to `[ε, 1 − ε]` with ε = f64::EPSILON.
 
+use crate::spec::ModelMetric;
 use serde::{Deserialize, Serialize};
 
 /// Confusion matrix counts at a threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Confusion {
     pub tn: u64,
     pub fp: u64,
@@ -249,7 +252,7 @@ pub fn accuracy<S: Copy + Into<f64>>(scores: &[S], labels: &[u8], threshold: f64
 }
 
 /// One bin of a reliability diagram.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CalibrationBin {
     pub lower: f64,
     pub upper: f64,
@@ -259,7 +262,7 @@ pub struct CalibrationBin {
 }
 
 /// A reliability diagram over equal-width bins and its expected calibration error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Calibration {
     /// Non-empty bins only, as scikit-learn's `calibration_curve` returns them.
     pub bins: Vec<CalibrationBin>,
@@ -334,23 +337,15 @@ pub fn best_f1_threshold<S: Copy + Into<f64>>(scores: &[S], labels: &[u8]) -> Op
     best
 }
 
-/// A metric by the name evaluate's report gives it (`roc_auc`, `average_precision`,
-/// `accuracy`, `precision`, `recall`, `f1`, `log_loss`, `brier`); `None` when
-/// undefined or unknown. Used to compare a champion with a challenger on one test set.
-pub const NAMED_METRICS: &[&str] = &[
-    "roc_auc",
-    "average_precision",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "brier",
-];
-
-/// See [`NAMED_METRICS`].
-pub fn named_metric(name: &str, scores: &[f64], labels: &[u8], threshold: f64) -> Option<f64> {
-    named_metric_of(name, scores, labels, || {
+/// A named metric of scores and labels at a threshold; `None` when undefined. Used
+/// to compare a champion with a challenger on one test set.
+pub fn named_metric(
+    metric: ModelMetric,
+    scores: &[f64],
+    labels: &[u8],
+    threshold: f64,
+) -> Option<f64> {
+    named_metric_of(metric, scores, labels, || {
         Confusion::at(scores, labels, threshold)
     })
 }
@@ -358,32 +353,31 @@ pub fn named_metric(name: &str, scores: &[f64], labels: &[u8], threshold: f64) -
 /// [`named_metric`] where the threshold metrics count given decisions (those of a
 /// [`DecisionPolicy`](crate::decision::DecisionPolicy), group thresholds included).
 pub fn named_metric_decided(
-    name: &str,
+    metric: ModelMetric,
     scores: &[f64],
     labels: &[u8],
     decisions: &[u8],
 ) -> Option<f64> {
-    named_metric_of(name, scores, labels, || {
+    named_metric_of(metric, scores, labels, || {
         Confusion::of_decisions(decisions, labels)
     })
 }
 
 fn named_metric_of(
-    name: &str,
+    metric: ModelMetric,
     scores: &[f64],
     labels: &[u8],
     confusion: impl Fn() -> Confusion,
 ) -> Option<f64> {
-    match name {
-        "roc_auc" => roc_auc(scores, labels),
-        "average_precision" => average_precision(scores, labels),
-        "accuracy" => Some(confusion().accuracy()),
-        "precision" => Some(confusion().precision()),
-        "recall" => Some(confusion().recall()),
-        "f1" => Some(confusion().f1()),
-        "log_loss" => Some(log_loss(scores, labels)),
-        "brier" => Some(brier(scores, labels)),
-        _ => None,
+    match metric {
+        ModelMetric::RocAuc => roc_auc(scores, labels),
+        ModelMetric::AveragePrecision => average_precision(scores, labels),
+        ModelMetric::Accuracy => Some(confusion().accuracy()),
+        ModelMetric::Precision => Some(confusion().precision()),
+        ModelMetric::Recall => Some(confusion().recall()),
+        ModelMetric::F1 => Some(confusion().f1()),
+        ModelMetric::LogLoss => Some(log_loss(scores, labels)),
+        ModelMetric::Brier => Some(brier(scores, labels)),
     }
 }
 

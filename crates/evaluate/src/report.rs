@@ -1,44 +1,14 @@
 //! `metrics.json`: every number evaluate reports, from scores and labels alone.
 
-use kiln_core::bootstrap::{BootstrapIntervals, bootstrap};
+use kiln_core::bootstrap::bootstrap;
+use kiln_core::contracts::Artifact;
 use kiln_core::metrics::{
-    Calibration, Confusion, average_precision, best_f1_threshold, brier, calibration, log_loss,
-    roc_auc,
+    Confusion, average_precision, best_f1_threshold, brier, calibration, log_loss, roc_auc,
 };
 use kiln_core::spec::EvaluateSpec;
 use kiln_core::{Error, Result};
-use serde::{Deserialize, Serialize};
 
-/// The F1-maximising threshold.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct BestF1 {
-    pub threshold: f64,
-    pub f1: f64,
-}
-
-/// The evaluation of one set of predictions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvaluationReport {
-    pub rows: u64,
-    pub positives: u64,
-    pub negatives: u64,
-    pub threshold: f64,
-    pub accuracy: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    /// `null` when only one class is present (undefined).
-    pub roc_auc: Option<f64>,
-    /// `null` when there is no positive (undefined).
-    pub average_precision: Option<f64>,
-    pub log_loss: f64,
-    pub brier: f64,
-    pub confusion: Confusion,
-    pub best_f1: Option<BestF1>,
-    pub calibration: Calibration,
-    /// `null` when `bootstrap_resamples` is 0.
-    pub bootstrap: Option<BootstrapIntervals>,
-}
+pub use kiln_core::contracts::evaluate::{BestF1, EvaluationReport};
 
 /// Checks scores and labels, then computes the report. Empty input, a NaN or a score
 /// outside [0, 1] is a usage error naming the row.
@@ -63,6 +33,7 @@ pub fn evaluate_scores(
     let confusion = Confusion::at(scores, labels, options.threshold);
     let positives = labels.iter().filter(|&&y| y == 1).count() as u64;
     Ok(EvaluationReport {
+        format_version: EvaluationReport::FORMAT_VERSION,
         rows: scores.len() as u64,
         positives,
         negatives: scores.len() as u64 - positives,
@@ -89,60 +60,6 @@ pub fn evaluate_scores(
             )
         }),
     })
-}
-
-impl EvaluationReport {
-    /// A readable table for the terminal.
-    pub fn table(&self) -> String {
-        let optional = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.4}"));
-        let interval = |i: Option<kiln_core::bootstrap::Interval>| {
-            i.map_or(String::new(), |i| {
-                format!("  (95 % CI {:.4} – {:.4})", i.low, i.high)
-            })
-        };
-        let b = self.bootstrap.as_ref();
-        let c = &self.confusion;
-        let mut out = String::new();
-        out.push_str(&format!(
-            "rows            {} ({} positive, {} negative)\n",
-            self.rows, self.positives, self.negatives
-        ));
-        out.push_str(&format!("threshold       {}\n", self.threshold));
-        out.push_str(&format!(
-            "roc auc         {}{}\n",
-            optional(self.roc_auc),
-            interval(b.and_then(|b| b.roc_auc))
-        ));
-        out.push_str(&format!(
-            "avg precision   {}\n",
-            optional(self.average_precision)
-        ));
-        out.push_str(&format!("accuracy        {:.4}\n", self.accuracy));
-        out.push_str(&format!("precision       {:.4}\n", self.precision));
-        out.push_str(&format!("recall          {:.4}\n", self.recall));
-        out.push_str(&format!(
-            "f1              {:.4}{}\n",
-            self.f1,
-            interval(b.and_then(|b| b.f1))
-        ));
-        out.push_str(&format!("log loss        {:.4}\n", self.log_loss));
-        out.push_str(&format!("brier           {:.4}\n", self.brier));
-        out.push_str(&format!(
-            "calibration ece {:.4}\n",
-            self.calibration.expected_calibration_error
-        ));
-        if let Some(best) = self.best_f1 {
-            out.push_str(&format!(
-                "best f1         {:.4} at threshold {:.4}\n",
-                best.f1, best.threshold
-            ));
-        }
-        out.push_str(&format!(
-            "confusion       tn {}  fp {}  fn {}  tp {}\n",
-            c.tn, c.fp, c.fn_, c.tp
-        ));
-        out
-    }
 }
 
 #[cfg(test)]

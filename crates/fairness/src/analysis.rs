@@ -14,34 +14,8 @@ use kiln_core::bootstrap::Interval;
 use kiln_core::metrics::Confusion;
 use kiln_core::spec::FairnessMetric;
 use kiln_core::split::SplitMix64;
-use serde::{Deserialize, Serialize};
 
-/// One group's numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GroupStats {
-    pub group: String,
-    pub count: u64,
-    pub positives: u64,
-    /// Below `min_group_count`: shown, but kept out of disparities and gates.
-    pub excluded: bool,
-    pub selection_rate: f64,
-    pub tpr: Option<f64>,
-    pub fpr: Option<f64>,
-    pub precision: Option<f64>,
-}
-
-/// Disparities between the included groups of one attribute.
-pub type Disparities = BTreeMap<FairnessMetric, Option<f64>>;
-
-/// The analysis of one attribute (or intersection).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AttributeReport {
-    pub attribute: String,
-    pub groups: Vec<GroupStats>,
-    pub disparities: Disparities,
-    /// Bootstrap 95 % intervals of the disparities.
-    pub intervals: BTreeMap<FairnessMetric, Interval>,
-}
+pub use kiln_core::contracts::fairness::{AttributeReport, Disparities, GroupStats};
 
 fn rate(a: u64, b: u64) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)

@@ -28,9 +28,12 @@ use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::ObjectRef;
 use kiln_core::table::conform_batch;
 use kiln_core::{Error, Result};
-use serde::{Deserialize, Serialize};
 
-pub use analysis::{AttributeReport, GroupStats, analyse};
+pub use analysis::analyse;
+pub use kiln_core::contracts::fairness::{
+    AttributeReport, BeforeAfter, DecisionSummary, Disparities, FairnessReport, GateResult,
+    GroupStats, MitigationReport,
+};
 pub use mitigation::GroupThresholds;
 
 /// The step's name and folder.
@@ -45,97 +48,6 @@ pub const THRESHOLDS: &str = kiln_core::decision::GROUP_THRESHOLDS;
 pub const DECISIONS: &str = "decisions.parquet";
 /// How an intersection of attributes is named (`sex × race`).
 pub const INTERSECTION: &str = " × ";
-
-/// The verdict of one gate on one attribute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateResult {
-    pub metric: FairnessMetric,
-    pub attribute: String,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    /// `null` when the metric is undefined (fewer than two comparable groups): the gate fails.
-    pub observed: Option<f64>,
-    pub passed: bool,
-}
-
-/// `report.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FairnessReport {
-    pub rows: u64,
-    pub min_group_count: u64,
-    pub attributes: Vec<AttributeReport>,
-    pub gates: Vec<GateResult>,
-    pub passed: bool,
-    /// With `fairness.mitigation`: the thresholds and their effect; the groups and
-    /// gates above then describe the mitigated decisions (what ships).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mitigation: Option<MitigationReport>,
-}
-
-impl FairnessReport {
-    /// One line per failed gate, for the error report.
-    pub fn failures(&self) -> Vec<String> {
-        self.gates
-            .iter()
-            .filter(|g| !g.passed)
-            .map(|g| {
-                let bound = match (g.min, g.max) {
-                    (Some(lo), Some(hi)) => format!("in [{lo}, {hi}]"),
-                    (Some(lo), None) => format!(">= {lo}"),
-                    (None, Some(hi)) => format!("<= {hi}"),
-                    (None, None) => String::new(),
-                };
-                let observed = g
-                    .observed
-                    .map_or("undefined".to_string(), |v| format!("{v:.4}"));
-                format!(
-                    "{:?} of `{}` is {observed}, must be {bound}",
-                    g.metric, g.attribute
-                )
-            })
-            .collect()
-    }
-
-    /// A readable table for the terminal.
-    pub fn table(&self) -> String {
-        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
-        let mut out = String::new();
-        for a in &self.attributes {
-            out.push_str(&format!(
-                "{}\n  {:<28} {:>7} {:>9} {:>6} {:>6} {:>9}\n",
-                a.attribute, "group", "count", "selection", "tpr", "fpr", "precision"
-            ));
-            for g in &a.groups {
-                let flag = if g.excluded {
-                    " (too small, not compared)"
-                } else {
-                    ""
-                };
-                out.push_str(&format!(
-                    "  {:<28} {:>7} {:>9.3} {:>6} {:>6} {:>9}{flag}\n",
-                    g.group,
-                    g.count,
-                    g.selection_rate,
-                    f(g.tpr),
-                    f(g.fpr),
-                    f(g.precision)
-                ));
-            }
-            for (metric, value) in &a.disparities {
-                out.push_str(&format!("  {:<34} {}\n", format!("{metric:?}"), f(*value)));
-            }
-        }
-        for g in &self.gates {
-            out.push_str(&format!(
-                "gate {:?} on `{}`: {}\n",
-                g.metric,
-                g.attribute,
-                if g.passed { "passed" } else { "FAILED" }
-            ));
-        }
-        out
-    }
-}
 
 /// Analyses predictions: `sensitive` holds each attribute's per-row values.
 pub fn analyse_predictions(
@@ -206,6 +118,7 @@ pub fn analyse_predictions(
         }
     }
     FairnessReport {
+        format_version: <FairnessReport as kiln_core::contracts::Artifact>::FORMAT_VERSION,
         rows: labels.len() as u64,
         min_group_count: options.min_group_count,
         passed: gates.iter().all(|g| g.passed),
@@ -341,34 +254,6 @@ async fn write_decisions(writer: &StepWriter, table: &PredictionsTable) -> Resul
     }
     writer.record(DECISIONS, sink.finish().await?.hash);
     Ok(())
-}
-
-/// Accuracy and the constrained ratio of a set of decisions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DecisionSummary {
-    pub accuracy: f64,
-    /// Demographic parity ratio or equal opportunity ratio of the mitigated attribute.
-    pub ratio: Option<f64>,
-}
-
-/// Before and after mitigation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BeforeAfter {
-    pub before: DecisionSummary,
-    pub after: Option<DecisionSummary>,
-}
-
-/// What mitigation chose and what it changed, on the validation rows it was chosen
-/// on and on the test rows it is judged on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MitigationReport {
-    /// False when no thresholds satisfy the constraint (the model is judged unmitigated).
-    pub feasible: bool,
-    pub thresholds: Option<GroupThresholds>,
-    pub validation: BeforeAfter,
-    pub test: BeforeAfter,
-    /// Test accuracy lost to mitigation (before − after).
-    pub accuracy_cost: Option<f64>,
 }
 
 fn summarise(

@@ -147,6 +147,7 @@ pub fn choose(
     }
     let (_, chosen) = best?;
     Some(GroupThresholds {
+        format_version: <GroupThresholds as kiln_core::contracts::Artifact>::FORMAT_VERSION,
         attribute: attribute.to_string(),
         constraint,
         min_ratio,

@@ -17,5 +17,5 @@ pub use client::{
     Auth, ErrorCode, Metric, MlflowClient, MlflowConfig, MlflowError, ModelVersion, RunInfo, Tag,
 };
 pub use tracking::{
-    ChildRun, RUN_FILE, TrackedRun, ensure_run, finish_run, track_children, track_step,
+    ChildRun, RUN_FILE, RunLink, TrackedRun, ensure_run, finish_run, track_children, track_step,
 };

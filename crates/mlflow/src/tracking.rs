@@ -15,38 +15,31 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use kiln_core::Result;
+use kiln_core::contracts::{self, Artifact, evaluate::EvaluationReport, train::TrainHistory};
+use kiln_core::spec::ModelMetric;
+
+/// Per-epoch fields of train's `history.json`, logged as metric histories.
+const HISTORY_FIELDS: [&str; 4] = ["train_loss", "val_loss", "val_auc", "learning_rate"];
 use kiln_core::manifest::StepManifest;
 use kiln_core::runtime::StepContext;
 
 use crate::client::{Metric, MlflowClient, RunInfo};
 
-/// Per-epoch fields of train's `history.json`, logged as metric histories.
-const HISTORY_FIELDS: [&str; 4] = ["train_loss", "val_loss", "val_auc", "learning_rate"];
-
 /// `<run>/mlflow.json`.
 pub const RUN_FILE: &str = "mlflow.json";
 
-/// The MLflow run of a pipeline run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrackedRun {
-    pub tracking_uri: String,
-    pub experiment_id: String,
-    pub run_id: String,
-    pub artifact_uri: String,
-    /// Step → `finished_at` of the manifest last logged (a cached step is not logged twice).
-    #[serde(default)]
-    pub logged: BTreeMap<String, String>,
-    /// Child key → the child run's id (a child already logged is not logged twice).
-    #[serde(default)]
-    pub children: BTreeMap<String, String>,
+pub use kiln_core::contracts::tracking::TrackedRun;
+
+/// The run a [`TrackedRun`] links to, as the client addresses it.
+pub trait RunLink {
+    fn info(&self) -> RunInfo;
 }
 
-impl TrackedRun {
-    pub fn info(&self) -> RunInfo {
+impl RunLink for TrackedRun {
+    fn info(&self) -> RunInfo {
         RunInfo {
             run_id: self.run_id.clone(),
             experiment_id: self.experiment_id.clone(),
@@ -89,6 +82,7 @@ pub async fn ensure_run(client: &MlflowClient, ctx: &StepContext) -> Result<Trac
     ];
     let info = client.create_run(&experiment_id, &run_name, &tags).await?;
     let tracked = TrackedRun {
+        format_version: <TrackedRun as kiln_core::contracts::Artifact>::FORMAT_VERSION,
         tracking_uri: client.tracking_uri().to_string(),
         experiment_id,
         run_id: info.run_id,
@@ -127,7 +121,11 @@ pub async fn track_step(ctx: &StepContext, step: &str) -> Result<()> {
     });
     // Train's per-epoch histories below carry these names; the summary's best-epoch
     // values would add a stray point at step 0.
-    metrics.retain(|m| !HISTORY_FIELDS.iter().any(|f| m.key == format!("train.{f}")));
+    // A summary's `format_version` describes the file, not the run.
+    metrics.retain(|m| {
+        !HISTORY_FIELDS.iter().any(|f| m.key == format!("train.{f}"))
+            && !m.key.ends_with(".format_version")
+    });
     let mut tags: Vec<(String, String)> = manifest
         .inputs
         .iter()
@@ -148,38 +146,50 @@ pub async fn track_step(ctx: &StepContext, step: &str) -> Result<()> {
         "train" => {
             let section = serde_json::to_value(&ctx.spec.spec.train).unwrap_or(Value::Null);
             flatten_strings(&section, "train", &mut params);
-            let history: Value = dir.get_json("history.json").await.unwrap_or(Value::Null);
-            for record in history.as_array().into_iter().flatten() {
-                let epoch = record["epoch"].as_i64().unwrap_or(0);
-                for field in HISTORY_FIELDS {
-                    if let Some(value) = record[field].as_f64() {
+            let history: TrainHistory = contracts::read(&dir).await?;
+            for record in &history.epochs {
+                let fields = [
+                    ("train_loss", Some(record.train_loss)),
+                    ("val_loss", Some(record.val_loss)),
+                    ("val_auc", record.val_auc),
+                    ("learning_rate", Some(record.learning_rate)),
+                ];
+                for (field, value) in fields {
+                    if let Some(value) = value {
                         metrics.push(Metric {
                             key: format!("train.{field}"),
                             value,
                             timestamp: now,
-                            step: epoch,
+                            step: record.epoch as i64,
                         });
                     }
                 }
             }
-            artifacts.push("history.json".into());
+            artifacts.push(TrainHistory::FILE.into());
         }
         "validate" | "fairness" => artifacts.push("report.json".into()),
         "evaluate" => {
-            let report: Value = dir.get_json("metrics.json").await.unwrap_or(Value::Null);
-            if let Some(map) = report.as_object() {
-                for (k, v) in map {
-                    if let Some(x) = v.as_f64() {
-                        metrics.push(Metric {
-                            key: format!("evaluate.{k}"),
-                            value: x,
-                            timestamp: now,
-                            step: 0,
-                        });
-                    }
+            let report: EvaluationReport = contracts::read(&dir).await?;
+            let counts = [
+                ("rows", Some(report.rows as f64)),
+                ("positives", Some(report.positives as f64)),
+                ("negatives", Some(report.negatives as f64)),
+                ("threshold", Some(report.threshold)),
+            ];
+            let named = ModelMetric::ALL
+                .iter()
+                .map(|&m| (m.name(), report.metric(m)));
+            for (key, value) in counts.into_iter().chain(named) {
+                if let Some(value) = value {
+                    metrics.push(Metric {
+                        key: format!("evaluate.{key}"),
+                        value,
+                        timestamp: now,
+                        step: 0,
+                    });
                 }
             }
-            artifacts.push("metrics.json".into());
+            artifacts.push(EvaluationReport::FILE.into());
         }
         "register" => artifacts.push("decision.json".into()),
         _ => {}

@@ -23,14 +23,11 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::Backend;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use kiln_core::decision::{DECISION_POLICY, DecisionPolicy};
-use kiln_core::manifest::InputRecord;
 use kiln_core::step::StepWriter;
 use kiln_core::store::{ArtifactStore, parse_json};
 use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::classifier::{Classifier, ClassifierConfig};
 use crate::layout::FeatureLayout;
@@ -42,7 +39,7 @@ pub const TRANSFORM: &str = "transform.json";
 pub const REFERENCE_PROFILE: &str = "reference_profile.json";
 pub const METADATA: &str = "metadata.json";
 /// Version of the bundle layout.
-pub const BUNDLE_FORMAT: u32 = 1;
+pub use kiln_core::contracts::bundle::{BUNDLE_FORMAT, BundleMetadata, TrainingMetrics};
 /// Every file of a bundle (what a registry copies; the policy only in a registered one).
 pub const BUNDLE_FILES: &[&str] = &[
     MODEL_RECORD,
@@ -53,31 +50,6 @@ pub const BUNDLE_FILES: &[&str] = &[
     DECISION_POLICY,
     METADATA,
 ];
-
-/// What a bundle says about itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BundleMetadata {
-    pub format_version: u32,
-    pub kiln_version: String,
-    pub created_at: DateTime<Utc>,
-    /// Fingerprint of the spec sections the model depends on.
-    pub spec_fingerprint: String,
-    /// The label column; 1 means `positive_class`.
-    pub label: String,
-    pub positive_class: String,
-    /// Names of the transform's outputs, in order.
-    pub feature_names: Vec<String>,
-    /// The prepared tables the model was trained on, with their hashes.
-    pub data: Vec<InputRecord>,
-    /// Training metrics (validation loss and AUC at the kept epoch, epochs run, ...).
-    pub metrics: serde_json::Value,
-    /// Scores at or above this are the positive class.
-    pub decision_threshold: f64,
-    /// The raw columns the transform reads, with their spec types (what a server's
-    /// model metadata advertises). Empty in bundles written before it existed.
-    #[serde(default)]
-    pub inputs: Vec<kiln_core::spec::ColumnSpec>,
-}
 
 /// Serialises a model's parameters.
 pub fn encode_model<B: Backend>(model: &Classifier<B>) -> Result<Vec<u8>> {

@@ -16,7 +16,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use kiln_core::contracts::{
+    self, evaluate::EvaluationReport, fairness::FairnessReport, validate::ValidateReport,
+};
 use serde_json::{Value, json};
 
 use kiln_core::decision::{DECISION_POLICY, DecisionPolicy, GROUP_THRESHOLDS, GroupThresholds};
@@ -34,42 +36,7 @@ pub const STEP: &str = "register";
 pub const SPEC_SECTIONS: &[&str] = &["registry", "evaluate", "label"];
 pub const DECISION: &str = "decision.json";
 
-/// One gate's verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct GateVerdict {
-    pub gate: String,
-    pub threshold: Value,
-    pub observed: Value,
-    pub passed: bool,
-}
-
-/// `decision.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Decision {
-    pub model: String,
-    pub run: String,
-    pub gates: Vec<GateVerdict>,
-    pub passed: bool,
-    /// The version registered (or reused); `null` when a gate failed.
-    pub registered: Option<Registered>,
-    pub decided_at: String,
-}
-
-impl Decision {
-    /// One line per failed gate.
-    pub fn failures(&self) -> Vec<String> {
-        self.gates
-            .iter()
-            .filter(|g| !g.passed)
-            .map(|g| {
-                format!(
-                    "gate `{}`: observed {}, required {}",
-                    g.gate, g.observed, g.threshold
-                )
-            })
-            .collect()
-    }
-}
+pub use kiln_core::contracts::register::{Decision, GateVerdict};
 
 fn registry_spec(ctx: &StepContext) -> Result<&RegistrySpec> {
     ctx.spec.spec.registry.as_ref().ok_or_else(|| {
@@ -159,47 +126,37 @@ async fn register(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, 
     let registry = Registry::open(&local_registry_uri(ctx)?)?;
     let mut gates = Vec::new();
     if ctx.spec.spec.validation.is_some() && spec.require_validation {
-        let report: Value = ctx.run.child("validate").get_json("report.json").await?;
+        let report: ValidateReport = contracts::read_from_run(&ctx.run).await?;
         gates.push(GateVerdict {
             gate: "validation".into(),
             threshold: json!("passed"),
-            observed: json!(if report["passed"] == true {
-                "passed"
-            } else {
-                "failed"
-            }),
-            passed: report["passed"] == true,
+            observed: json!(if report.passed { "passed" } else { "failed" }),
+            passed: report.passed,
         });
     }
-    let metrics: Value = ctx.run.child("evaluate").get_json("metrics.json").await?;
-    for (metric, min) in &spec.min_metrics {
-        let observed = metrics.get(metric).cloned().unwrap_or(Value::Null);
-        if observed.is_null() && metrics.get(metric).is_none() {
-            return Err(Error::usage(format!(
-                "spec {}: registry.min_metrics: evaluate reports no metric `{metric}`",
-                ctx.spec.uri
-            )));
-        }
+    let metrics: EvaluationReport = contracts::read_from_run(&ctx.run).await?;
+    // By name, as the spec writes them.
+    let mut min_metrics: Vec<_> = spec.min_metrics.iter().collect();
+    min_metrics.sort_by_key(|(metric, _)| metric.name());
+    for (&metric, min) in min_metrics {
+        // An undefined metric (one class in the test set) is `null` and fails its gate.
+        let observed = metrics.metric(metric);
         gates.push(GateVerdict {
             gate: format!("metric {metric}"),
             threshold: json!({"min": min}),
-            passed: observed.as_f64().is_some_and(|v| v >= *min),
-            observed,
+            passed: observed.is_some_and(|v| v >= *min),
+            observed: json!(observed),
         });
     }
     if spec.require_fairness {
-        let report: Value = ctx.run.child("fairness").get_json("report.json").await?;
-        let failed: Vec<String> = report["gates"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|g| g["passed"] != true)
+        let report: FairnessReport = contracts::read_from_run(&ctx.run).await?;
+        let failed: Vec<String> = report
+            .gates
+            .iter()
+            .filter(|g| !g.passed)
             .map(|g| {
-                format!(
-                    "{} of {}",
-                    g["metric"].as_str().unwrap_or("?"),
-                    g["attribute"].as_str().unwrap_or("?")
-                )
+                let metric = serde_json::to_value(g.metric).unwrap_or_default();
+                format!("{} of {}", metric.as_str().unwrap_or("?"), g.attribute)
             })
             .collect();
         gates.push(GateVerdict {
@@ -222,6 +179,7 @@ async fn register(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, 
         registered = Some(register_model(ctx, spec, &registry).await?);
     }
     let decision = Decision {
+        format_version: <Decision as kiln_core::contracts::Artifact>::FORMAT_VERSION,
         model: spec.model_name.clone(),
         run: ctx.run.uri().to_string(),
         gates,
@@ -254,14 +212,14 @@ async fn champion_gate(
     ctx: &StepContext,
     spec: &RegistrySpec,
     registry: &Registry,
-    metrics: &Value,
+    metrics: &EvaluationReport,
     margin: f64,
 ) -> Result<GateVerdict> {
     let gate = format!(
         "champion {} ({}) + {margin}",
         spec.champion_alias, spec.champion_metric
     );
-    let ours = metrics.get(&spec.champion_metric).and_then(Value::as_f64);
+    let ours = metrics.metric(spec.champion_metric);
     let Some(version) = registry
         .alias(&spec.model_name, &spec.champion_alias)
         .await?
@@ -283,7 +241,7 @@ async fn champion_gate(
     let scored =
         kiln_model::bundle::score_table(&bundle, &test, &ctx.spec.spec.label.column).await?;
     let theirs = kiln_core::metrics::named_metric_decided(
-        &spec.champion_metric,
+        spec.champion_metric,
         &scored.scores,
         &scored.labels,
         &scored.decisions,

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use kiln_testkit::{
-    FaultProxy, MLFLOW_ADMIN, MlflowServer, adult_dir, bin, free_port, run, stderr, stdout,
-    workspace_root,
+    FaultProxy, MLFLOW_ADMIN, MlflowServer, adult_command, adult_dir, bin, free_port, run, stderr,
+    stdout, workspace_root,
 };
 use serde_json::Value;
 
@@ -33,18 +33,14 @@ fn kiln(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 /// `kiln <command>` on a run of the Adult spec with a short training.
 fn on_run(command: &str, run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let spec = spec();
-    let mut args = vec![
-        command,
-        "--spec",
-        &spec,
-        "--run",
-        run_dir.to_str().unwrap(),
-        "--set",
-        "train.epochs=2",
-    ];
-    args.extend_from_slice(extra);
-    kiln(&args, env)
+    let mut cmd = adult_command(&bin("kiln"), Some(command), run_dir);
+    cmd.args(["--set", "train.epochs=2"])
+        .args(extra)
+        .env_remove("MLFLOW_TRACKING_URI");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
 }
 
 fn pipeline(run_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
@@ -187,8 +183,14 @@ fn a_pipeline_run_lands_in_mlflow_with_a_staging_version() {
     let uri = server.uri.as_str();
     let out = pipeline(&run_dir, &[], &[("MLFLOW_TRACKING_URI", uri)]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let tracked: Value =
-        serde_json::from_slice(&std::fs::read(run_dir.join("mlflow.json")).unwrap()).unwrap();
+    let link = run_dir.join("mlflow.json");
+    if let Err(e) = kiln_testkit::check_json_schema(
+        &kiln_testkit::workspace_root().join("docs/contracts/mlflow.schema.json"),
+        &link,
+    ) {
+        panic!("mlflow.json does not fit its schema: {e}");
+    }
+    let tracked: Value = serde_json::from_slice(&std::fs::read(&link).unwrap()).unwrap();
     let run_id = tracked["run_id"].as_str().unwrap();
     let seen = mlflow_python(
         &server,
@@ -291,8 +293,9 @@ print(json.dumps({{"status": r.info.status, "params": r.data.params, "metrics": 
         2,
         "one failure injected, one retry forwarded"
     );
+    // A create is retried only after looking for what the failed call made.
     assert!(
-        stderr(&out).contains("MLflow call failed; retrying"),
+        stderr(&out).contains("MLflow create failed and made nothing; retrying"),
         "{}",
         stderr(&out)
     );

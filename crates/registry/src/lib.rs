@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use kiln_core::store::ArtifactStore;
 use kiln_core::{Error, Result};
-use kiln_mlflow::{MlflowClient, ModelVersion};
+use kiln_mlflow::{MlflowClient, ModelVersion, RunLink};
 use kiln_model::bundle::BUNDLE_FILES;
 
 /// `version.json` of a local version.
@@ -44,18 +44,7 @@ pub enum Registry {
     Mlflow(MlflowClient),
 }
 
-/// A registered version, as the decision records it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Registered {
-    /// `mlflow` or `local`.
-    pub backend: String,
-    pub model: String,
-    pub version: String,
-    pub alias: String,
-    pub source: String,
-    /// True when this run's model was already registered (re-running register).
-    pub reused: bool,
-}
+pub use kiln_core::contracts::register::Registered;
 
 /// An alias change, as `promote` and `rollback` report it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -25,7 +25,10 @@ pub fn workspace_root() -> PathBuf {
         .expect("the test runs inside the Kiln workspace")
 }
 
-/// A binary built from this workspace (`cargo build --bins` puts it beside the test's deps folder).
+/// A binary built from this workspace (`cargo build --bins` puts it beside the test's deps
+/// folder). A binary older than any source file it was built from is refused: `cargo test
+/// -p kiln-train` builds only kiln-train's own binaries, and an old kiln-prepare would
+/// otherwise pass or fail a test for code that is no longer there.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe
@@ -38,7 +41,62 @@ pub fn bin(name: &str) -> PathBuf {
         "{} is not built: run `cargo build --bins` (make test does)",
         path.display()
     );
+    if let Some(newer) = newer_source(&path) {
+        panic!(
+            "{} is older than {}: run `cargo build --bins` (make test does)",
+            path.display(),
+            newer.display()
+        );
+    }
     path
+}
+
+/// A source file the binary was built from (cargo's dep-info `<binary>.d`) that
+/// changed after it was built, if any.
+fn newer_source(binary: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
+    let info = std::fs::read_to_string(binary.with_extension("d")).ok()?;
+    let line = info.lines().next()?;
+    let (_, deps) = line.split_once(": ")?;
+    // Paths are separated by spaces; a space inside a path is written `\ `.
+    let mut paths = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => {
+                current.push(' ');
+                chars.next();
+            }
+            ' ' => paths.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    paths.push(current);
+    paths
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .find(|p| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .is_ok_and(|changed| changed > built)
+        })
+}
+
+/// `binary [subcommand] --spec examples/adult/spec.yaml --run <run_dir>` with the Adult
+/// data and without MLflow (set `MLFLOW_TRACKING_URI` on it to track): how tests run a
+/// step's binary or `kiln` on the example. Add arguments, then [`run`] it.
+pub fn adult_command(binary: &Path, subcommand: Option<&str>, run_dir: &Path) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.args(subcommand)
+        .arg("--spec")
+        .arg(workspace_root().join("examples/adult/spec.yaml"))
+        .arg("--run")
+        .arg(run_dir)
+        .env("KILN_ADULT_DIR", adult_dir())
+        .env("MLFLOW_TRACKING_URI", "");
+    cmd
 }
 
 fn tool(env: &str, default: &str, install: &str) -> PathBuf {
@@ -110,6 +168,21 @@ print(json.dumps(out))
     let out = run(Command::new(python()).arg("-c").arg(script).arg(path));
     assert!(out.status.success(), "pyarrow failed: {}", stderr(&out));
     serde_json::from_slice(&out.stdout).expect("pyarrow output is JSON")
+}
+
+/// Checks a JSON file against a JSON Schema with the `jsonschema` package (an
+/// independent validator); `Err` holds its messages, one per violation.
+pub fn check_json_schema(schema: &Path, instance: &Path) -> Result<(), String> {
+    let script = "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\ninstance = json.load(open(sys.argv[2]))\ncls = jsonschema.validators.validator_for(schema)\ncls.check_schema(schema)\nerrors = [f\"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}\" for e in cls(schema).iter_errors(instance)]\nprint('\\n'.join(errors))\nsys.exit(1 if errors else 0)";
+    let out = run(Command::new(python())
+        .args(["-c", script])
+        .arg(schema)
+        .arg(instance));
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", stdout(&out), stderr(&out)))
+    }
 }
 
 /// Parses an SVG (XML) file with Python's standard library parser — an independent
@@ -704,3 +777,30 @@ mod serving;
 pub use monitoring::*;
 pub use routing::*;
 pub use serving::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binary_older_than_a_source_it_was_built_from_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("my src.rs");
+        let other = dir.path().join("lib.rs");
+        std::fs::write(&source, "fn main() {}").unwrap();
+        std::fs::write(&other, "").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let binary = dir.path().join("tool");
+        std::fs::write(&binary, "").unwrap();
+        let escaped = source.display().to_string().replace(' ', "\\ ");
+        std::fs::write(
+            binary.with_extension("d"),
+            format!("{}: {escaped} {}\n", binary.display(), other.display()),
+        )
+        .unwrap();
+        assert_eq!(newer_source(&binary), None);
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&source, "fn main() { changed() }").unwrap();
+        assert_eq!(newer_source(&binary), Some(source));
+    }
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::{adult_dir, bin, free_port, http_request, run, serve_python, stderr, workspace_root};
+use crate::{bin, free_port, http_request, run, serve_python, stderr};
 
 pub const MODEL: &str = "adult-income";
 
@@ -74,13 +74,8 @@ pub fn two_versions() -> &'static Path {
 
 /// `kiln run` of the Adult example (registering in MLflow when a tracking URI is given).
 pub fn kiln_run(run_dir: &Path, epochs: u32, mlflow: Option<&str>) {
-    let out = run(Command::new(bin("kiln"))
-        .args(["run", "--spec"])
-        .arg(workspace_root().join("examples/adult/spec.yaml"))
-        .arg("--run")
-        .arg(run_dir)
+    let out = run(crate::adult_command(&bin("kiln"), Some("run"), run_dir)
         .args(["--set", &format!("train.epochs={epochs}"), "-q"])
-        .env("KILN_ADULT_DIR", adult_dir())
         .env("MLFLOW_TRACKING_URI", mlflow.unwrap_or("")));
     assert!(out.status.success(), "kiln run failed: {}", stderr(&out));
 }

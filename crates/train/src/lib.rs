@@ -17,6 +17,8 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use kiln_core::contracts::Artifact;
+use kiln_core::contracts::train::{TrainHistory, TrainSummary};
 use kiln_core::manifest::InputRecord;
 use kiln_core::runtime::StepContext;
 use kiln_core::spec::{BEST_CONFIG_FORMAT, BestConfig, TrainSpec, apply_params};
@@ -24,9 +26,8 @@ use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::sha256_hex;
 use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
-use kiln_model::bundle::{BUNDLE_FORMAT, BundleMetadata, BundleParts};
+use kiln_model::bundle::{BUNDLE_FORMAT, BundleMetadata, BundleParts, TrainingMetrics};
 use kiln_model::device::{DeviceKind, check_available};
-use serde::Serialize;
 
 pub use kiln_model::training::{Best, EpochRecord};
 use kiln_model::training::{CheckpointStore, Control, Dataset, Io};
@@ -84,21 +85,6 @@ pub async fn run(ctx: &StepContext, options: &TrainOptions) -> Result<StepOutcom
     Ok(outcome)
 }
 
-#[derive(Serialize)]
-struct TrainSummary {
-    best_epoch: usize,
-    epochs_run: usize,
-    stopped_early: bool,
-    val_loss: f64,
-    val_auc: Option<f64>,
-    train_rows: usize,
-    validation_rows: usize,
-    seconds: f64,
-    samples_per_second: f64,
-    device: String,
-    resumed_from_step: Option<u64>,
-}
-
 async fn train(
     ctx: &StepContext,
     options: &TrainOptions,
@@ -150,13 +136,13 @@ async fn train(
     let seconds = started.elapsed().as_secs_f64();
 
     let profile: serde_json::Value = prepare.get_json("profile.json").await?;
-    let metrics = serde_json::json!({
-        "best_epoch": result.best.epoch,
-        "val_loss": result.best.val_loss,
-        "val_auc": result.best.val_auc,
-        "epochs_run": result.history.len(),
-        "stopped_early": result.stopped_early,
-    });
+    let metrics = TrainingMetrics {
+        best_epoch: result.best.epoch,
+        val_loss: result.best.val_loss,
+        val_auc: result.best.val_auc,
+        epochs_run: result.history.len(),
+        stopped_early: result.stopped_early,
+    };
     let metadata = BundleMetadata {
         format_version: BUNDLE_FORMAT,
         kiln_version: kiln_core::manifest::TOOL_VERSION.to_string(),
@@ -186,11 +172,17 @@ async fn train(
     }
     .write(&writer, "model")
     .await?;
-    writer.put_json("history.json", &result.history).await?;
+    writer
+        .put_json(
+            TrainHistory::FILE,
+            &TrainHistory::new(result.history.clone()),
+        )
+        .await?;
     checkpoints.clear().await?;
 
     let trained_samples: usize = data.train_rows.len() * result.history.len();
     let summary = TrainSummary {
+        format_version: TrainSummary::FORMAT_VERSION,
         best_epoch: result.best.epoch,
         epochs_run: result.history.len(),
         stopped_early: result.stopped_early,
@@ -203,6 +195,7 @@ async fn train(
         device: format!("{:?}", options.device).to_lowercase(),
         resumed_from_step: result.resumed_from,
     };
+    writer.put_json(TrainSummary::FILE, &summary).await?;
     tracing::info!(
         best_epoch = summary.best_epoch,
         epochs_run = summary.epochs_run,

@@ -9,20 +9,14 @@ use kiln_core::metrics::{accuracy, roc_auc};
 use kiln_core::parquet_io::read_parquet_all;
 use kiln_core::store::ArtifactStore;
 use kiln_model::{CpuBackend, ModelBundle};
-use kiln_testkit::{adult_dir, bin, run, stderr, workspace_root};
+use kiln_testkit::{adult_command, adult_dir, bin, run, stderr, workspace_root};
 
 fn spec() -> PathBuf {
     workspace_root().join("examples/adult/spec.yaml")
 }
 
 fn step(binary: &Path, run_dir: &Path, extra: &[&str]) -> Output {
-    run(Command::new(binary)
-        .arg("--spec")
-        .arg(spec())
-        .arg("--run")
-        .arg(run_dir)
-        .args(extra)
-        .env("KILN_ADULT_DIR", adult_dir()))
+    run(adult_command(binary, None, run_dir).args(extra))
 }
 
 fn prepare(run_dir: &Path) {
@@ -108,7 +102,7 @@ fn adult_model_meets_the_quality_bar_on_adult_test() {
         serde_json::from_slice(&std::fs::read(run_dir.join("train/manifest.json")).unwrap())
             .unwrap();
     assert_eq!(
-        history.as_array().unwrap().len(),
+        history["epochs"].as_array().unwrap().len(),
         manifest["summary"]["epochs_run"].as_u64().unwrap() as usize
     );
     assert!(
@@ -154,7 +148,8 @@ fn early_stopping_ends_training_when_validation_loss_stops_improving() {
     assert_eq!(run, best + 1, "{summary}");
     // The bundle holds the best epoch's weights, not the last one's.
     let history = json_file(&run_dir.join("train/history.json"));
-    let losses: Vec<f64> = history
+    assert_eq!(history["format_version"], 1);
+    let losses: Vec<f64> = history["epochs"]
         .as_array()
         .unwrap()
         .iter()
@@ -287,7 +282,7 @@ fn sigterm_saves_a_checkpoint_and_the_resumed_run_ends_with_identical_weights() 
     let history = |dir: &Path| std::fs::read(dir.join("train/history.json")).unwrap();
     let strip_times = |bytes: Vec<u8>| {
         let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        for epoch in v.as_array_mut().unwrap() {
+        for epoch in v["epochs"].as_array_mut().unwrap() {
             epoch.as_object_mut().unwrap().remove("seconds");
         }
         v

@@ -7,11 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_testkit::{MlflowServer, adult_dir, bin, run, stderr, workspace_root};
-
-fn spec() -> PathBuf {
-    workspace_root().join("examples/adult/spec.yaml")
-}
+use kiln_testkit::{MlflowServer, adult_command, bin, run, stderr, workspace_root};
 
 /// The example's `tune:` section, as `make tune` passes it.
 fn tune_section() -> String {
@@ -20,15 +16,8 @@ fn tune_section() -> String {
 }
 
 fn command(binary: &Path, run_dir: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(binary);
-    cmd.arg("--spec")
-        .arg(spec())
-        .arg("--run")
-        .arg(run_dir)
-        .arg("--set")
-        .arg(tune_section())
-        .args(extra)
-        .env("KILN_ADULT_DIR", adult_dir());
+    let mut cmd = adult_command(binary, None, run_dir);
+    cmd.arg("--set").arg(tune_section()).args(extra);
     cmd
 }
 

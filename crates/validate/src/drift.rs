@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
-use serde::{Deserialize, Serialize};
 
 use kiln_core::profile::{ColumnStats as ProfileStats, TableProfile};
 use kiln_core::sketch::QuantileSketch;
@@ -25,71 +24,7 @@ use crate::value::{Column, Val};
 
 const EPSILON: f64 = 1e-4;
 
-/// One measurement on one column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DriftMeasure {
-    /// `psi`, `ks` or `linf`.
-    pub method: String,
-    pub value: f64,
-    pub threshold: f64,
-    pub drifted: bool,
-}
-
-/// The drift of one column.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ColumnDrift {
-    pub column: String,
-    /// `numeric` or `categorical`.
-    pub kind: String,
-    pub reference_rows: u64,
-    pub current_rows: u64,
-    pub measures: Vec<DriftMeasure>,
-    /// `ok`, `drift`, or `insufficient_data` (fewer non-null values than `min_rows`).
-    pub verdict: String,
-}
-
-/// Drift of every compared column, with the thresholds used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DriftReport {
-    pub reference: String,
-    pub current: String,
-    pub min_rows: u64,
-    pub columns: Vec<ColumnDrift>,
-    /// Whether a drifted column fails the step.
-    pub gate: bool,
-    pub passed: bool,
-}
-
-impl DriftReport {
-    pub fn drifted(&self) -> Vec<&ColumnDrift> {
-        self.columns
-            .iter()
-            .filter(|c| c.verdict == "drift")
-            .collect()
-    }
-
-    /// A readable table.
-    pub fn table(&self) -> String {
-        let mut out = format!("drift of {} against {}:\n", self.current, self.reference);
-        for c in &self.columns {
-            let measures: Vec<String> = c
-                .measures
-                .iter()
-                .map(|m| format!("{} {:.4} (max {})", m.method, m.value, m.threshold))
-                .collect();
-            out.push_str(&format!(
-                "  {:<18} {:<22} {:<11} n={}/{} {}\n",
-                c.column,
-                c.kind,
-                c.verdict,
-                c.reference_rows,
-                c.current_rows,
-                measures.join(", ")
-            ));
-        }
-        out
-    }
-}
+pub use kiln_core::contracts::validate::{ColumnDrift, DriftMeasure, DriftReport};
 
 enum Current {
     Numeric {

@@ -31,7 +31,6 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
 
 use kiln_core::csv_source::{CsvRead, stream_csv};
 use kiln_core::manifest::InputRecord;
@@ -242,46 +241,7 @@ pub async fn load_reference(uri: &str) -> Result<TableProfile> {
         .map_err(|e| Error::usage(format!("{uri}: not a Kiln profile: {e}")))
 }
 
-/// `validate/report.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ValidateReport {
-    pub passed: bool,
-    pub suite: String,
-    pub train: ValidationResult,
-    pub test: ValidationResult,
-    pub drift: Option<DriftReport>,
-}
-
-impl ValidateReport {
-    /// One line per blocking failure.
-    pub fn failures(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        for (split, result) in [("train", &self.train), ("test", &self.test)] {
-            lines.extend(
-                result
-                    .blocking_failures()
-                    .iter()
-                    .map(|r| format!("{split}: {}", r.describe())),
-            );
-        }
-        if let Some(d) = self.drift.as_ref().filter(|d| d.gate) {
-            for c in d.drifted() {
-                let over: Vec<String> = c
-                    .measures
-                    .iter()
-                    .filter(|m| m.drifted)
-                    .map(|m| format!("{} {:.4} > {}", m.method, m.value, m.threshold))
-                    .collect();
-                lines.push(format!(
-                    "test: `{}` drifted from train: {}",
-                    c.column,
-                    over.join(", ")
-                ));
-            }
-        }
-        lines
-    }
-}
+pub use kiln_core::contracts::validate::ValidateReport;
 
 /// The step with its cache key: the prepared tables, the profile, the suite file and
 /// the `validation` section.
@@ -356,6 +316,7 @@ async fn validate(
     )
     .await?;
     let mut report = ValidateReport {
+        format_version: <ValidateReport as kiln_core::contracts::Artifact>::FORMAT_VERSION,
         passed: false,
         suite: suite.name.clone(),
         train,

@@ -7,36 +7,7 @@ use serde_json::{Map, Value};
 
 use kiln_core::{Error, Result};
 
-/// One expectation of a suite, as configured.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExpectationConfig {
-    /// The expectation type, e.g. `expect_column_values_to_not_be_null`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub kwargs: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub meta: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notes: Option<Value>,
-    /// GE 1.x's own severity field; `meta.severity` is read too.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
-}
-
-impl ExpectationConfig {
-    /// `warning` expectations are reported but never fail the step.
-    pub fn is_warning(&self) -> bool {
-        let meta = self.meta.get("severity").and_then(Value::as_str);
-        matches!(self.severity.as_deref().or(meta), Some("warning" | "info"))
-    }
-
-    /// The `column` kwarg, when the expectation has one.
-    pub fn column(&self) -> Option<&str> {
-        self.kwargs.get("column").and_then(Value::as_str)
-    }
-}
+pub use kiln_core::contracts::validate::ExpectationConfig;
 
 /// An expectation suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -165,7 +165,7 @@ fn bad_input_is_one_clear_line_and_its_exit_code() {
         line.contains("expectations[0] expect_column_values_to_be_in_set: unknown kwarg `values`"),
         "{line}"
     );
-    // A corrupt Parquet file: exit 1, naming the file.
+    // A corrupt Parquet file: an input error (exit 2), naming the file.
     let corrupt = tmp.path().join("corrupt.parquet");
     std::fs::write(&corrupt, b"PAR1 this is not a parquet file at all PAR1").unwrap();
     let ok_suite = write(
@@ -173,7 +173,8 @@ fn bad_input_is_one_clear_line_and_its_exit_code() {
         r#"{"name": "s", "expectations": []}"#,
     );
     let out = validate(&["--suite", &ok_suite, "--data", corrupt.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(one_error_line(&out).contains("corrupt artifact"));
     assert!(one_error_line(&out).contains("corrupt.parquet"));
     // A missing data file: exit 2.
     let out = validate(&[

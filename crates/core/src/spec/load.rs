@@ -219,6 +219,27 @@ transform:
     }
 
     #[test]
+    fn a_misspelt_metric_name_fails_when_the_spec_loads() {
+        let text =
+            format!("{MINIMAL}registry:\n  model_name: m\n  min_metrics: {{roc_acu: 0.8}}\n");
+        let err = LoadedSpec::from_text(&text, "dir/spec.yaml", &[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("spec dir/spec.yaml: registry.min_metrics"),
+            "{msg}"
+        );
+        assert!(msg.contains("roc_acu") && msg.contains("roc_auc"), "{msg}");
+        assert_eq!(err.class().code(), 2);
+        let text = text.replace("roc_acu", "roc_auc");
+        let loaded = LoadedSpec::from_text(&text, "dir/spec.yaml", &[]).unwrap();
+        let registry = loaded.spec.registry.unwrap();
+        assert_eq!(
+            registry.min_metrics[&super::super::ModelMetric::RocAuc],
+            0.8
+        );
+    }
+
+    #[test]
     fn overrides_set_nested_values_and_list_items() {
         let overrides = vec![
             "split.seed=9".to_string(),

@@ -822,6 +822,57 @@ fn default_drift_exclude() -> Vec<String> {
     vec!["row_id".into(), "event_timestamp".into()]
 }
 
+/// A model metric by the name evaluate's `metrics.json` gives it. A misspelt name in
+/// the spec is an error when the spec loads, not after training.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelMetric {
+    RocAuc,
+    AveragePrecision,
+    Accuracy,
+    Precision,
+    Recall,
+    F1,
+    LogLoss,
+    Brier,
+}
+
+impl ModelMetric {
+    /// Every metric, in `metrics.json`'s order.
+    pub const ALL: [ModelMetric; 8] = [
+        ModelMetric::RocAuc,
+        ModelMetric::AveragePrecision,
+        ModelMetric::Accuracy,
+        ModelMetric::Precision,
+        ModelMetric::Recall,
+        ModelMetric::F1,
+        ModelMetric::LogLoss,
+        ModelMetric::Brier,
+    ];
+
+    /// The name in `metrics.json` and the spec (`roc_auc`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelMetric::RocAuc => "roc_auc",
+            ModelMetric::AveragePrecision => "average_precision",
+            ModelMetric::Accuracy => "accuracy",
+            ModelMetric::Precision => "precision",
+            ModelMetric::Recall => "recall",
+            ModelMetric::F1 => "f1",
+            ModelMetric::LogLoss => "log_loss",
+            ModelMetric::Brier => "brier",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Model registry settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -834,7 +885,7 @@ pub struct RegistrySpec {
     /// Minimum values of evaluate's metrics (e.g. `roc_auc: 0.85`); a metric that is
     /// undefined fails its gate.
     #[serde(default)]
-    pub min_metrics: std::collections::BTreeMap<String, f64>,
+    pub min_metrics: std::collections::BTreeMap<ModelMetric, f64>,
     /// Require the validate step to have passed (when the spec has a suite).
     #[serde(default = "default_true")]
     pub require_validation: bool,
@@ -848,7 +899,7 @@ pub struct RegistrySpec {
     #[serde(default = "default_champion_alias")]
     pub champion_alias: String,
     #[serde(default = "default_champion_metric")]
-    pub champion_metric: String,
+    pub champion_metric: ModelMetric,
     /// The local registry used without MLflow [default: `registry/` beside the run folder].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_uri: Option<String>,
@@ -860,8 +911,8 @@ fn default_candidate_alias() -> String {
 fn default_champion_alias() -> String {
     "production".into()
 }
-fn default_champion_metric() -> String {
-    "roc_auc".into()
+fn default_champion_metric() -> ModelMetric {
+    ModelMetric::RocAuc
 }
 
 impl PipelineSpec {

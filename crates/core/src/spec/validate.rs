@@ -32,16 +32,6 @@ impl PipelineSpec {
         if e.calibration_bins == 0 {
             return Err("evaluate.calibration_bins: must be at least 1".into());
         }
-        if let Some(r) = &self.registry
-            && r.champion_margin.is_some()
-            && !crate::metrics::NAMED_METRICS.contains(&r.champion_metric.as_str())
-        {
-            return Err(format!(
-                "registry.champion_metric: `{}` is not one of {}",
-                r.champion_metric,
-                crate::metrics::NAMED_METRICS.join(", ")
-            ));
-        }
         if let Some(m) = &self.fairness.mitigation {
             if !self.sensitive.contains(&m.attribute) {
                 return Err(format!(

@@ -23,16 +23,7 @@ pub struct Best {
     pub val_auc: Option<f64>,
 }
 
-/// One epoch of the training history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub train_loss: f64,
-    pub val_loss: f64,
-    pub val_auc: Option<f64>,
-    pub learning_rate: f64,
-    pub seconds: f64,
-}
+pub use kiln_core::contracts::train::EpochRecord;
 
 /// Where training stands, without the tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

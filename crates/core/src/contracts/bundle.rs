@@ -1,0 +1,60 @@
+//! `train/model/metadata.json`: what a model bundle says about itself (the registry
+//! copies it with the bundle; the server and the champion gate read it).
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::InputRecord;
+use crate::spec::ColumnSpec;
+
+use super::Artifact;
+
+/// The version of the bundle format (the folder's files and this metadata).
+pub const BUNDLE_FORMAT: u32 = 1;
+
+/// Training's numbers at the kept epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TrainingMetrics {
+    pub best_epoch: usize,
+    pub val_loss: f64,
+    pub val_auc: Option<f64>,
+    pub epochs_run: usize,
+    pub stopped_early: bool,
+}
+
+/// What a bundle says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BundleMetadata {
+    pub format_version: u32,
+    pub kiln_version: String,
+    #[schemars(with = "String")]
+    pub created_at: DateTime<Utc>,
+    /// Fingerprint of the spec sections the model depends on.
+    pub spec_fingerprint: String,
+    /// The label column; 1 means `positive_class`.
+    pub label: String,
+    pub positive_class: String,
+    /// Names of the transform's outputs, in order.
+    pub feature_names: Vec<String>,
+    /// The prepared tables the model was trained on, with their hashes.
+    pub data: Vec<InputRecord>,
+    /// Training metrics (validation loss and AUC at the kept epoch, epochs run, ...).
+    pub metrics: TrainingMetrics,
+    /// Scores at or above this are the positive class.
+    pub decision_threshold: f64,
+    /// The raw columns the transform reads, with their spec types (what a server's
+    /// model metadata advertises). Empty in bundles written before it existed.
+    #[serde(default)]
+    pub inputs: Vec<ColumnSpec>,
+}
+
+impl Artifact for BundleMetadata {
+    const STEP: &'static str = "train";
+    const FILE: &'static str = "model/metadata.json";
+    const FORMAT_VERSION: u32 = BUNDLE_FORMAT;
+
+    fn format_version(&self) -> u32 {
+        self.format_version
+    }
+}
