@@ -11,8 +11,9 @@
 
 use std::collections::BTreeMap;
 
-/// Maps an f64 to a u64 whose order is the numeric order (for finite values).
-fn ordered_key(v: f64) -> u64 {
+/// Maps an f64 to a u64 whose unsigned order is the numeric order (negative numbers
+/// flipped whole, positive ones with the sign bit set; infinities included).
+pub fn ordered_key(v: f64) -> u64 {
     let bits = v.to_bits();
     if bits >> 63 == 1 {
         !bits
@@ -21,7 +22,8 @@ fn ordered_key(v: f64) -> u64 {
     }
 }
 
-fn from_key(key: u64) -> f64 {
+/// The inverse of [`ordered_key`].
+pub fn from_key(key: u64) -> f64 {
     let bits = if key >> 63 == 1 {
         key & !(1 << 63)
     } else {

@@ -292,42 +292,72 @@ impl ColumnStats {
         })
     }
 
-    /// Exact order statistic with numpy's `nearest` rule (index rounded half to even).
-    fn quantile_nearest(sorted: &[(f64, u64)], n: u64, q: f64) -> Option<f64> {
-        if n == 0 {
-            return None;
-        }
-        let index = (q * (n - 1) as f64).round_ties_even() as u64;
-        nth(sorted, index)
-    }
-
+    /// One exact quantile ([`quantiles`]).
+    #[cfg(test)]
     fn quantile(sorted: &[(f64, u64)], n: u64, q: f64, method: &str) -> Option<f64> {
-        if n == 0 {
-            return None;
-        }
-        let h = q * (n - 1) as f64;
-        let (lo, hi) = (h.floor() as u64, h.ceil() as u64);
-        let (a, b) = (nth(sorted, lo)?, nth(sorted, hi)?);
-        Some(match method {
-            "lower" => a,
-            "higher" => b,
-            "midpoint" => (a + b) / 2.0,
-            "linear" => a + (b - a) * (h - lo as f64),
-            _ => return Self::quantile_nearest(sorted, n, q),
-        })
+        quantiles(sorted.iter().copied(), n, &[q], method)[0]
     }
 }
 
-/// The `index`-th value (0-based) of a sorted multiset given as `(value, count)`.
-fn nth(sorted: &[(f64, u64)], index: u64) -> Option<f64> {
-    let mut seen = 0;
-    for &(v, c) in sorted {
+/// Exact quantiles of a multiset of `n` values streamed once in order as
+/// `(value, count)`, with numpy's methods (`nearest` rounds the index half to even):
+/// only the order statistics the quantiles need are kept, so a spilled column of
+/// 100 million distinct values costs no more memory than a small one.
+fn quantiles(
+    sorted: impl Iterator<Item = (f64, u64)>,
+    n: u64,
+    qs: &[f64],
+    method: &str,
+) -> Vec<Option<f64>> {
+    if n == 0 {
+        return vec![None; qs.len()];
+    }
+    // The two order statistics each quantile is made of (the same one twice for
+    // `nearest`), and the position h between them.
+    let positions: Vec<(u64, u64, f64)> = qs
+        .iter()
+        .map(|&q| {
+            let h = q * (n - 1) as f64;
+            if matches!(method, "lower" | "higher" | "midpoint" | "linear") {
+                (h.floor() as u64, h.ceil() as u64, h)
+            } else {
+                let i = h.round_ties_even() as u64;
+                (i, i, h)
+            }
+        })
+        .collect();
+    let mut wanted: Vec<u64> = positions.iter().flat_map(|&(a, b, _)| [a, b]).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut found: std::collections::HashMap<u64, f64> = std::collections::HashMap::new();
+    let mut next = wanted.iter().peekable();
+    let mut seen = 0u64;
+    for (v, c) in sorted {
         seen += c;
-        if index < seen {
-            return Some(v);
+        while let Some(&&i) = next.peek() {
+            if i >= seen {
+                break;
+            }
+            found.insert(i, v);
+            next.next();
+        }
+        if next.peek().is_none() {
+            break;
         }
     }
-    None
+    positions
+        .iter()
+        .map(|&(lo, hi, h)| {
+            let (a, b) = (*found.get(&lo)?, *found.get(&hi)?);
+            Some(match method {
+                "lower" => a,
+                "higher" => b,
+                "midpoint" => (a + b) / 2.0,
+                "linear" => a + (b - a) * (h - lo as f64),
+                _ => a,
+            })
+        })
+        .collect()
 }
 
 fn number(x: f64) -> Option<Json> {
@@ -967,30 +997,21 @@ impl Aggregate {
                 b,
             ),
             Aggregate::Median(b) => {
-                let sorted = stats
+                let median = stats
                     .counts
                     .as_ref()
-                    .map(ValueCounts::sorted_numbers)
-                    .unwrap_or_default();
-                between(
-                    ColumnStats::quantile(&sorted, n, 0.5, "linear").and_then(number),
-                    b,
-                )
+                    .and_then(|c| quantiles(c.numbers(), n, &[0.5], "linear")[0]);
+                between(median.and_then(number), b)
             }
             Aggregate::Quantiles {
                 quantiles,
                 ranges,
                 method,
             } => {
-                let sorted = stats
-                    .counts
-                    .as_ref()
-                    .map(ValueCounts::sorted_numbers)
-                    .unwrap_or_default();
-                let values: Vec<Option<f64>> = quantiles
-                    .iter()
-                    .map(|&q| ColumnStats::quantile(&sorted, n, q, method))
-                    .collect();
+                let values: Vec<Option<f64>> = match &stats.counts {
+                    Some(c) => self::quantiles(c.numbers(), n, quantiles, method),
+                    None => vec![None; quantiles.len()],
+                };
                 let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * b.abs().max(a.abs());
                 let details: Vec<bool> = values
                     .iter()

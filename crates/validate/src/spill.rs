@@ -30,6 +30,16 @@ impl Word for i64 {
     }
 }
 
+impl Word for u64 {
+    const SIZE: usize = 8;
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_le_bytes());
+    }
+    fn take(bytes: &[u8]) -> Self {
+        u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default())
+    }
+}
+
 impl Word for u128 {
     const SIZE: usize = 16;
     fn put(self, out: &mut Vec<u8>) {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Benchmark: validate's peak memory on columns of unique values (an id and a float),
+# the case that used to hold every distinct value in a hash map.
+#
+# Usage: benches/validate_memory.sh [ROWS...]   (default: 3000000 30000000 100000000)
+# Needs the binaries and the generator example:
+#   cargo build --profile fast-release -p kiln-validate --bins --examples
+# Prints a Markdown table: wall time, peak resident memory (/usr/bin/time -v) and
+# whether the suite's verdict is the expected one (every expectation passes).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+target="${CARGO_TARGET_DIR:-$root/target}"
+profile="${KILN_BENCH_PROFILE:-release}"
+dir="$target/$profile"
+for b in kiln-validate examples/gen_unique; do
+  [ -x "$dir/$b" ] || { echo "build first: cargo build --profile $profile -p kiln-validate --bins --examples" >&2; exit 2; }
+done
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian package 'time')" >&2; exit 2; }
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(3000000 30000000 100000000)
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+# shellcheck source=benches/measure.sh
+source "$root/benches/measure.sh"
+
+echo "| rows | wall time (s) | rows/s | peak RSS (MiB) | verdict |"
+echo "| ---: | ---: | ---: | ---: | --- |"
+for n in "${sizes[@]}"; do
+  file="$work/unique-$n.parquet"
+  "$dir/examples/gen_unique" "$n" "$file"
+  last=$((n - 1))
+  # Uniqueness, distinct counts, range, mean, median and quantiles of both columns:
+  # everything that needs all the values, and nothing that lists them.
+  cat > "$work/suite.json" <<JSON
+{"name": "unique", "expectations": [
+  {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}},
+  {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "x"}},
+  {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x"}},
+  {"type": "expect_column_unique_value_count_to_be_between", "kwargs": {"column": "x", "min_value": $n, "max_value": $n}},
+  {"type": "expect_column_proportion_of_unique_values_to_be_between", "kwargs": {"column": "id", "min_value": 1, "max_value": 1}},
+  {"type": "expect_column_values_to_be_between", "kwargs": {"column": "id", "min_value": 0, "max_value": $last}},
+  {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "x", "min_value": 0}},
+  {"type": "expect_column_median_to_be_between", "kwargs": {"column": "x", "min_value": 0}},
+  {"type": "expect_column_median_to_be_between", "kwargs": {"column": "id", "min_value": 0}},
+  {"type": "expect_column_quantile_values_to_be_between", "kwargs": {"column": "x", "quantile_ranges": {"quantiles": [0.01, 0.5, 0.99], "value_ranges": [[0, null], [0, null], [0, null]]}}}
+]}
+JSON
+  # Spilled runs are anonymous temporary files in TMPDIR (8 bytes per spilled value).
+  status=0
+  /usr/bin/time -v -o "$work/v.time" "$dir/kiln-validate" \
+    --suite "$work/suite.json" --data "$file" > "$work/report.json" 2> "$work/stderr" || status=$?
+  read -r w m < <(measure "$work/v.time")
+  verdict=$([ "$status" = 0 ] && echo "all passed" || echo "exit $status: $(tail -1 "$work/stderr")")
+  printf "| %s | %.2f | %.0f | %.0f | %s |\n" "$n" "$w" "$(echo "$n / $w" | bc -l)" "$m" "$verdict"
+  rm -f "$file"
+done
