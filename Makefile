@@ -268,7 +268,7 @@ test: test-deps ## Run every test (installs and starts what they need), compat-g
 
 lint-manifests: $(VENV)/.installed lint-deps ## Check Argo, Kubernetes, Dockerfiles, Terraform and the CI workflow offline
 	PYTHON=$(VENV)/bin/python LINT_BIN=$(LINT_VENV)/bin NODE_MODULES=$(NODE_DIR)/node_modules \
-	SCHEMAS=$(SCHEMAS) tests/manifests/lint.sh all
+	SCHEMAS=$(SCHEMAS) KILN_LINT_STRICT=1 tests/manifests/lint.sh all
 
 $(GE_VENV)/.installed:
 	python3 -m venv $(GE_VENV)

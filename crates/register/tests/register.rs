@@ -324,6 +324,13 @@ print(json.dumps({{"status": r.info.status, "params": r.data.params, "metrics": 
         "import json, mlflow; print(json.dumps(mlflow.MlflowClient().get_model_version_by_alias('adult-income', 'production').version))",
     );
     assert_eq!(prod, "1");
+    // The mirrored `stage` tag follows the alias: only version 1 says `production`.
+    let stages = mlflow_python(
+        &server,
+        "import json, mlflow; c = mlflow.MlflowClient(); print(json.dumps({v: c.get_model_version('adult-income', v).tags.get('stage') for v in ['1', '2']}))",
+    );
+    assert_eq!(stages["1"], "production", "{stages}");
+    assert_ne!(stages["2"], "production", "{stages}");
 }
 
 #[test]

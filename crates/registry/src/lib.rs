@@ -288,7 +288,8 @@ impl Registry {
             if let Some(previous) = &from {
                 history.push(previous.clone());
             }
-            self.write_alias(model, alias, version, history).await?;
+            self.write_alias(model, alias, version, from.as_deref(), history)
+                .await?;
         }
         Ok(AliasChange {
             model: model.into(),
@@ -308,7 +309,8 @@ impl Registry {
                 from.as_deref().unwrap_or("nothing")
             ))
         })?;
-        self.write_alias(model, alias, &to, history).await?;
+        self.write_alias(model, alias, &to, from.as_deref(), history)
+            .await?;
         Ok(AliasChange {
             model: model.into(),
             alias: alias.into(),
@@ -340,11 +342,13 @@ impl Registry {
         }
     }
 
+    /// Points `alias` at `version` (it left `left`, if anywhere) and records its history.
     async fn write_alias(
         &self,
         model: &str,
         alias: &str,
         version: &str,
+        left: Option<&str>,
         history: Vec<String>,
     ) -> Result<()> {
         match self {
@@ -382,6 +386,20 @@ impl Registry {
                 client
                     .set_model_version_tag(model, version, "stage", alias)
                     .await?;
+                // The version the alias left no longer holds that stage: without this,
+                // after a rollback two versions would both say `production`.
+                if let Some(left) = left.filter(|&l| l != version) {
+                    let old = client.get_model_version(model, left).await?;
+                    if old
+                        .tags
+                        .iter()
+                        .any(|t| t.key == "stage" && t.value == alias)
+                    {
+                        client
+                            .delete_model_version_tag(model, left, "stage")
+                            .await?;
+                    }
+                }
                 Ok(())
             }
         }

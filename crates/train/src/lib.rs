@@ -106,33 +106,46 @@ async fn train(
     )
     .await?;
     let train_spec = effective_train_spec(ctx).await?;
+    // Checked here, before the training thread starts (plan runs again there on the
+    // same data; it only picks rows).
     let (data, config) = kiln_model::training::plan(&dataset, &transform, &train_spec)?;
+    let (train_rows, validation_rows) = (data.train_rows.len(), data.validation_labels.len());
+    drop(data);
     tracing::info!(
-        train_rows = data.train_rows.len(),
-        validation_rows = data.validation_labels.len(),
+        train_rows,
+        validation_rows,
         features = transform.width(),
         device = ?options.device,
         "training"
     );
 
     let started = std::time::Instant::now();
-    let result = tokio::task::block_in_place(|| {
-        let io = Io {
-            runtime: tokio::runtime::Handle::current(),
-            checkpoints: &checkpoints,
-        };
-        kiln_model::training::fit_on(
-            options.device,
-            &train_spec,
-            &config,
-            &data,
-            Some(&io),
-            &Control {
-                stop: &options.stop,
+    // Training is CPU work: it runs on the blocking pool (any runtime flavour), and its
+    // checkpoint writes go back to the runtime through the handle.
+    let (result, checkpoints) = {
+        let (device, stop) = (options.device, options.stop.clone());
+        let (spec, transform) = (train_spec.clone(), transform.clone());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let io = Io {
+                runtime,
+                checkpoints: &checkpoints,
+            };
+            let control = Control {
+                stop: &stop,
                 on_epoch: None,
-            },
-        )
-    })?;
+            };
+            let result = kiln_model::training::plan(&dataset, &transform, &spec).and_then(
+                |(data, config)| {
+                    kiln_model::training::fit_on(device, &spec, &config, &data, Some(&io), &control)
+                },
+            );
+            (result, checkpoints)
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("the training thread failed: {e}")))?
+    };
+    let result = result?;
     let seconds = started.elapsed().as_secs_f64();
 
     let profile: serde_json::Value = prepare.get_json("profile.json").await?;
@@ -180,7 +193,7 @@ async fn train(
         .await?;
     checkpoints.clear().await?;
 
-    let trained_samples: usize = data.train_rows.len() * result.history.len();
+    let trained_samples: usize = train_rows * result.history.len();
     let summary = TrainSummary {
         format_version: TrainSummary::FORMAT_VERSION,
         best_epoch: result.best.epoch,
@@ -188,8 +201,8 @@ async fn train(
         stopped_early: result.stopped_early,
         val_loss: result.best.val_loss,
         val_auc: result.best.val_auc,
-        train_rows: data.train_rows.len(),
-        validation_rows: data.validation_labels.len(),
+        train_rows,
+        validation_rows,
         seconds,
         samples_per_second: trained_samples as f64 / seconds.max(1e-9),
         device: format!("{:?}", options.device).to_lowercase(),
