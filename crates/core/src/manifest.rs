@@ -16,6 +16,25 @@ pub const MANIFEST: &str = "manifest.json";
 /// The version written into manifests; a new version invalidates every cache.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// A hash of kiln-core's own sources (kiln-buildinfo): part of every step's
+/// `tool_version`, beside the hashes of the step's crate and the libraries it runs.
+pub const CODE_HASH: &str = env!("KILN_CODE_HASH");
+
+/// The `tool_version` of a step: the release, then a hash of the code it ran
+/// (kiln-core's and `code`, the step's own crate and the libraries it uses), so a code
+/// change without a version bump invalidates the cache.
+pub fn tool_version(code: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in std::iter::once(CODE_HASH).chain(code.iter().copied()) {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let digest = hasher.finalize();
+    let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    format!("{TOOL_VERSION}+{short}")
+}
+
 /// An input of a step: a named URI with its content hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct InputRecord {
@@ -182,6 +201,15 @@ fn short(hash: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tool_version_names_the_release_and_the_code() {
+        let a = super::tool_version(&["aaaa"]);
+        assert!(a.starts_with(&format!("{}+", super::TOOL_VERSION)), "{a}");
+        assert_eq!(a, super::tool_version(&["aaaa"]));
+        assert_ne!(a, super::tool_version(&["aaab"]));
+        assert_ne!(a, super::tool_version(&["aaaa", "bbbb"]));
+    }
+
     use super::*;
     use bytes::Bytes;
 

@@ -169,18 +169,21 @@ impl StepContext {
         Ok(dir)
     }
 
-    /// A step of this run keyed by the spec sections it reads and its inputs.
+    /// A step of this run keyed by the spec sections it reads, its inputs and its code
+    /// (`code`: the `KILN_CODE_HASH` of the step's crate and of the libraries it runs).
     pub fn step(
         &self,
         name: &str,
         sections: &[&str],
         inputs: Vec<crate::manifest::InputRecord>,
+        code: &[&str],
     ) -> crate::step::Step {
         crate::step::Step::new(
             &self.run,
             name,
             self.spec.spec.fingerprint(sections),
             inputs,
+            code,
             self.force,
         )
     }

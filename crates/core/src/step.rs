@@ -92,11 +92,15 @@ pub struct Step {
 
 impl Step {
     /// A step named `name` under the run root.
+    /// `code` names the code the step runs besides kiln-core ([`tool_version`]).
+    ///
+    /// [`tool_version`]: crate::manifest::tool_version
     pub fn new(
         run: &ArtifactStore,
         name: &str,
         spec_fingerprint: String,
         inputs: Vec<InputRecord>,
+        code: &[&str],
         force: bool,
     ) -> Self {
         Step {
@@ -104,7 +108,7 @@ impl Step {
             dir: run.child(name),
             key: CacheKey {
                 spec_fingerprint,
-                tool_version: crate::manifest::TOOL_VERSION.to_string(),
+                tool_version: crate::manifest::tool_version(code),
                 inputs,
             },
             force,
@@ -193,7 +197,7 @@ mod tests {
     use super::*;
 
     async fn run_once(run: &ArtifactStore, fail: bool, force: bool) -> Result<StepOutcome> {
-        let step = Step::new(run, "demo", "fp".into(), Vec::new(), force);
+        let step = Step::new(run, "demo", "fp".into(), Vec::new(), &[], force);
         step.run(|w| async move {
             w.put_json("a.json", &serde_json::json!({"x": 1})).await?;
             if fail {

@@ -61,7 +61,12 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let object = ctx.run.child("prepare").object(table);
         inputs.push(InputRecord::of(format!("prepare/{table}"), &object).await?);
     }
-    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
+    Ok(ctx.step(
+        STEP,
+        SPEC_SECTIONS,
+        inputs,
+        &[env!("KILN_CODE_HASH"), kiln_model::CODE_HASH],
+    ))
 }
 
 /// Runs evaluate (or takes it from the cache).

@@ -133,7 +133,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let evaluate = ctx.completed_step("evaluate", STEP).await?;
     let object = evaluate.object("predictions.parquet");
     let inputs = vec![InputRecord::of("evaluate/predictions.parquet", &object).await?];
-    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// Runs fairness (or takes it from the cache); a failed gate is [`Error::Gate`] after

@@ -79,7 +79,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let object = ObjectRef::parse(&ctx.spec.resolve(&source.uri))?;
         inputs.push(InputRecord::of(format!("source[{i}]"), &object).await?);
     }
-    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// Runs prepare (or takes it from the cache).

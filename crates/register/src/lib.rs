@@ -97,7 +97,12 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
             size: registry.len() as u64,
         },
     });
-    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
+    Ok(ctx.step(
+        STEP,
+        SPEC_SECTIONS,
+        inputs,
+        &[env!("KILN_CODE_HASH"), kiln_model::CODE_HASH],
+    ))
 }
 
 /// Runs register (or takes it from the cache); failed gates are [`Error::Gate`] after

@@ -62,7 +62,12 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let tune = ctx.completed_step("tune", STEP).await?;
         inputs.push(InputRecord::of(format!("tune/{TUNED}"), &tune.object(TUNED)).await?);
     }
-    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs))
+    Ok(ctx.step(
+        STEP,
+        SPEC_SECTIONS,
+        inputs,
+        &[env!("KILN_CODE_HASH"), kiln_model::CODE_HASH],
+    ))
 }
 
 /// Runs train (or takes it from the cache).
