@@ -499,16 +499,9 @@ impl MlflowClient {
         let body = json!({"name": name, "source": source, "run_id": run_id, "tags": tags});
         let v = self
             .create("model-versions/create", body, || async {
-                let filter = format!("name='{}' and run_id='{run_id}'", name.replace('\'', "\\'"));
                 let found = self
-                    .search_model_versions(&filter)
-                    .await?
-                    .into_iter()
-                    .find(|v| {
-                        v.tags
-                            .iter()
-                            .any(|t| t.key == CLIENT_TOKEN_TAG && t.value == token)
-                    });
+                    .find_model_version(name, run_id, CLIENT_TOKEN_TAG, &token)
+                    .await?;
                 Ok(found.map(|v| json!({"model_version": v})))
             })
             .await?;
@@ -556,6 +549,26 @@ impl MlflowClient {
                 _ => tokio::time::sleep(Duration::from_millis(250)).await,
             }
         }
+    }
+
+    /// The version of `name` made from run `run_id` that has tag `key` = `value`, if any.
+    pub async fn find_model_version(
+        &self,
+        name: &str,
+        run_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<ModelVersion>> {
+        let filter = format!(
+            "name='{}' and run_id='{}'",
+            name.replace('\'', "\\'"),
+            run_id.replace('\'', "\\'")
+        );
+        Ok(self
+            .search_model_versions(&filter)
+            .await?
+            .into_iter()
+            .find(|v| v.tags.iter().any(|t| t.key == key && t.value == value)))
     }
 
     /// Versions matching an MLflow filter, e.g. `name='m' and run_id='abc'`.

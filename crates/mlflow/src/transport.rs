@@ -165,21 +165,10 @@ impl MlflowClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let message = match self
-                .attempt(endpoint, self.rest_request(Method::Post, endpoint, &body))
-                .await
-            {
+            let request = self.rest_request(Method::Post, endpoint, &body);
+            let message = match self.attempt_with(endpoint, request, &mut backoff).await? {
                 Ok(bytes) => return parse_reply(endpoint, &bytes),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient {
-                    message,
-                    retry_after,
-                }) => {
-                    if let Some(wait) = retry_after {
-                        backoff.at_least(wait);
-                    }
-                    message
-                }
+                Err(message) => message,
             };
             // The server may have acted before the failure reached us.
             if let Some(found) = lookup().await? {
@@ -210,18 +199,9 @@ impl MlflowClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let message = match self.attempt(endpoint, build()).await {
+            let message = match self.attempt_with(endpoint, build(), &mut backoff).await? {
                 Ok(bytes) => return Ok(bytes),
-                Err(Failure::Fatal(e)) => return Err(e),
-                Err(Failure::Transient {
-                    message,
-                    retry_after,
-                }) => {
-                    if let Some(wait) = retry_after {
-                        backoff.at_least(wait);
-                    }
-                    message
-                }
+                Err(message) => message,
             };
             if started.elapsed() + backoff.upper() > self.config.retry_for {
                 return Err(self.unreachable(endpoint, &message, attempt));
@@ -235,6 +215,29 @@ impl MlflowClient {
         MlflowError::Unreachable {
             url: self.config.tracking_uri.clone(),
             message: format!("{endpoint}: {failure} (after {attempts} attempts)"),
+        }
+    }
+
+    /// One attempt for a retry loop: `Ok(Ok(body))`, `Ok(Err(message))` when it is worth
+    /// retrying (a server's `Retry-After` raises `backoff`), or the error that ends it.
+    async fn attempt_with(
+        &self,
+        endpoint: &str,
+        request: reqwest::RequestBuilder,
+        backoff: &mut Backoff,
+    ) -> Result<Result<Bytes, String>> {
+        match self.attempt(endpoint, request).await {
+            Ok(bytes) => Ok(Ok(bytes)),
+            Err(Failure::Fatal(e)) => Err(e),
+            Err(Failure::Transient {
+                message,
+                retry_after,
+            }) => {
+                if let Some(wait) = retry_after {
+                    backoff.at_least(wait);
+                }
+                Ok(Err(message))
+            }
         }
     }
 

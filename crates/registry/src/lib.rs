@@ -155,19 +155,9 @@ impl Registry {
                 if client.get_registered_model(model).await?.is_none() {
                     return Ok(None);
                 }
-                let filter = format!(
-                    "name='{}' and run_id='{run_id}'",
-                    model.replace('\'', "\\'")
-                );
                 Ok(client
-                    .search_model_versions(&filter)
+                    .find_model_version(model, run_id, "kiln.model_sha256", sha256)
                     .await?
-                    .into_iter()
-                    .find(|v| {
-                        v.tags
-                            .iter()
-                            .any(|t| t.key == "kiln.model_sha256" && t.value == sha256)
-                    })
                     .map(|v| v.version))
             }
         }
