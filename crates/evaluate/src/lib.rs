@@ -153,7 +153,8 @@ async fn evaluate(
         return Err(e);
     }
     writer.record(VALIDATION_PREDICTIONS, sink.finish().await?.hash);
-    let report = evaluate_scores(&scores, &labels, &spec.evaluate, test.uri())?;
+    let (report, scores, labels) =
+        evaluate_off_runtime(scores, labels, spec.evaluate.clone(), test.uri()).await?;
     writer.put_json(METRICS, &report).await?;
     for (name, svg) in plots::render(&report, &scores, &labels) {
         writer.put(&format!("plots/{name}"), svg.into()).await?;
@@ -294,7 +295,24 @@ pub async fn audit(
                 .copied(),
         );
     }
-    evaluate_scores(&scores, &labels, options, predictions)
+    let (report, _, _) = evaluate_off_runtime(scores, labels, options.clone(), predictions).await?;
+    Ok(report)
+}
+
+/// [`evaluate_scores`] on the blocking pool: the metrics and the bootstrap are CPU work
+/// that must not hold up the runtime's workers. Hands the scores and labels back.
+async fn evaluate_off_runtime(
+    scores: Vec<f64>,
+    labels: Vec<u8>,
+    options: kiln_core::spec::EvaluateSpec,
+    source: &str,
+) -> Result<(EvaluationReport, Vec<f64>, Vec<u8>)> {
+    let source = source.to_string();
+    tokio::task::spawn_blocking(move || {
+        evaluate_scores(&scores, &labels, &options, &source).map(|r| (r, scores, labels))
+    })
+    .await
+    .map_err(|e| Error::Invalid(format!("the evaluation thread failed: {e}")))?
 }
 
 /// Reads `metrics.json` of a run.
