@@ -203,12 +203,7 @@ async fn fairness(
         mitigated = Some(report);
     }
     write_decisions(&writer, &table).await?;
-    let mut report = analyse_predictions(
-        &table.labels,
-        &table.decisions,
-        &table.sensitive,
-        &spec.fairness,
-    );
+    let mut report = analyse_off_runtime(table, spec.fairness.clone()).await?;
     report.mitigation = mitigated;
     writer.put_json(REPORT, &report).await?;
     for attribute in &report.attributes {
@@ -534,12 +529,20 @@ pub async fn audit(
         Some(threshold),
     )
     .await?;
-    Ok(analyse_predictions(
-        &table.labels,
-        &table.decisions,
-        &table.sensitive,
-        options,
-    ))
+    analyse_off_runtime(table, options.clone()).await
+}
+
+/// [`analyse_predictions`] on the blocking pool: the groups' bootstrap is CPU work
+/// that must not hold up the runtime's workers.
+async fn analyse_off_runtime(
+    table: PredictionsTable,
+    options: FairnessSpec,
+) -> Result<FairnessReport> {
+    tokio::task::spawn_blocking(move || {
+        analyse_predictions(&table.labels, &table.decisions, &table.sensitive, &options)
+    })
+    .await
+    .map_err(|e| Error::Invalid(format!("the fairness analysis thread failed: {e}")))
 }
 
 /// Command-line arguments shared by `kiln-fairness` and `kiln fairness`.
