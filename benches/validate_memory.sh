@@ -6,7 +6,11 @@
 # Needs the binaries and the generator example:
 #   cargo build --profile fast-release -p kiln-validate --bins --examples
 # Prints a Markdown table: wall time, peak resident memory (/usr/bin/time -v) and
-# whether the suite's verdict is the expected one (every expectation passes).
+# whether the suite's verdict is the expected one (every expectation passes). Great
+# Expectations (pandas engine, GE_PYTHON, default .cache/ge-venv from `make compat-ge`)
+# validates the same file in the same run up to GE_MAX_ROWS rows (default 30000000),
+# and tests/compat/ge_compare.py checks that both give the same result for every
+# expectation.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -16,6 +20,9 @@ for b in kiln-validate examples/gen_unique; do
   [ -x "$dir/$b" ] || { echo "build first: cargo build --profile $profile -p kiln-validate --bins --examples" >&2; exit 2; }
 done
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian package 'time')" >&2; exit 2; }
+ge_python="${GE_PYTHON:-$root/.cache/ge-venv/bin/python}"
+ge_max="${GE_MAX_ROWS:-30000000}"
+[ -x "$ge_python" ] || { echo "needs Great Expectations: make compat-ge (or set GE_PYTHON)" >&2; exit 2; }
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(3000000 30000000 100000000)
 work="$(mktemp -d)"
@@ -23,8 +30,8 @@ trap 'rm -rf "$work"' EXIT
 # shellcheck source=benches/measure.sh
 source "$root/benches/measure.sh"
 
-echo "| rows | wall time (s) | rows/s | peak RSS (MiB) | verdict |"
-echo "| ---: | ---: | ---: | ---: | --- |"
+echo "| rows | tool | wall time (s) | rows/s | peak RSS (MiB) | verdict |"
+echo "| ---: | --- | ---: | ---: | ---: | --- |"
 for n in "${sizes[@]}"; do
   file="$work/unique-$n.parquet"
   "$dir/examples/gen_unique" "$n" "$file"
@@ -48,9 +55,19 @@ JSON
   # Spilled runs are anonymous temporary files in TMPDIR (8 bytes per spilled value).
   status=0
   /usr/bin/time -v -o "$work/v.time" "$dir/kiln-validate" \
-    --suite "$work/suite.json" --data "$file" > "$work/report.json" 2> "$work/stderr" || status=$?
+    --suite "$work/suite.json" --data "$file" --result "$work/kiln.json" > /dev/null 2> "$work/stderr" || status=$?
   read -r w m < <(measure "$work/v.time")
   verdict=$([ "$status" = 0 ] && echo "all passed" || echo "exit $status: $(tail -1 "$work/stderr")")
-  printf "| %s | %.2f | %.0f | %.0f | %s |\n" "$n" "$w" "$(echo "$n / $w" | bc -l)" "$m" "$verdict"
+  printf "| %s | Kiln | %.2f | %.0f | %.0f | %s |\n" "$n" "$w" "$(echo "$n / $w" | bc -l)" "$m" "$verdict"
+  if [ "$n" -le "$ge_max" ] && [ "$status" = 0 ]; then
+    ge_status=0
+    /usr/bin/time -v -o "$work/ge.time" "$ge_python" "$root/tests/compat/ge_compare.py" \
+      "$work/suite.json" "$file" "$work/kiln.json" > "$work/compare.txt" 2> /dev/null || ge_status=$?
+    read -r w m < <(measure "$work/ge.time")
+    verdict=$([ "$ge_status" = 0 ] && echo "same results as Kiln: $(head -n 1 "$work/compare.txt" | sed 's/.*: //')" || echo "exit $ge_status: $(tail -1 "$work/compare.txt")")
+    printf "| %s | GE %s (pandas) | %.2f | %.0f | %.0f | %s |\n" "$n" \
+      "$("$ge_python" -c 'import great_expectations as g; print(g.__version__)' 2>/dev/null)" \
+      "$w" "$(echo "$n / $w" | bc -l)" "$m" "$verdict"
+  fi
   rm -f "$file"
 done

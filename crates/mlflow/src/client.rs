@@ -300,14 +300,7 @@ impl MlflowClient {
         let v = self
             .create("runs/create", body, || async {
                 let filter = format!("tags.`{CLIENT_TOKEN_TAG}` = '{token}'");
-                let runs = self
-                    .all_pages(
-                        Method::Post,
-                        "runs/search",
-                        json!({"experiment_ids": [experiment_id], "filter": filter}),
-                        "runs",
-                    )
-                    .await?;
+                let runs = self.search_runs(experiment_id, &filter).await?;
                 Ok(runs.into_iter().next().map(|run| json!({"run": run})))
             })
             .await?;

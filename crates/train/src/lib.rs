@@ -111,23 +111,11 @@ async fn train(
     )
     .await?;
     let train_spec = effective_train_spec(ctx).await?;
-    // Checked here, before the training thread starts (plan runs again there on the
-    // same data; it only picks rows).
-    let (data, config) = kiln_model::training::plan(&dataset, &transform, &train_spec)?;
-    let (train_rows, validation_rows) = (data.train_rows.len(), data.validation_labels.len());
-    drop(data);
-    tracing::info!(
-        train_rows,
-        validation_rows,
-        features = transform.width(),
-        device = ?options.device,
-        "training"
-    );
 
     let started = std::time::Instant::now();
-    // Training is CPU work: it runs on the blocking pool (any runtime flavour), and its
-    // checkpoint writes go back to the runtime through the handle.
-    let (result, checkpoints) = {
+    // Splitting and training are CPU work: they run on the blocking pool (any runtime
+    // flavour), and the checkpoint writes go back to the runtime through the handle.
+    let (trained, checkpoints) = {
         let (device, stop) = (options.device, options.stop.clone());
         let (spec, transform) = (train_spec.clone(), transform.clone());
         let runtime = tokio::runtime::Handle::current();
@@ -140,17 +128,34 @@ async fn train(
                 stop: &stop,
                 on_epoch: None,
             };
-            let result = kiln_model::training::plan(&dataset, &transform, &spec).and_then(
+            let trained = kiln_model::training::plan(&dataset, &transform, &spec).and_then(
                 |(data, config)| {
-                    kiln_model::training::fit_on(device, &spec, &config, &data, Some(&io), &control)
+                    let (train_rows, validation_rows) =
+                        (data.train_rows.len(), data.validation_labels.len());
+                    tracing::info!(
+                        train_rows,
+                        validation_rows,
+                        features = transform.width(),
+                        ?device,
+                        "training"
+                    );
+                    let result = kiln_model::training::fit_on(
+                        device,
+                        &spec,
+                        &config,
+                        &data,
+                        Some(&io),
+                        &control,
+                    )?;
+                    Ok((result, config, train_rows, validation_rows))
                 },
             );
-            (result, checkpoints)
+            (trained, checkpoints)
         })
         .await
         .map_err(|e| Error::Invalid(format!("the training thread failed: {e}")))?
     };
-    let result = result?;
+    let (result, config, train_rows, validation_rows) = trained?;
     let seconds = started.elapsed().as_secs_f64();
 
     let profile: serde_json::Value = prepare.get_json("profile.json").await?;

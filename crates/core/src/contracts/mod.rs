@@ -120,43 +120,19 @@ pub fn schema_file(path: &str) -> String {
 
 /// Every cross-step artifact: its path in a run and its JSON Schema.
 pub fn schemas() -> Vec<(String, serde_json::Value)> {
+    fn entry<T: Artifact>() -> (String, serde_json::Value) {
+        (T::path(), schema_of::<T>())
+    }
     vec![
-        (
-            validate::ValidateReport::path(),
-            schema_of::<validate::ValidateReport>(),
-        ),
-        (
-            train::TrainSummary::path(),
-            schema_of::<train::TrainSummary>(),
-        ),
-        (
-            train::TrainHistory::path(),
-            schema_of::<train::TrainHistory>(),
-        ),
-        (
-            bundle::BundleMetadata::path(),
-            schema_of::<bundle::BundleMetadata>(),
-        ),
-        (
-            evaluate::EvaluationReport::path(),
-            schema_of::<evaluate::EvaluationReport>(),
-        ),
-        (
-            fairness::FairnessReport::path(),
-            schema_of::<fairness::FairnessReport>(),
-        ),
-        (
-            fairness::Thresholds::path(),
-            schema_of::<fairness::Thresholds>(),
-        ),
-        (
-            register::Decision::path(),
-            schema_of::<register::Decision>(),
-        ),
-        (
-            tracking::TrackedRun::path(),
-            schema_of::<tracking::TrackedRun>(),
-        ),
+        entry::<validate::ValidateReport>(),
+        entry::<train::TrainSummary>(),
+        entry::<train::TrainHistory>(),
+        entry::<bundle::BundleMetadata>(),
+        entry::<evaluate::EvaluationReport>(),
+        entry::<fairness::FairnessReport>(),
+        entry::<fairness::Thresholds>(),
+        entry::<register::Decision>(),
+        entry::<tracking::TrackedRun>(),
     ]
 }
 
