@@ -32,7 +32,7 @@ fn render(overlay: &str, dir: &Path) -> PathBuf {
 
 fn inference_service(rendered: &Path) -> Value {
     let text = std::fs::read_to_string(rendered).unwrap();
-    serde_yaml::Deserializer::from_str(&text)
+    serde_norway::Deserializer::from_str(&text)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .find(|d: &Value| d["kind"] == "InferenceService")
         .expect("an InferenceService")
@@ -44,7 +44,7 @@ fn the_deploy_workflow_validates_retries_only_75_and_broken_copies_fail() {
     let out = check_argo(std::slice::from_ref(&file));
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let text = std::fs::read_to_string(&file).unwrap();
-    let template: Value = serde_yaml::from_str(&text).unwrap();
+    let template: Value = serde_norway::from_str(&text).unwrap();
     let templates = template["spec"]["templates"].as_array().unwrap();
     let steps: Vec<&str> = templates[0]["steps"]
         .as_array()
@@ -175,7 +175,7 @@ fn the_rollout_patches_are_exact_and_keep_the_inference_service_valid() {
 fn the_workflows_staging_patch_fits_the_staging_overlay() {
     let tmp = tempfile::tempdir().unwrap();
     let mut isvc = inference_service(&render("staging", tmp.path()));
-    let template: Value = serde_yaml::from_str(
+    let template: Value = serde_norway::from_str(
         &std::fs::read_to_string(workspace_root().join("argo/kiln-deploy.yaml")).unwrap(),
     )
     .unwrap();
@@ -192,7 +192,7 @@ fn the_workflows_staging_patch_fits_the_staging_overlay() {
         .unwrap()
         .replace("{{workflow.parameters.model}}", "adult-income")
         .replace("{{workflow.parameters.version}}", "7");
-    let patch: Value = serde_yaml::from_str(&manifest).unwrap();
+    let patch: Value = serde_norway::from_str(&manifest).unwrap();
     // The staging InferenceService's name is the workflow's default.
     let defaults = template["spec"]["arguments"]["parameters"]
         .as_array()

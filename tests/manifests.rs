@@ -87,7 +87,7 @@ fn argo_manifests_validate_and_a_typo_fails() {
 #[test]
 fn the_argo_dag_runs_the_steps_in_kiln_run_order() {
     let text = std::fs::read_to_string(workspace_root().join("argo/kiln-pipeline.yaml")).unwrap();
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     let templates = doc["spec"]["templates"].as_sequence().unwrap();
     let dag = templates.iter().find(|t| t["name"] == "pipeline").unwrap();
     let tasks = dag["dag"]["tasks"].as_sequence().unwrap();
@@ -123,7 +123,7 @@ fn the_argo_dag_runs_the_steps_in_kiln_run_order() {
     }
     assert_eq!(
         order,
-        kiln_cli::PIPELINE,
+        kiln_cli::step_names(),
         "argo/kiln-pipeline.yaml and `kiln run` disagree"
     );
     // The images default to the release this template ships with (CI pushes a tag per
@@ -428,7 +428,7 @@ fn the_dashboards_fit_grafanas_schemas_and_broken_copies_fail() {
 /// has both template metrics, and the dashboard queries them under Argo's prefix.
 #[test]
 fn pipeline_steps_emit_the_metrics_the_pipeline_dashboard_reads() {
-    let template: serde_yaml::Value = serde_yaml::from_str(
+    let template: serde_norway::Value = serde_norway::from_str(
         &std::fs::read_to_string(workspace_root().join("argo/kiln-pipeline.yaml")).unwrap(),
     )
     .unwrap();
@@ -560,7 +560,7 @@ fn each_overlay_serves_its_alias() {
                 .join(overlay),
         ));
         assert!(out.status.success(), "{overlay}: {}", stderr(&out));
-        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_slice(&out.stdout)
+        let docs: Vec<serde_norway::Value> = serde_norway::Deserializer::from_slice(&out.stdout)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
             .collect();
         let isvc = docs

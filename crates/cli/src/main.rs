@@ -3,9 +3,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use kiln_core::runtime::{LogArgs, StepArgs, main_with, shutdown_flag, write_stdout};
+use kiln_core::driver::Control;
+use kiln_core::output::write_stdout;
 use kiln_core::spec::LoadedSpec;
-use kiln_model::device::DeviceKind;
+use kiln_runtime::{LogArgs, StepArgs, main_with, shutdown_flag};
 
 /// Kiln: raw tabular data to a validated, fair, registered model.
 ///
@@ -32,7 +33,7 @@ enum Command {
     /// Prepare raw data: typed split tables, fitted transform, profile (as `kiln-prepare`).
     Prepare(StepArgs),
     /// Check data with a Great Expectations suite and drift, in a run or on any table (as `kiln-validate`).
-    Validate(kiln_validate::ValidateArgs),
+    Validate(kiln_validate::args::ValidateArgs),
     /// Search the train section's hyperparameters (the spec's `tune:` section) (as `kiln-tune`).
     Tune {
         #[command(flatten)]
@@ -48,15 +49,15 @@ enum Command {
         device: DeviceArg,
     },
     /// Evaluate the model on the test split, or audit any predictions file (as `kiln-evaluate`).
-    Evaluate(kiln_evaluate::EvaluateArgs),
+    Evaluate(kiln_evaluate::args::EvaluateArgs),
     /// Fairness by sensitive attribute, with the spec's gates, or of any predictions file (as `kiln-fairness`).
-    Fairness(kiln_fairness::FairnessArgs),
+    Fairness(kiln_fairness::args::FairnessArgs),
     /// Apply the registration gates and register the model (as `kiln-register`).
     Register(StepArgs),
     /// Point an alias (default `production`) at a model version: the registry side of a deploy.
-    Promote(kiln_register::PromoteArgs),
+    Promote(kiln_register::args::PromoteArgs),
     /// Move an alias back to the version it pointed at before: the registry side of a rollback.
-    Rollback(kiln_register::RollbackArgs),
+    Rollback(kiln_register::args::RollbackArgs),
     /// Serve a model over KServe V1, V2 REST and V2 gRPC (as `kiln-serve`).
     Serve(Box<kiln_serve::args::ServeArgs>),
     /// SLOs: generate Sloth-compatible Prometheus rules from an SLO spec, or check budgets against Prometheus (as `kiln-slo`).
@@ -86,13 +87,13 @@ enum Command {
 struct DeviceArg {
     /// Where to train: `cpu` (burn ndarray) or `cuda` (needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu", env = "KILN_DEVICE")]
-    device: DeviceKind,
+    device: kiln_core::driver::Device,
 }
 
 impl DeviceArg {
-    /// Training options; listens for SIGTERM (must run inside the runtime).
-    fn options(&self) -> kiln_cli::TrainOptions {
-        kiln_cli::TrainOptions {
+    /// The driver's controls; listens for SIGTERM (must run inside the runtime).
+    fn control(&self) -> Control {
+        Control {
             device: self.device,
             stop: shutdown_flag(),
         }
@@ -120,7 +121,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run { args, device } => {
                 let ctx = args.context().await?;
-                let result = kiln_cli::run_pipeline(&ctx, &device.options()).await;
+                let result = kiln_cli::run_pipeline(&ctx, device.control()).await;
                 // The report covers whatever ran, gate failures included.
                 let report = kiln_cli::report::write_report(&ctx.run).await;
                 let reports = match result {
@@ -138,20 +139,21 @@ fn main() -> ExitCode {
             }
             Command::Prepare(args) => {
                 let ctx = args.context().await?;
-                kiln_prepare::run(&ctx).await.map(drop)
+                kiln_cli::run_step("prepare", &ctx, Control::default())
+                    .await
+                    .map(drop)
             }
             Command::Tune { args, device } => {
                 let ctx = args.context().await?;
-                let options = device.options();
-                let options = kiln_tune::TuneOptions {
-                    device: options.device,
-                    stop: options.stop,
-                };
-                kiln_tune::run(&ctx, &options).await.map(drop)
+                kiln_cli::run_step("tune", &ctx, device.control())
+                    .await
+                    .map(drop)
             }
             Command::Train { args, device } => {
                 let ctx = args.context().await?;
-                kiln_train::run(&ctx, &device.options()).await.map(drop)
+                kiln_cli::run_step("train", &ctx, device.control())
+                    .await
+                    .map(drop)
             }
             Command::Validate(args) => args.execute().await,
             Command::Evaluate(args) => args.execute().await,
@@ -162,7 +164,9 @@ fn main() -> ExitCode {
             }
             Command::Register(args) => {
                 let ctx = args.context().await?;
-                kiln_register::run(&ctx).await.map(drop)
+                kiln_cli::run_step("register", &ctx, Control::default())
+                    .await
+                    .map(drop)
             }
             Command::Promote(args) => {
                 let registry = kiln_register::open_registry(args.registry.as_deref())?;

@@ -118,7 +118,7 @@ pub async fn render(run: &ArtifactStore) -> Result<String> {
     let mut body = String::new();
     // Steps.
     let mut rows = Vec::new();
-    for step in crate::PIPELINE {
+    for step in crate::step_names() {
         let manifest = StepManifest::load(&run.child(step)).await?;
         rows.push(match manifest {
             Some(m) => vec![

@@ -10,8 +10,12 @@
 //!   later step to record batches and single JSON records alike.
 //! - [`profile`] and [`sketch`]: column statistics, the reference for drift.
 //! - [`manifest`] and [`step`]: manifests as commit markers, the cache rule, and the
-//!   staged-then-committed protocol every step follows.
-//! - [`runtime`]: flags, logging and exit codes shared by the binaries.
+//!   staged-then-committed protocol every step follows; [`driver`]: the one driver
+//!   that runs a [`driver::PipelineStep`] (plan, execute, observers, gate), alone or
+//!   as the DAG.
+//! - [`context`]: a step's loaded spec and run root, from plain options;
+//!   [`output`] and [`progress`]: results and progress, with no terminal crate (the
+//!   binaries' flags, logging and exit codes live in `kiln-runtime`).
 //!
 //! ```
 //! use kiln_core::spec::LoadedSpec;
@@ -30,16 +34,19 @@
 
 pub mod bootstrap;
 pub mod chart;
+pub mod context;
 pub mod contracts;
 pub mod csv_source;
 pub mod decision;
+pub mod driver;
 pub mod error;
 pub mod local_file;
 pub mod manifest;
 pub mod metrics;
+pub mod output;
 pub mod parquet_io;
 pub mod profile;
-pub mod runtime;
+pub mod progress;
 pub mod sketch;
 pub mod spec;
 pub mod split;

@@ -12,6 +12,8 @@
 //!
 //! [`audit`] evaluates any predictions file (Parquet or CSV) outside a run.
 
+#[cfg(feature = "cli")]
+pub mod args;
 mod plots;
 mod report;
 
@@ -20,11 +22,13 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
+use kiln_core::context::StepContext;
 use kiln_core::csv_source::{CsvRead, stream_csv};
+use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
-use kiln_core::runtime::StepContext;
 use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, EvaluateSpec};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::{ArtifactStore, ObjectRef};
@@ -69,12 +73,26 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     ))
 }
 
-/// Runs evaluate (or takes it from the cache).
-pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
-    let step = plan(ctx).await?;
-    let outcome = step.run(|writer| evaluate(ctx, writer)).await?;
-    kiln_mlflow::track_step(ctx, STEP).await?;
-    Ok(outcome)
+/// The evaluate step, for the driver.
+pub struct Evaluate;
+
+impl PipelineStep for Evaluate {
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(plan(ctx))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        _control: &'a Control,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepOutcome>> {
+        Box::pin(step.run(move |writer| evaluate(ctx, writer)))
+    }
 }
 
 async fn evaluate(
@@ -318,36 +336,4 @@ async fn evaluate_off_runtime(
 /// Reads `metrics.json` of a run.
 pub async fn load_report(run: &ArtifactStore) -> Result<EvaluationReport> {
     run.child(STEP).get_json(METRICS).await
-}
-
-/// Command-line arguments shared by `kiln-evaluate` and `kiln evaluate`: a run step
-/// (`--spec`) or a standalone audit (`--predictions`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct EvaluateArgs {
-    #[command(flatten)]
-    pub step: kiln_core::runtime::OptionalStepArgs,
-    #[command(flatten)]
-    pub input: kiln_core::runtime::PredictionsArgs,
-    /// With --predictions: bootstrap resamples for the 95 % intervals (0 = none).
-    #[arg(long, requires = "predictions", default_value_t = 1000)]
-    pub bootstrap: usize,
-    #[command(flatten)]
-    pub output: kiln_core::runtime::ReportOutput,
-}
-
-impl EvaluateArgs {
-    /// Runs what the arguments ask for.
-    pub async fn execute(self) -> Result<()> {
-        if let Some(predictions) = &self.input.predictions {
-            let options = EvaluateSpec {
-                threshold: self.input.threshold,
-                bootstrap_resamples: self.bootstrap,
-                ..EvaluateSpec::default()
-            };
-            let report = audit(predictions, &self.input.label, &self.input.score, &options).await?;
-            return self.output.emit(&report, &report.table());
-        }
-        let ctx = self.step.context().await?;
-        run(&ctx).await.map(drop)
-    }
 }

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, main_with};
-use kiln_evaluate::EvaluateArgs;
+use kiln_evaluate::args::EvaluateArgs;
+use kiln_runtime::{LogArgs, main_with};
 
 /// Evaluate the trained model on the test split — or audit any predictions file.
 ///

@@ -10,16 +10,20 @@
 //! [`audit`] analyses any predictions file outside a run.
 
 mod analysis;
+#[cfg(feature = "cli")]
+pub mod args;
 pub mod mitigation;
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
+use kiln_core::context::StepContext;
 use kiln_core::csv_source::{CsvRead, stream_csv};
+use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::read_parquet;
-use kiln_core::runtime::StepContext;
 use kiln_core::spec::{
     ColumnSpec, ColumnType, CsvOptions, FairnessMetric, FairnessSpec, MitigationConstraint,
     MitigationSpec,
@@ -136,12 +140,35 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
-/// Runs fairness (or takes it from the cache); a failed gate is [`Error::Gate`] after
-/// the report is written, so the report is there to read either way.
-pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
-    let step = plan(ctx).await?;
-    let outcome = step.run(|writer| fairness(ctx, writer)).await?;
-    kiln_mlflow::track_step(ctx, STEP).await?;
+/// The fairness step, for the driver.
+pub struct Fairness;
+
+impl PipelineStep for Fairness {
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(plan(ctx))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        _control: &'a Control,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepOutcome>> {
+        Box::pin(step.run(move |writer| fairness(ctx, writer)))
+    }
+
+    fn gate<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(gate(ctx))
+    }
+}
+
+/// The gate: every fairness gate of the committed report passed (a failure is
+/// [`Error::Gate`], the report written either way).
+async fn gate(ctx: &StepContext) -> Result<()> {
     let report: FairnessReport = ctx.run.child(STEP).get_json(REPORT).await?;
     if !report.passed {
         let failures = report.failures();
@@ -154,7 +181,7 @@ pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
             failures,
         });
     }
-    Ok(outcome)
+    Ok(())
 }
 
 async fn fairness(
@@ -543,47 +570,6 @@ async fn analyse_off_runtime(
     })
     .await
     .map_err(|e| Error::Invalid(format!("the fairness analysis thread failed: {e}")))
-}
-
-/// Command-line arguments shared by `kiln-fairness` and `kiln fairness`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct FairnessArgs {
-    #[command(flatten)]
-    pub step: kiln_core::runtime::OptionalStepArgs,
-    #[command(flatten)]
-    pub input: kiln_core::runtime::PredictionsArgs,
-    /// With --predictions: the sensitive columns, comma-separated.
-    #[arg(long, requires = "predictions", value_delimiter = ',')]
-    pub sensitive: Vec<String>,
-    /// With --predictions: groups smaller than this are not compared.
-    #[arg(long, requires = "predictions", default_value_t = 30)]
-    pub min_group_count: u64,
-    #[command(flatten)]
-    pub output: kiln_core::runtime::ReportOutput,
-}
-
-impl FairnessArgs {
-    /// Runs what the arguments ask for.
-    pub async fn execute(self) -> Result<()> {
-        if let Some(predictions) = &self.input.predictions {
-            let options = FairnessSpec {
-                min_group_count: self.min_group_count,
-                ..FairnessSpec::default()
-            };
-            let report = audit(
-                predictions,
-                &self.input.label,
-                &self.input.score,
-                self.input.threshold,
-                &self.sensitive,
-                &options,
-            )
-            .await?;
-            return self.output.emit(&report, &report.table());
-        }
-        let ctx = self.step.context().await?;
-        run(&ctx).await.map(drop)
-    }
 }
 
 /// Disparities of one attribute by metric name, for readers of the report.

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, main_with};
-use kiln_fairness::FairnessArgs;
+use kiln_fairness::args::FairnessArgs;
+use kiln_runtime::{LogArgs, main_with};
 
 /// Fairness of the model's decisions by sensitive attribute — or of any predictions file.
 ///

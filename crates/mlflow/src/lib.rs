@@ -7,15 +7,18 @@
 //! `MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD`), with timeouts, retries with
 //! backoff on 429, 5xx and connection errors, and MLflow's error codes as types.
 //!
-//! [`tracking`] logs every pipeline step to one MLflow run per pipeline run.
+//! [`tracking`] logs every pipeline step to one MLflow run per pipeline run;
+//! [`observer`] makes it an observer of the step driver ([`driver`]).
 
 pub mod client;
+pub mod observer;
 pub mod tracking;
 mod transport;
 
 pub use client::{
     Auth, ErrorCode, Metric, MlflowClient, MlflowConfig, MlflowError, ModelVersion, RunInfo, Tag,
 };
+pub use observer::{Tracking, driver};
 pub use tracking::{
     ChildRun, RUN_FILE, RunLink, TrackedRun, ensure_run, finish_run, track_children, track_step,
 };

@@ -23,8 +23,8 @@ use kiln_core::spec::ModelMetric;
 
 /// Per-epoch fields of train's `history.json`, logged as metric histories.
 const HISTORY_FIELDS: [&str; 4] = ["train_loss", "val_loss", "val_auc", "learning_rate"];
+use kiln_core::context::StepContext;
 use kiln_core::manifest::StepManifest;
-use kiln_core::runtime::StepContext;
 
 use crate::client::{Metric, MlflowClient, RunInfo};
 

@@ -6,8 +6,8 @@
 use arrow::array::AsArray;
 use arrow::datatypes::Int32Type;
 use kiln_core::metrics::{accuracy, roc_auc};
+use kiln_core::output::{write_stderr, write_stdout};
 use kiln_core::parquet_io::read_parquet_all;
-use kiln_core::runtime::write_stdout;
 use kiln_core::store::{ArtifactStore, ObjectRef};
 use kiln_model::{CpuBackend, ModelBundle};
 
@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::from(2);
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    kiln_core::runtime::exit_code(runtime.block_on(async {
+    let result = runtime.block_on(async {
         let bundle =
             ModelBundle::<CpuBackend>::load(&ArtifactStore::open(bundle)?, &Default::default())
                 .await?;
@@ -41,5 +41,12 @@ fn main() -> std::process::ExitCode {
             "predict_seconds": started.elapsed().as_secs_f64(),
         });
         write_stdout(&format!("{report}\n"))
-    }))
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = write_stderr(&format!("error: {e}\n"));
+            std::process::ExitCode::from(e.class().code())
+        }
+    }
 }

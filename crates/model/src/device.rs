@@ -2,26 +2,10 @@
 
 use kiln_core::{Error, Result};
 
-/// A compute device requested on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeviceKind {
-    /// burn's ndarray backend on the CPU (always available).
-    #[default]
-    Cpu,
-    /// burn's CUDA backend on GPU 0 (builds with `--features cuda` only).
-    Cuda,
-}
-
-impl std::str::FromStr for DeviceKind {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "cpu" => Ok(DeviceKind::Cpu),
-            "cuda" | "gpu" => Ok(DeviceKind::Cuda),
-            other => Err(format!("unknown device `{other}` (cpu or cuda)")),
-        }
-    }
-}
+/// A compute device requested on the command line (the driver's [`Device`]).
+///
+/// [`Device`]: kiln_core::driver::Device
+pub use kiln_core::driver::Device as DeviceKind;
 
 /// Whether this build can use CUDA.
 pub const CUDA_BUILT: bool = cfg!(feature = "cuda");

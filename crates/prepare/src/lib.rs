@@ -17,12 +17,15 @@
 mod rows;
 
 use chrono::Utc;
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt, stream::BoxStream};
+use kiln_core::context::StepContext;
 use kiln_core::csv_source::{CsvRead, TypedBatch, stream_csv};
+use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
 use kiln_core::profile::{TableProfile, TableProfiler};
-use kiln_core::runtime::{StepContext, progress_bar};
+use kiln_core::progress::Progress;
 use kiln_core::spec::{DataFormat, EventTimeSpec, PipelineSpec, SourceSpec, SplitRole};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::ObjectRef;
@@ -82,12 +85,26 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
-/// Runs prepare (or takes it from the cache).
-pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
-    let step = plan(ctx).await?;
-    let outcome = step.run(|writer| prepare(ctx, writer)).await?;
-    kiln_mlflow::track_step(ctx, STEP).await?;
-    Ok(outcome)
+/// The prepare step, for the driver.
+pub struct Prepare;
+
+impl PipelineStep for Prepare {
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(plan(ctx))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        _control: &'a Control,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepOutcome>> {
+        Box::pin(step.run(move |writer| prepare(ctx, writer)))
+    }
 }
 
 async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, serde_json::Value)> {
@@ -112,7 +129,7 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
     let mut train_sink = ParquetSink::create(&writer.object(TRAIN), schema.clone())?;
     let mut test_sink = ParquetSink::create(&writer.object(TEST), schema.clone())?;
 
-    let bar = progress_bar(None, "prepare");
+    let bar = Progress::start(None, "prepare");
     let mut result = Ok(());
     for source in &spec.data.sources {
         let uri = ctx.spec.resolve(&source.uri);
@@ -134,7 +151,7 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
             break;
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     if let Err(e) = result {
         train_sink.abort().await;
         test_sink.abort().await;

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, StepArgs, main_with};
+use kiln_core::driver::Control;
+use kiln_runtime::{LogArgs, StepArgs, main_with};
 
 /// Prepare raw data for training: typed columns, filters, 0/1 label, train/test split,
 /// a feature transform fitted on train, and a profile of every column.
@@ -25,6 +26,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     main_with(&cli.log, || async {
         let ctx = cli.step.context().await?;
-        kiln_prepare::run(&ctx).await.map(drop)
+        kiln_mlflow::driver(Control::default())
+            .run(&kiln_prepare::Prepare, &ctx)
+            .await
+            .map(drop)
     })
 }

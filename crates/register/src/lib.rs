@@ -21,12 +21,17 @@ use kiln_core::contracts::{
 };
 use serde_json::{Value, json};
 
+use futures::future::BoxFuture;
+use kiln_core::context::StepContext;
 use kiln_core::decision::{DECISION_POLICY, DecisionPolicy, GROUP_THRESHOLDS, GroupThresholds};
+use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::{InputRecord, StepManifest};
-use kiln_core::runtime::StepContext;
 use kiln_core::spec::RegistrySpec;
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::{Error, Result};
+
+#[cfg(feature = "cli")]
+pub mod args;
 
 pub use kiln_registry::{AliasChange, Aliases, LocalVersion, Registered, Registry};
 
@@ -105,12 +110,35 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     ))
 }
 
-/// Runs register (or takes it from the cache); failed gates are [`Error::Gate`] after
-/// the decision is written.
-pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
-    let step = plan(ctx).await?;
-    let outcome = step.run(|writer| register(ctx, writer)).await?;
-    kiln_mlflow::track_step(ctx, STEP).await?;
+/// The register step, for the driver.
+pub struct Register;
+
+impl PipelineStep for Register {
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(plan(ctx))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        _control: &'a Control,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepOutcome>> {
+        Box::pin(step.run(move |writer| register(ctx, writer)))
+    }
+
+    fn gate<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(gate(ctx))
+    }
+}
+
+/// The gate: every registration gate of the committed decision passed (a failure is
+/// [`Error::Gate`] and nothing was registered).
+async fn gate(ctx: &StepContext) -> Result<()> {
     let decision: Decision = ctx.run.child(STEP).get_json(DECISION).await?;
     if !decision.passed {
         let failures = decision.failures();
@@ -123,7 +151,7 @@ pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
             failures,
         });
     }
-    Ok(outcome)
+    Ok(())
 }
 
 async fn register(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, Value)> {
@@ -383,33 +411,4 @@ pub fn describe(change: &AliasChange) -> String {
         change.from.as_deref().unwrap_or("(unset)"),
         change.to
     )
-}
-
-/// Flags of `kiln promote`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct PromoteArgs {
-    /// The registered model.
-    pub model: String,
-    /// The version to point the alias at.
-    #[arg(long)]
-    pub version: String,
-    /// The alias to move.
-    #[arg(long, default_value = "production")]
-    pub alias: String,
-    /// The local registry (ignored when MLFLOW_TRACKING_URI is set).
-    #[arg(long, env = "KILN_REGISTRY", value_name = "URI")]
-    pub registry: Option<String>,
-}
-
-/// Flags of `kiln rollback`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct RollbackArgs {
-    /// The registered model.
-    pub model: String,
-    /// The alias to move back.
-    #[arg(long, default_value = "production")]
-    pub alias: String,
-    /// The local registry (ignored when MLFLOW_TRACKING_URI is set).
-    #[arg(long, env = "KILN_REGISTRY", value_name = "URI")]
-    pub registry: Option<String>,
 }

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, StepArgs, main_with};
+use kiln_core::driver::Control;
+use kiln_runtime::{LogArgs, StepArgs, main_with};
 
 /// Apply the registration gates and register the model that passes them.
 ///
@@ -27,6 +28,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     main_with(&cli.log, || async move {
         let ctx = cli.args.context().await?;
-        kiln_register::run(&ctx).await.map(drop)
+        kiln_mlflow::driver(Control::default())
+            .run(&kiln_register::Register, &ctx)
+            .await
+            .map(drop)
     })
 }

@@ -178,7 +178,7 @@ pub fn read_isvc(path: &Path) -> Result<Value> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| RolloutError::Usage(format!("{file}: cannot read: {e}")))?;
-    for document in serde_yaml::Deserializer::from_str(&text) {
+    for document in serde_norway::Deserializer::from_str(&text) {
         let value: Value = serde::Deserialize::deserialize(document)
             .map_err(|e| RolloutError::Usage(format!("{file}: not YAML: {e}")))?;
         if value["kind"] == "InferenceService" {

@@ -4,8 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, main_with};
 use kiln_rollout::args::RolloutCommand;
+use kiln_runtime::{LogArgs, main_with};
 
 /// Canary a model version: 10 % of the traffic, errors and p99 checked against the
 /// stable version from Prometheus every interval, then promote or roll back.

@@ -133,7 +133,7 @@ impl Settings {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| RolloutError::Usage(format!("{file}: cannot read: {e}")))?;
-        let deserializer = serde_yaml::Deserializer::from_str(&text);
+        let deserializer = serde_norway::Deserializer::from_str(&text);
         let settings: Settings = serde_path_to_error::deserialize(deserializer).map_err(|e| {
             let at = e.path().to_string();
             let inner = e.into_inner().to_string();

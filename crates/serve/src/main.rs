@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, main_with};
+use kiln_runtime::{LogArgs, main_with};
 use kiln_serve::args::ServeArgs;
 
 /// Serve a Kiln model over KServe V1, V2 REST and V2 gRPC.

@@ -59,7 +59,7 @@ fn run_generate(args: &GenerateArgs) -> Result<()> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| SloError::spec(&file, format!("cannot read: {e}")))?;
-        let extra: RuleFile = serde_yaml::from_str(&text)
+        let extra: RuleFile = serde_norway::from_str(&text)
             .map_err(|e| SloError::spec(&file, format!("not a Prometheus rule file: {e}")))?;
         rules.groups.extend(extra.groups);
         source.push_str(&format!(" and {file}"));

@@ -486,7 +486,7 @@ pub fn config_maps(dashboards: &[(&'static str, Value)], namespace: &str) -> Str
             "data": {*file: render(dashboard)},
         });
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&doc).expect("YAML"));
+        out.push_str(&serde_norway::to_string(&doc).expect("YAML"));
     }
     out
 }

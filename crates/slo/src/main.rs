@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, main_with};
+use kiln_runtime::{LogArgs, main_with};
 use kiln_slo::args::SloCommand;
 
 /// Kiln's SLOs: Sloth-compatible Prometheus rules from an SLO spec, and a check of

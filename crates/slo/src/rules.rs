@@ -367,7 +367,7 @@ pub fn render_prometheus_rule(
 }
 
 fn yaml<T: Serialize>(value: &T) -> String {
-    serde_yaml::to_string(value).expect("rules serialise to YAML")
+    serde_norway::to_string(value).expect("rules serialise to YAML")
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub struct Sli {
     pub raw: Option<RawSli>,
     /// Sloth's SLI plugins are Go code; named here only to refuse them clearly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plugin: Option<serde_yaml::Value>,
+    pub plugin: Option<serde_norway::Value>,
 }
 
 /// Bad events over all events, as two queries.
@@ -153,7 +153,7 @@ impl Slo {
 impl SloSpec {
     /// Reads and validates a spec file. `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<SloSpec> {
-        let mut documents = serde_yaml::Deserializer::from_str(text);
+        let mut documents = serde_norway::Deserializer::from_str(text);
         let Some(document) = documents.next() else {
             return Err(SloError::spec(
                 file,

@@ -161,7 +161,7 @@ impl AlertWindows {
 
     /// Reads an `AlertWindows` file; `file` names it in errors.
     pub fn parse(file: &str, text: &str) -> Result<AlertWindows> {
-        let de = serde_yaml::Deserializer::from_str(text);
+        let de = serde_norway::Deserializer::from_str(text);
         let doc: AlertWindowsFile = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             SloError::spec(file, format!("{path}: {}", e.into_inner()))

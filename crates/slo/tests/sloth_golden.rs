@@ -33,8 +33,8 @@ fn ours() -> String {
 #[test]
 fn sloths_example_spec_gives_sloths_rules() {
     let golden_text = std::fs::read_to_string(sloth_dir().join("getting-started.gen.yml")).unwrap();
-    let golden: RuleFile = serde_yaml::from_str(&golden_text).unwrap();
-    let ours: RuleFile = serde_yaml::from_str(&ours()).unwrap();
+    let golden: RuleFile = serde_norway::from_str(&golden_text).unwrap();
+    let ours: RuleFile = serde_norway::from_str(&ours()).unwrap();
     assert_eq!(ours.groups.len(), golden.groups.len(), "groups");
     let mut compared = 0;
     for (a, b) in ours.groups.iter().zip(&golden.groups) {
@@ -59,8 +59,8 @@ fn a_changed_expectation_is_caught() {
     // The comparison bites: Sloth's rules with one factor changed do not match ours.
     let golden_text = std::fs::read_to_string(sloth_dir().join("getting-started.gen.yml")).unwrap();
     let tampered: RuleFile =
-        serde_yaml::from_str(&golden_text.replacen("(14.4 *", "(14 *", 1)).unwrap();
-    let ours: RuleFile = serde_yaml::from_str(&ours()).unwrap();
+        serde_norway::from_str(&golden_text.replacen("(14.4 *", "(14 *", 1)).unwrap();
+    let ours: RuleFile = serde_norway::from_str(&ours()).unwrap();
     assert_ne!(ours, tampered);
     let alert = |f: &RuleFile| squash(&f.groups[2].rules[0].expr);
     assert_ne!(alert(&ours), alert(&tampered));

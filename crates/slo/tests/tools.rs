@@ -155,12 +155,12 @@ fn promtool_checks_the_rules_and_their_unit_tests_pass() {
 }
 
 /// One test group of a promtool test file, alone in a file of its own, changed by `edit`.
-fn single_group(file: &str, group: usize, edit: impl Fn(&mut serde_yaml::Value)) -> String {
+fn single_group(file: &str, group: usize, edit: impl Fn(&mut serde_norway::Value)) -> String {
     let text = std::fs::read_to_string(root().join("monitoring/tests").join(file)).unwrap();
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
     let mut chosen = doc["tests"][group].clone();
     edit(&mut chosen);
-    doc["tests"] = serde_yaml::Value::Sequence(vec![chosen]);
+    doc["tests"] = serde_norway::Value::Sequence(vec![chosen]);
     let rules = root().join("monitoring/rules");
     let list = doc["rule_files"].as_sequence_mut().unwrap();
     for entry in list.iter_mut() {
@@ -171,15 +171,15 @@ fn single_group(file: &str, group: usize, edit: impl Fn(&mut serde_yaml::Value))
             .to_string();
         *entry = rules.join(name).to_str().unwrap().into();
     }
-    serde_yaml::to_string(&doc).unwrap()
+    serde_norway::to_string(&doc).unwrap()
 }
 
 /// Test groups with one expectation changed: promtool passes each group as committed
 /// and fails it changed, so the tests are not vacuous.
 #[test]
 fn a_wrong_expectation_makes_promtool_fail() {
-    type Edit = Box<dyn Fn(&mut serde_yaml::Value)>;
-    let page_labels = |v: &mut serde_yaml::Value| {
+    type Edit = Box<dyn Fn(&mut serde_norway::Value)>;
+    let page_labels = |v: &mut serde_norway::Value| {
         let labels = &mut v["alert_rule_test"][1]["exp_alerts"][0]["exp_labels"];
         labels["severity"] = "page".into();
         labels["sloth_severity"] = "page".into();
@@ -208,7 +208,7 @@ fn a_wrong_expectation_makes_promtool_fail() {
             "slo-errors.test.yml",
             1,
             Box::new(|v| {
-                v["alert_rule_test"][0]["exp_alerts"] = serde_yaml::from_str(
+                v["alert_rule_test"][0]["exp_alerts"] = serde_norway::from_str(
                 "[{exp_labels: {severity: page, sloth_severity: page, sloth_id: kiln-serve-errors}}]",
             ).unwrap();
             }),
@@ -219,7 +219,7 @@ fn a_wrong_expectation_makes_promtool_fail() {
             3,
             Box::new(|v| {
                 v["promql_expr_test"][0]["exp_samples"] =
-                    serde_yaml::from_str("[{labels: '{}', value: 0}]").unwrap();
+                    serde_norway::from_str("[{labels: '{}', value: 0}]").unwrap();
             }),
         ),
         (
@@ -227,7 +227,7 @@ fn a_wrong_expectation_makes_promtool_fail() {
             "slo-drift.test.yml",
             3,
             Box::new(|v| {
-                v["alert_rule_test"][0]["exp_alerts"] = serde_yaml::from_str(
+                v["alert_rule_test"][0]["exp_alerts"] = serde_norway::from_str(
                     "[{exp_labels: {severity: ticket, sloth_severity: ticket}}]",
                 )
                 .unwrap();
@@ -238,7 +238,7 @@ fn a_wrong_expectation_makes_promtool_fail() {
             "health.test.yml",
             0,
             Box::new(|v| {
-                v["alert_rule_test"][1]["exp_alerts"] = serde_yaml::from_str(
+                v["alert_rule_test"][1]["exp_alerts"] = serde_norway::from_str(
                 "[{exp_labels: {job: kiln/kiln-serve, severity: page, category: availability}}]",
             ).unwrap();
             }),
@@ -319,7 +319,7 @@ fn every_alert_has_a_runbook_with_the_four_sections() {
         "monitoring/rules/kiln-serve-health.rules.yml",
     ] {
         let rules: kiln_slo::rules::RuleFile =
-            serde_yaml::from_str(&std::fs::read_to_string(root().join(file)).unwrap()).unwrap();
+            serde_norway::from_str(&std::fs::read_to_string(root().join(file)).unwrap()).unwrap();
         for rule in rules.groups.iter().flat_map(|g| &g.rules) {
             let Some(alert) = &rule.alert else { continue };
             let url = rule

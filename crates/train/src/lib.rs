@@ -14,20 +14,19 @@
 //! the row id. On SIGTERM the step saves a checkpoint and exits with code 75; run it
 //! again and it resumes where it stopped, to the same final weights.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
+use futures::future::BoxFuture;
+use kiln_core::context::StepContext;
 use kiln_core::contracts::Artifact;
 use kiln_core::contracts::train::{TrainHistory, TrainSummary};
+use kiln_core::driver::{self, PipelineStep};
 use kiln_core::manifest::InputRecord;
-use kiln_core::runtime::StepContext;
 use kiln_core::spec::{BEST_CONFIG_FORMAT, BestConfig, TrainSpec, apply_params};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::sha256_hex;
 use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
 use kiln_model::bundle::{BUNDLE_FORMAT, BundleMetadata, BundleParts, TrainingMetrics};
-use kiln_model::device::{DeviceKind, check_available};
+use kiln_model::device::check_available;
 
 pub use kiln_model::training::{Best, EpochRecord};
 use kiln_model::training::{CheckpointStore, Control, Dataset, Io};
@@ -40,14 +39,6 @@ pub const SPEC_SECTIONS: &[&str] = &["train", "label"];
 const TUNED: &str = "best.json";
 /// The prepare outputs train reads.
 const INPUTS: &[&str] = &["train.parquet", "transform.json", "profile.json"];
-
-/// How to run training.
-#[derive(Debug, Clone)]
-pub struct TrainOptions {
-    pub device: DeviceKind,
-    /// Set by a SIGTERM handler: checkpoint and stop.
-    pub stop: Arc<AtomicBool>,
-}
 
 /// The step with its cache key: prepare's outputs and the train section of the spec.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
@@ -70,10 +61,31 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     ))
 }
 
-/// Runs train (or takes it from the cache).
-pub async fn run(ctx: &StepContext, options: &TrainOptions) -> Result<StepOutcome> {
+/// The train step, for the driver.
+pub struct Train;
+
+impl PipelineStep for Train {
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(plan(ctx))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        control: &'a driver::Control,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepOutcome>> {
+        Box::pin(execute(ctx, control, step))
+    }
+}
+
+/// Trains a planned step (or takes it from the cache).
+async fn execute(ctx: &StepContext, options: &driver::Control, step: Step) -> Result<StepOutcome> {
     check_available(options.device)?;
-    let step = plan(ctx).await?;
     // Checkpoints belong to one spec + input combination.
     let key_text =
         serde_json::to_string(&(&step.key.spec_fingerprint, &step.key.inputs)).unwrap_or_default();
@@ -83,16 +95,13 @@ pub async fn run(ctx: &StepContext, options: &TrainOptions) -> Result<StepOutcom
     };
     let inputs = step.key.inputs.clone();
     let fingerprint = step.key.spec_fingerprint.clone();
-    let outcome = step
-        .run(|writer| train(ctx, options, writer, checkpoints, inputs, fingerprint))
-        .await?;
-    kiln_mlflow::track_step(ctx, STEP).await?;
-    Ok(outcome)
+    step.run(|writer| train(ctx, options, writer, checkpoints, inputs, fingerprint))
+        .await
 }
 
 async fn train(
     ctx: &StepContext,
-    options: &TrainOptions,
+    options: &driver::Control,
     writer: StepWriter,
     checkpoints: CheckpointStore,
     inputs: Vec<InputRecord>,

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, StepArgs, main_with, shutdown_flag};
-use kiln_model::device::DeviceKind;
+use kiln_core::driver::{Control, Device};
+use kiln_runtime::{LogArgs, StepArgs, main_with, shutdown_flag};
 
 /// Train the Kiln classifier on prepare's outputs: an MLP (burn) with early stopping
 /// on a validation part of train, reproducible from the seed in the spec.
@@ -22,7 +22,7 @@ struct Cli {
     step: StepArgs,
     /// Where to compute: `cpu` (burn ndarray) or `cuda` (needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu", env = "KILN_DEVICE")]
-    device: DeviceKind,
+    device: Device,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -30,11 +30,14 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     main_with(&cli.log, || async {
-        let options = kiln_train::TrainOptions {
+        let control = Control {
             device: cli.device,
             stop: shutdown_flag(),
         };
         let ctx = cli.step.context().await?;
-        kiln_train::run(&ctx, &options).await.map(drop)
+        kiln_mlflow::driver(control)
+            .run(&kiln_train::Train, &ctx)
+            .await
+            .map(drop)
     })
 }

@@ -22,16 +22,17 @@ mod tracking;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
+use futures::future::BoxFuture;
+use kiln_core::context::StepContext;
+use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
-use kiln_core::runtime::StepContext;
 use kiln_core::spec::TuneSpec;
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::sha256_hex;
 use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
-use kiln_model::device::{DeviceKind, check_available};
+use kiln_model::device::check_available;
 use kiln_model::training::Dataset;
 
 use rounds::TrialCache;
@@ -48,14 +49,6 @@ pub const SPEC_SECTIONS: &[&str] = &["tune", "train", "label"];
 const INPUTS: &[&str] = &["train.parquet", "transform.json"];
 /// The file train reads.
 pub const BEST: &str = "best.json";
-
-/// How to run the search.
-#[derive(Debug, Clone)]
-pub struct TuneOptions {
-    pub device: DeviceKind,
-    /// Set by a SIGTERM handler: finished trials are kept, the step exits 75.
-    pub stop: Arc<AtomicBool>,
-}
 
 /// The step with its cache key: prepare's outputs and the tune and train sections.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
@@ -90,17 +83,41 @@ fn tune_section(ctx: &StepContext) -> Result<TuneSpec> {
         .ok_or_else(|| Error::usage("tune: the spec has no `tune:` section (nothing to search)"))
 }
 
-/// Runs the search (or takes it from the cache), then tracks it: the step in the
-/// pipeline's MLflow run, each trial as a child run of it.
-pub async fn run(ctx: &StepContext, options: &TuneOptions) -> Result<StepOutcome> {
+/// The tune step, for the driver. A spec without a `tune:` section skips it.
+pub struct Tune;
+
+impl PipelineStep for Tune {
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn skipped(&self, spec: &kiln_core::PipelineSpec) -> Option<&'static str> {
+        spec.tune.is_none().then_some("no search")
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(plan(ctx))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        control: &'a Control,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepOutcome>> {
+        Box::pin(execute(ctx, control, step))
+    }
+}
+
+/// Runs a planned search (or takes it from the cache), then logs each trial as a
+/// child run of the pipeline's MLflow run (the driver's observer logs the step).
+async fn execute(ctx: &StepContext, options: &Control, step: Step) -> Result<StepOutcome> {
     let tune = tune_section(ctx)?;
     check_available(options.device)?;
-    let step = plan(ctx).await?;
     let cache = cache_of(ctx, &step);
     let outcome = step
         .run(|writer| search(ctx, options, writer, tune, cache))
         .await?;
-    kiln_mlflow::track_step(ctx, STEP).await?;
     tracking::track_trials(ctx).await?;
     Ok(outcome)
 }
@@ -120,7 +137,7 @@ pub async fn plan_next_round(ctx: &StepContext) -> Result<RoundPlan> {
 /// A trial already kept is not run again.
 pub async fn run_one_trial(
     ctx: &StepContext,
-    options: &TuneOptions,
+    options: &Control,
     index: usize,
     expected: Option<&str>,
 ) -> Result<TrialRecord> {
@@ -207,7 +224,7 @@ async fn run_round(
     data: &TrialData,
     plans: Vec<TrialPlan>,
     rung_values: BTreeMap<usize, Vec<f64>>,
-    options: &TuneOptions,
+    options: &Control,
 ) -> Result<Vec<Result<TrialRecord>>> {
     let (tune, dataset, transform) = (tune.clone(), data.dataset.clone(), data.transform.clone());
     let (device, stop) = (options.device, options.stop.clone());
@@ -235,7 +252,7 @@ async fn run_round(
 
 async fn search(
     ctx: &StepContext,
-    options: &TuneOptions,
+    options: &Control,
     writer: StepWriter,
     tune: TuneSpec,
     cache: TrialCache,
@@ -243,7 +260,7 @@ async fn search(
     let base = &ctx.spec.spec.train;
     let data = TrialData::load(ctx).await?;
     let started = std::time::Instant::now();
-    let bar = kiln_core::runtime::progress_bar(Some(tune.trials as u64), "trials");
+    let bar = kiln_core::progress::Progress::start(Some(tune.trials as u64), "trials");
     let mut reused = 0usize;
     let mut position = rounds::advance(&tune, base, &cache, Vec::new(), 0).await?;
     while !position.todo.is_empty() {
@@ -268,13 +285,13 @@ async fn search(
             }
         }
         if let Some(e) = first_error {
-            bar.finish_and_clear();
+            bar.finish();
             return Err(e);
         }
         position = rounds::advance(&tune, base, &cache, finished, round + 1).await?;
     }
     reused += position.reused;
-    bar.finish_and_clear();
+    bar.finish();
     let mut finished = position.finished;
     finished.sort_by_key(|t| t.index);
     let best = best_trial(tune.metric, &finished)

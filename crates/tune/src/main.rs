@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, StepArgs, main_with, shutdown_flag};
-use kiln_model::device::DeviceKind;
+use kiln_core::driver::{Control, Device};
+use kiln_runtime::{LogArgs, StepArgs, main_with, shutdown_flag};
 
 /// Search the train section's hyperparameters (the spec's `tune:` section) on train's
 /// validation rows: random or TPE sampling, successive halving, trials in parallel.
@@ -22,7 +22,7 @@ struct Cli {
     step: StepArgs,
     /// Where to compute: `cpu` (burn ndarray) or `cuda` (needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu", env = "KILN_DEVICE")]
-    device: DeviceKind,
+    device: Device,
     /// Argo fan-out, planner: write the next round's unfinished trials to
     /// DIR/trials.json (a list for `withParam`), DIR/last (`true` when no round follows)
     /// and DIR/round.json, then exit. Nothing is trained.
@@ -43,7 +43,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     main_with(&cli.log, || async {
-        let options = kiln_tune::TuneOptions {
+        let options = Control {
             device: cli.device,
             stop: shutdown_flag(),
         };
@@ -69,7 +69,10 @@ fn main() -> ExitCode {
             kiln_tune::run_one_trial(&ctx, &options, index, cli.trial_params.as_deref()).await?;
             return Ok(());
         }
-        kiln_tune::run(&ctx, &options).await.map(drop)
+        kiln_mlflow::driver(options)
+            .run(&kiln_tune::Tune, &ctx)
+            .await
+            .map(drop)
     })
 }
 

@@ -3,8 +3,8 @@
 //! UI (`mlflow.parentRunId`). Only when `MLFLOW_TRACKING_URI` is set.
 
 use kiln_core::Result;
+use kiln_core::context::StepContext;
 use kiln_core::manifest::StepManifest;
-use kiln_core::runtime::StepContext;
 use kiln_core::spec::TuneMetric;
 use kiln_core::store::sha256_hex;
 use kiln_mlflow::{ChildRun, Metric};

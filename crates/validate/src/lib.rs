@@ -16,6 +16,8 @@
 //! `partial_unexpected_list` of the uniqueness expectations lists duplicates by value,
 //! not by row order; `row_condition` supports comparisons joined by `and`.
 
+#[cfg(feature = "cli")]
+pub mod args;
 mod condition;
 mod drift;
 mod engine;
@@ -32,11 +34,14 @@ use arrow::record_batch::RecordBatch;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 
+use futures::future::BoxFuture;
+use kiln_core::context::StepContext;
 use kiln_core::csv_source::{CsvRead, stream_csv};
+use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
+use kiln_core::output::write_stderr;
 use kiln_core::parquet_io::{read_parquet, read_parquet_dictionary};
 use kiln_core::profile::{TableProfile, TableProfiler};
-use kiln_core::runtime::{StepContext, write_stderr, write_stdout};
 use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, DriftSpec};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::ObjectRef;
@@ -267,12 +272,39 @@ fn validation(ctx: &StepContext) -> Result<(&kiln_core::spec::ValidationSpec, St
     Ok((validation, ctx.spec.resolve(&validation.suite)))
 }
 
-/// Runs validate (or takes it from the cache). Failures are [`Error::Gate`] after the
-/// report is written.
-pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
-    let step = plan(ctx).await?;
-    let outcome = step.run(|writer| validate(ctx, writer)).await?;
-    kiln_mlflow::track_step(ctx, STEP).await?;
+/// The validate step, for the driver. A spec without `validation.suite` skips it.
+pub struct Validate;
+
+impl PipelineStep for Validate {
+    fn name(&self) -> &'static str {
+        STEP
+    }
+
+    fn skipped(&self, spec: &kiln_core::PipelineSpec) -> Option<&'static str> {
+        spec.validation.is_none().then_some("no suite")
+    }
+
+    fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
+        Box::pin(plan(ctx))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        _control: &'a Control,
+        step: Step,
+    ) -> BoxFuture<'a, Result<StepOutcome>> {
+        Box::pin(step.run(move |writer| validate(ctx, writer)))
+    }
+
+    fn gate<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
+        Box::pin(gate(ctx))
+    }
+}
+
+/// The gate: the committed report passed (a failure is [`Error::Gate`], the report
+/// written either way).
+async fn gate(ctx: &StepContext) -> Result<()> {
     let report: ValidateReport = ctx.run.child(STEP).get_json(REPORT).await?;
     if !report.passed {
         let failures = report.failures();
@@ -285,7 +317,7 @@ pub async fn run(ctx: &StepContext) -> Result<StepOutcome> {
             failures,
         });
     }
-    Ok(outcome)
+    Ok(())
 }
 
 async fn validate(
@@ -345,110 +377,4 @@ async fn validate(
         "drifted_columns": report.drift.as_ref().map(|d| d.drifted().iter().map(|c| c.column.clone()).collect::<Vec<_>>()),
     });
     Ok((writer, summary))
-}
-
-/// Command-line arguments shared by `kiln-validate` and `kiln validate`: a run step
-/// (`--spec`), a standalone validation (`--suite` and `--data`), or profiling
-/// (`--profile --data`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct ValidateArgs {
-    /// `--spec`, `--run`, `--force`, `--set`: validate a run's prepared tables.
-    #[command(flatten)]
-    pub step: kiln_core::runtime::OptionalStepArgs,
-    // The id is the one `OptionalStepArgs` conflicts with (its standalone input).
-    /// A table to validate outside a run: Parquet, or CSV with a header.
-    #[arg(long = "data", id = "predictions", value_name = "FILE|URI")]
-    pub data: Option<String>,
-    /// With --data: the expectation suite (GE 1.x or 0.x JSON).
-    #[arg(long, value_name = "FILE|URI", requires = "predictions", required_unless_present_any = ["profile", "spec"])]
-    pub suite: Option<String>,
-    /// With --data: write the validation result JSON here instead of stdout.
-    #[arg(long, value_name = "FILE", requires = "suite")]
-    pub result: Option<std::path::PathBuf>,
-    /// With --data: also check drift against this profile (prepare's profile.json).
-    #[arg(long, value_name = "FILE|URI", requires = "suite")]
-    pub reference: Option<String>,
-    /// Report unknown expectation types as skipped instead of failing.
-    #[arg(long)]
-    pub allow_unknown: bool,
-    /// With --data: print a suite inferred from the table (GE 1.x JSON) to stdout.
-    #[arg(long, requires = "predictions", conflicts_with = "suite")]
-    pub profile: bool,
-}
-
-impl ValidateArgs {
-    /// Runs what the arguments ask for.
-    pub async fn execute(self) -> Result<()> {
-        if self.step.spec.is_some() {
-            let mut ctx = self.step.context().await?;
-            if self.allow_unknown
-                && let Some(v) = &mut ctx.spec.spec.validation
-            {
-                v.allow_unknown = true;
-            }
-            return run(&ctx).await.map(drop);
-        }
-        let data = self.data.as_deref().unwrap_or_default();
-        if self.profile {
-            let name = std::path::Path::new(data)
-                .file_stem()
-                .map_or("suite".to_string(), |s| s.to_string_lossy().into_owned());
-            let suite = profile_table(data, &name).await?;
-            return write_stdout(&suite.to_json());
-        }
-        let suite_uri = self.suite.as_deref().unwrap_or_default();
-        let suite = load_suite(suite_uri).await?;
-        let drift_spec = DriftSpec::default();
-        let reference = match &self.reference {
-            Some(uri) => Some((load_reference(uri).await?, uri.as_str(), &drift_spec)),
-            None => None,
-        };
-        let (result, drift) =
-            validate_table(&suite, suite_uri, data, self.allow_unknown, reference).await?;
-        let mut table = result.table(data);
-        if let Some(d) = &drift {
-            table.push_str(&d.table());
-        }
-        write_stderr(&table)?;
-        let mut json = serde_json::to_value(&result).map_err(|e| Error::Invalid(e.to_string()))?;
-        if let (Some(d), Some(map)) = (&drift, json.as_object_mut()) {
-            map.insert(
-                "drift".into(),
-                serde_json::to_value(d).map_err(|e| Error::Invalid(e.to_string()))?,
-            );
-        }
-        let text =
-            serde_json::to_string_pretty(&json).map_err(|e| Error::Invalid(e.to_string()))? + "\n";
-        match &self.result {
-            Some(path) => write_file(path, text.as_bytes())?,
-            None => write_stdout(&text)?,
-        }
-        let mut failures: Vec<String> = result
-            .blocking_failures()
-            .iter()
-            .map(|r| r.describe())
-            .collect();
-        if let Some(d) = &drift {
-            failures.extend(
-                d.drifted()
-                    .iter()
-                    .map(|c| format!("`{}` drifted", c.column)),
-            );
-        }
-        if !failures.is_empty() {
-            return Err(Error::Gate {
-                summary: format!("{} data quality check(s) failed", failures.len()),
-                failures,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Writes a local file whole or not at all (a temporary file renamed into place).
-fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kiln_core::runtime::{LogArgs, main_with};
-use kiln_validate::ValidateArgs;
+use kiln_runtime::{LogArgs, main_with};
+use kiln_validate::args::ValidateArgs;
 
 /// Check data with a Great Expectations suite, fast — in a run, or on any table.
 ///

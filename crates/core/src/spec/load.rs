@@ -1,7 +1,7 @@
 //! Reading a spec: YAML or JSON text → `${VAR}` expansion → `--set` overrides →
 //! strict typed parse (errors name the field path and the file) → semantic checks.
 
-use serde_yaml::Value;
+use serde_norway::Value;
 
 use super::PipelineSpec;
 use crate::error::{Error, Result};
@@ -42,12 +42,13 @@ impl LoadedSpec {
             file: uri.to_string(),
             message,
         };
-        let mut value: Value = serde_yaml::from_str(text).map_err(|e| spec_error(e.to_string()))?;
+        let mut value: Value =
+            serde_norway::from_str(text).map_err(|e| spec_error(e.to_string()))?;
         expand_env(&mut value).map_err(spec_error)?;
         for item in overrides {
             apply_override(&mut value, item).map_err(spec_error)?;
         }
-        // serde_yaml's Value only takes `!tag` enums; JSON's data model takes the
+        // serde_norway's Value only takes `!tag` enums; JSON's data model takes the
         // `{variant: value}` maps users write, so deserialise through it.
         let value = serde_json::to_value(&value).map_err(|e| spec_error(e.to_string()))?;
         let spec: PipelineSpec = serde_path_to_error::deserialize(value).map_err(|e| {
@@ -87,7 +88,7 @@ pub fn apply_override(root: &mut Value, item: &str) -> Result<(), String> {
         .split_once('=')
         .ok_or_else(|| format!("--set `{item}`: expected KEY=VALUE"))?;
     let new_value: Value =
-        serde_yaml::from_str(raw).map_err(|e| format!("--set `{item}`: invalid value: {e}"))?;
+        serde_norway::from_str(raw).map_err(|e| format!("--set `{item}`: invalid value: {e}"))?;
     let segments: Vec<&str> = path.split('.').collect();
     if segments.iter().any(|s| s.is_empty()) {
         return Err(format!("--set `{item}`: empty key segment"));

@@ -144,7 +144,7 @@ pub fn fit<B: AutodiffBackend>(
         let started = Instant::now();
         let lr = learning_rate(spec.learning_rate, &spec.lr_schedule, epoch, spec.epochs);
         let order = epoch_order(&data.train_rows, spec.seed, epoch);
-        let bar = kiln_core::runtime::progress_bar(
+        let bar = kiln_core::progress::Progress::start(
             Some(batches_per_epoch as u64),
             &format!("epoch {}", epoch + 1),
         );
@@ -157,7 +157,7 @@ pub fn fit<B: AutodiffBackend>(
         {
             if stop.load(Ordering::SeqCst) {
                 progress.batch = b;
-                bar.finish_and_clear();
+                bar.finish();
                 save(&model, &optimizer, &progress, &best_model)?;
                 return Err(Error::Interrupted(match io {
                     Some(io) => format!(
@@ -188,7 +188,7 @@ pub fn fit<B: AutodiffBackend>(
             progress.global_step += 1;
             bar.inc(1);
         }
-        bar.finish_and_clear();
+        bar.finish();
 
         let timer = Instant::now();
         let inference = model.valid();

@@ -1,0 +1,97 @@
+//! The workspace's layering, read from `cargo tree`: no library links a terminal crate
+//! (clap, indicatif, tracing-subscriber) unless a binary asks for its `cli` feature, and
+//! the crates the model server is built from never do.
+
+use std::process::Command;
+
+/// Terminal crates: argument parsing, progress bars, log formatting.
+const TERMINAL: &[&str] = &["clap", "indicatif", "tracing-subscriber"];
+
+/// Every library crate of the workspace, with its `cli` feature (if any) off.
+const LIBRARIES: &[&str] = &[
+    "kiln-core",
+    "kiln-model",
+    "kiln-mlflow",
+    "kiln-registry",
+    "kiln-serve",
+    "kiln-prepare",
+    "kiln-validate",
+    "kiln-tune",
+    "kiln-train",
+    "kiln-evaluate",
+    "kiln-fairness",
+    "kiln-register",
+    "kiln-slo",
+    "kiln-rollout",
+];
+
+/// The normal (not build, not dev) dependencies of one package, one name per line.
+fn dependencies(package: &str, features: &[&str]) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args([
+        "tree",
+        "--locked",
+        "--offline",
+        "-p",
+        package,
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+    ]);
+    if features.is_empty() {
+        command.arg("--no-default-features");
+    } else {
+        command.args(["--features", &features.join(",")]);
+    }
+    let out = command.output().expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "cargo tree -p {package}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn no_library_links_a_terminal_crate() {
+    let mut offenders = Vec::new();
+    for library in LIBRARIES {
+        let deps = dependencies(library, &[]);
+        assert!(
+            deps.iter().any(|d| d == library),
+            "cargo tree -p {library} does not list {library} itself: {deps:?}"
+        );
+        for terminal in TERMINAL {
+            if deps.iter().any(|d| d == terminal) {
+                offenders.push(format!("{library} → {terminal}"));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "libraries linking terminal crates: {offenders:?}"
+    );
+}
+
+#[test]
+fn the_check_sees_a_terminal_crate_where_there_is_one() {
+    // The `kiln` binary's crate links all three: the check above is not blind.
+    let deps = dependencies("kiln-cli", &[]);
+    for terminal in TERMINAL {
+        assert!(
+            deps.iter().any(|d| d == terminal),
+            "kiln-cli without {terminal}?"
+        );
+    }
+    // And a step's own binary feature brings clap back.
+    let deps = dependencies("kiln-evaluate", &["cli"]);
+    assert!(deps.iter().any(|d| d == "clap"));
+}
