@@ -901,7 +901,7 @@ fn unknown_types_can_be_skipped() {
 #[test]
 fn every_supported_type_is_exercised_here() {
     let source = include_str!("expectations.rs");
-    for kind in SUPPORTED {
+    for kind in SUPPORTED.iter() {
         assert!(
             source.contains(&format!("\"{kind}\"")),
             "{kind} has no test"
