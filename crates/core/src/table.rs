@@ -276,6 +276,45 @@ pub fn conform_batch(
     Ok(RecordBatch::try_new(schema, arrays)?)
 }
 
+/// The one rule for a 0/1 column (`role`: a label, a decision): each value must be 0 or
+/// 1 and not null, whatever its integer (or boolean) type. train, evaluate, fairness and
+/// the champion gate all read labels through it. `first_row` is the 0-based row of the
+/// batch's first value in its file, so an error names the row in the whole file
+/// (`row 70000`), not in the batch.
+pub fn binary_column(
+    batch: &RecordBatch,
+    role: &str,
+    name: &str,
+    uri: &str,
+    first_row: u64,
+) -> Result<Vec<u8>> {
+    use arrow::array::{Array, AsArray};
+    let array = batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::usage(format!("{uri}: no {role} column `{name}`")))?;
+    let values = arrow::compute::cast(array, &DataType::Int64).map_err(|_| {
+        Error::usage(format!(
+            "{uri}: {role} `{name}` is {}, not a 0/1 column",
+            array.data_type()
+        ))
+    })?;
+    let values = values.as_primitive::<arrow::datatypes::Int64Type>();
+    (0..values.len())
+        .map(|i| {
+            let row = first_row + i as u64 + 1;
+            match (values.is_null(i), values.value(i)) {
+                (false, v @ (0 | 1)) => Ok(v as u8),
+                (true, _) => Err(Error::usage(format!(
+                    "{uri}: {role} `{name}` is missing in row {row}; expected 0 or 1"
+                ))),
+                (false, v) => Err(Error::usage(format!(
+                    "{uri}: {role} `{name}` is {v} in row {row}; expected 0 or 1"
+                ))),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +418,53 @@ mod tests {
             err.to_string().contains("column `w` is not in the file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn binary_columns_name_the_row_in_the_whole_file() {
+        use arrow::array::{BooleanArray, Int32Array};
+        let batch = RecordBatch::try_from_iter([
+            (
+                "y",
+                Arc::new(Int32Array::from(vec![Some(0), Some(1), Some(2)])) as ArrayRef,
+            ),
+            (
+                "n",
+                Arc::new(Int32Array::from(vec![Some(1), None, Some(0)])) as ArrayRef,
+            ),
+            (
+                "b",
+                Arc::new(BooleanArray::from(vec![true, false, true])) as ArrayRef,
+            ),
+            (
+                "s",
+                Arc::new(arrow::array::StringArray::from(vec!["a", "b", "c"])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let first = 65_536;
+        assert_eq!(
+            binary_column(&batch, "label", "y", "p.parquet", first)
+                .unwrap_err()
+                .to_string(),
+            "p.parquet: label `y` is 2 in row 65539; expected 0 or 1"
+        );
+        assert_eq!(
+            binary_column(&batch, "label", "n", "p.parquet", 0)
+                .unwrap_err()
+                .to_string(),
+            "p.parquet: label `n` is missing in row 2; expected 0 or 1"
+        );
+        assert_eq!(
+            binary_column(&batch, "decision", "b", "p.parquet", 0).unwrap(),
+            [1, 0, 1]
+        );
+        assert_eq!(
+            binary_column(&batch, "label", "z", "p.parquet", 0)
+                .unwrap_err()
+                .to_string(),
+            "p.parquet: no label column `z`"
+        );
+        assert!(binary_column(&batch, "label", "s", "p.parquet", 0).is_err());
     }
 }

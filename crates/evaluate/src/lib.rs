@@ -19,7 +19,7 @@ mod report;
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int32Array};
+use arrow::array::{ArrayRef, AsArray, Float64Array, Int32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use futures::future::BoxFuture;
@@ -32,7 +32,7 @@ use kiln_core::parquet_io::{ParquetSink, read_parquet};
 use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, EvaluateSpec};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::{ArtifactStore, ObjectRef};
-use kiln_core::table::{ROW_ID, conform_batch};
+use kiln_core::table::{ROW_ID, binary_column, conform_batch};
 use kiln_core::{Error, Result};
 use kiln_model::{CpuBackend, ModelBundle};
 
@@ -102,6 +102,7 @@ async fn evaluate(
     let spec = &ctx.spec.spec;
     let bundle =
         ModelBundle::<CpuBackend>::load(&ctx.run.child("train/model"), &Default::default()).await?;
+    let bundle = Arc::new(bundle);
     let label = &spec.label.column;
     let mut fields = vec![
         Field::new(ROW_ID, DataType::Int64, false),
@@ -121,9 +122,12 @@ async fn evaluate(
     let mut sink = ParquetSink::create(&writer.object(PREDICTIONS), schema.clone())?;
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
     let result = async {
+        let mut first_row = 0;
         while let Some(batch) = batches.try_next().await? {
+            let rows = batch.num_rows() as u64;
             let (predictions, probabilities, y) =
-                score_batch(&bundle, &batch, &schema, spec, test.uri())?;
+                score_off_runtime(&bundle, batch, &schema, spec, test.uri(), first_row).await?;
+            first_row += rows;
             sink.write(&predictions).await?;
             scores.extend(probabilities);
             labels.extend(y);
@@ -142,7 +146,11 @@ async fn evaluate(
     let (_, mut batches) = read_parquet(&train_table, 16_384).await?;
     let mut sink = ParquetSink::create(&writer.object(VALIDATION_PREDICTIONS), schema.clone())?;
     let result = async {
+        let mut first_row = 0;
         while let Some(batch) = batches.try_next().await? {
+            // Every label is checked, with its row in the file, before the split drops rows.
+            binary_column(&batch, "label", label, train_table.uri(), first_row)?;
+            first_row += batch.num_rows() as u64;
             let ids = column(&batch, ROW_ID, train_table.uri())?;
             let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
             let keep: arrow::array::BooleanArray = ids
@@ -159,7 +167,7 @@ async fn evaluate(
             let batch = arrow::compute::filter_record_batch(&batch, &keep)?;
             if batch.num_rows() > 0 {
                 let (predictions, _, _) =
-                    score_batch(&bundle, &batch, &schema, spec, train_table.uri())?;
+                    score_off_runtime(&bundle, batch, &schema, spec, train_table.uri(), 0).await?;
                 sink.write(&predictions).await?;
             }
         }
@@ -194,6 +202,29 @@ async fn evaluate(
     Ok((writer, summary))
 }
 
+/// [`score_batch`] on the blocking pool: burn inference is CPU work, kept off the
+/// runtime's workers.
+async fn score_off_runtime(
+    bundle: &Arc<ModelBundle<CpuBackend>>,
+    batch: RecordBatch,
+    schema: &arrow::datatypes::SchemaRef,
+    spec: &kiln_core::PipelineSpec,
+    uri: &str,
+    first_row: u64,
+) -> Result<(RecordBatch, Vec<f64>, Vec<u8>)> {
+    let (bundle, schema, spec, uri) = (
+        Arc::clone(bundle),
+        schema.clone(),
+        spec.clone(),
+        uri.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        score_batch(&bundle, &batch, &schema, &spec, &uri, first_row)
+    })
+    .await
+    .map_err(|e| Error::Invalid(format!("the scoring thread failed: {e}")))?
+}
+
 /// Scores one batch: the predictions batch to write, the scores and the labels.
 fn score_batch(
     bundle: &ModelBundle<CpuBackend>,
@@ -201,13 +232,14 @@ fn score_batch(
     schema: &arrow::datatypes::SchemaRef,
     spec: &kiln_core::PipelineSpec,
     uri: &str,
+    first_row: u64,
 ) -> Result<(RecordBatch, Vec<f64>, Vec<u8>)> {
     let probabilities: Vec<f64> = bundle
         .predict_proba(batch)?
         .into_iter()
         .map(f64::from)
         .collect();
-    let y = label_values(batch, &spec.label.column, uri)?;
+    let y = binary_column(batch, "label", &spec.label.column, uri, first_row)?;
     // Train's bundle has no group thresholds: the spec's global threshold decides.
     let predicted: Int32Array = kiln_core::DecisionPolicy::global(spec.evaluate.threshold)
         .decide_all(&probabilities, &[])?
@@ -237,27 +269,6 @@ fn column(batch: &RecordBatch, name: &str, uri: &str) -> Result<ArrayRef> {
         .column_by_name(name)
         .cloned()
         .ok_or_else(|| Error::usage(format!("{uri}: no column `{name}`")))
-}
-
-/// A 0/1 label column as bytes; any other value is a usage error naming it.
-fn label_values(batch: &RecordBatch, label: &str, uri: &str) -> Result<Vec<u8>> {
-    let array = column(batch, label, uri)?;
-    let array = arrow::compute::cast(&array, &DataType::Int64)?;
-    let values = array.as_primitive::<arrow::datatypes::Int64Type>();
-    (0..values.len())
-        .map(|i| match (values.is_null(i), values.value(i)) {
-            (false, 0) => Ok(0),
-            (false, 1) => Ok(1),
-            (true, _) => Err(Error::usage(format!(
-                "{uri}: label `{label}` is missing in row {}",
-                i + 1
-            ))),
-            (false, v) => Err(Error::usage(format!(
-                "{uri}: label `{label}` is {v} in row {}; expected 0 or 1",
-                i + 1
-            ))),
-        })
-        .collect()
 }
 
 /// Evaluates any predictions file — Parquet, or CSV with a header — from its label
@@ -304,7 +315,13 @@ pub async fn audit(
     }
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
     for batch in &batches {
-        labels.extend(label_values(batch, label, predictions)?);
+        labels.extend(binary_column(
+            batch,
+            "label",
+            label,
+            predictions,
+            labels.len() as u64,
+        )?);
         let s = column(batch, score, predictions)?;
         scores.extend(
             s.as_primitive::<arrow::datatypes::Float64Type>()

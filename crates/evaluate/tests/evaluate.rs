@@ -219,6 +219,19 @@ fn degenerate_predictions_are_handled() {
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
         assert!(err.contains(expected), "{name}: {err}");
     }
+    // Past the first batch (65,536 rows) a bad label is named by its row in the file.
+    let mut long = String::from("label,score\n");
+    for i in 0..70_000 {
+        long.push_str(if i == 69_999 { "3,0.5\n" } else { "1,0.5\n" });
+    }
+    let path = write("long.csv", &long);
+    let out = evaluate(&["--predictions", &path, "--bootstrap", "0"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("label `label` is 3 in row 70000; expected 0 or 1"),
+        "{err}"
+    );
     // Neither --spec nor --predictions: a usage error from the argument parser.
     let out = evaluate(&[]);
     assert_eq!(out.status.code(), Some(2));

@@ -30,7 +30,7 @@ use kiln_core::spec::{
 };
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::ObjectRef;
-use kiln_core::table::conform_batch;
+use kiln_core::table::{binary_column, conform_batch};
 use kiln_core::{Error, Result};
 
 pub use analysis::analyse;
@@ -473,30 +473,16 @@ async fn read_table(
         sensitive: sensitive.iter().map(|s| (s.clone(), Vec::new())).collect(),
     };
     for batch in &batches {
-        let binary = |name: &str, array: &dyn Array| -> Result<Vec<u8>> {
-            let values =
-                arrow::compute::cast(&arrow::array::make_array(array.to_data()), &DataType::Int64)?;
-            let values = values.as_primitive::<arrow::datatypes::Int64Type>();
-            values
-                .values()
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| match v {
-                    0 | 1 => Ok(v as u8),
-                    other => Err(Error::usage(format!(
-                        "{uri}: `{name}` is {other} in row {}; expected 0 or 1",
-                        i + 1
-                    ))),
-                })
-                .collect()
-        };
+        let first_row = table.labels.len() as u64;
         let column = |name: &str| {
             batch
                 .column_by_name(name)
                 .cloned()
                 .ok_or_else(|| Error::usage(format!("{uri}: no column `{name}`")))
         };
-        table.labels.extend(binary(label, column(label)?.as_ref())?);
+        table
+            .labels
+            .extend(binary_column(batch, "label", label, &uri, first_row)?);
         match threshold {
             Some(t) => {
                 let scores = column(decision)?;
@@ -509,7 +495,7 @@ async fn read_table(
                     return Err(Error::usage(format!(
                         "{uri}: score {} in row {} is not a probability in [0, 1]",
                         scores.value(i),
-                        i + 1
+                        first_row + i as u64 + 1
                     )));
                 }
                 table
@@ -519,7 +505,7 @@ async fn read_table(
             }
             None => table
                 .decisions
-                .extend(binary(decision, column(decision)?.as_ref())?),
+                .extend(binary_column(batch, "decision", decision, &uri, first_row)?),
         }
         for (name, values) in &mut table.sensitive {
             let array = arrow::compute::cast(&column(name)?, &DataType::Utf8)?;

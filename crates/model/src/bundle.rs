@@ -340,7 +340,6 @@ pub async fn score_table(
     table: &kiln_core::store::ObjectRef,
     label: &str,
 ) -> Result<ScoredTable> {
-    use arrow::array::{Array, AsArray};
     use futures::TryStreamExt;
     let bundle = ModelBundle::<crate::CpuBackend>::load(model, &Default::default()).await?;
     let (_, mut batches) = kiln_core::parquet_io::read_parquet(table, 16_384).await?;
@@ -349,31 +348,28 @@ pub async fn score_table(
         decisions: Vec::new(),
         labels: Vec::new(),
     };
+    let bundle = std::sync::Arc::new(bundle);
     while let Some(batch) = batches.try_next().await? {
-        let scores: Vec<f64> = bundle
-            .predict_proba(&batch)?
-            .into_iter()
-            .map(f64::from)
-            .collect();
-        out.decisions.extend(bundle.decide(&batch, &scores)?);
+        let first_row = out.labels.len() as u64;
+        // Burn inference is CPU work: on the blocking pool, not a runtime worker.
+        let scoring = std::sync::Arc::clone(&bundle);
+        let (uri, label_name) = (table.uri().to_string(), label.to_string());
+        let (scores, decisions, labels) = tokio::task::spawn_blocking(move || {
+            let labels =
+                kiln_core::table::binary_column(&batch, "label", &label_name, &uri, first_row)?;
+            let scores: Vec<f64> = scoring
+                .predict_proba(&batch)?
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let decisions = scoring.decide(&batch, &scores)?;
+            Ok::<_, Error>((scores, decisions, labels))
+        })
+        .await
+        .map_err(|e| Error::Invalid(format!("the scoring thread failed: {e}")))??;
+        out.decisions.extend(decisions);
         out.scores.extend(scores);
-        let column = batch
-            .column_by_name(label)
-            .ok_or_else(|| Error::usage(format!("{}: no column `{label}`", table.uri())))?;
-        let values = arrow::compute::cast(column, &arrow::datatypes::DataType::Int64)?;
-        let values = values.as_primitive::<arrow::datatypes::Int64Type>();
-        for i in 0..values.len() {
-            match (values.is_null(i), values.value(i)) {
-                (false, v @ (0 | 1)) => out.labels.push(v as u8),
-                _ => {
-                    return Err(Error::usage(format!(
-                        "{}: label `{label}` in row {} is not 0 or 1",
-                        table.uri(),
-                        out.labels.len() + 1
-                    )));
-                }
-            }
-        }
+        out.labels.extend(labels);
     }
     Ok(out)
 }

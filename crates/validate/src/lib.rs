@@ -181,7 +181,8 @@ pub async fn load_suite(uri: &str) -> Result<Suite> {
 }
 
 /// Validates a table with a suite, and optionally its drift against a reference
-/// profile, in one pass.
+/// profile, in one pass. The checks are CPU work: they run on the blocking pool, fed
+/// through a bounded queue of two batches while this task decodes the next ones.
 pub async fn validate_table(
     suite: &Suite,
     suite_uri: &str,
@@ -189,40 +190,44 @@ pub async fn validate_table(
     allow_unknown: bool,
     reference: Option<(TableProfile, &str, &DriftSpec)>,
 ) -> Result<(ValidationResult, Option<DriftReport>)> {
-    let (schema, batches) = open_table(data_uri, true).await?;
+    let (schema, mut batches) = open_table(data_uri, true).await?;
     let mut validator = Validator::new(suite, suite_uri, schema.clone(), allow_unknown)?;
-    let mut batches = read_ahead(batches);
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     let mut drift = match &reference {
-        Some((profile, _, spec)) => Some(DriftCheck::new(profile.clone(), &names, spec)?),
+        Some((profile, uri, spec)) => Some((
+            DriftCheck::new(profile.clone(), &names, spec)?,
+            uri.to_string(),
+        )),
         None => None,
     };
-    while let Some(batch) = batches.try_next().await? {
-        validator.update(&batch)?;
-        if let Some(d) = &mut drift {
-            d.update(&batch)?;
-        }
-    }
-    let result = validator.finish(data_uri);
-    let drift = drift
-        .zip(reference)
-        .map(|(d, (_, uri, _))| d.finish(uri, data_uri));
-    Ok((result, drift))
-}
-
-/// Decodes the next batches on another task while the caller checks this one, so
-/// reading and checking overlap on two cores.
-fn read_ahead(mut batches: Batches) -> Batches {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(2);
-    tokio::spawn(async move {
-        while let Some(batch) = batches.next().await {
-            let failed = batch.is_err();
-            if tx.send(batch).await.is_err() || failed {
-                break;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RecordBatch>(2);
+    let data = data_uri.to_string();
+    let checks = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = rx.blocking_recv() {
+            validator.update(&batch)?;
+            if let Some((d, _)) = &mut drift {
+                d.update(&batch)?;
             }
         }
+        let result = validator.finish(&data);
+        let drift = drift.map(|(d, uri)| d.finish(&uri, &data));
+        Ok::<_, Error>((result, drift))
     });
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed()
+    let read = async {
+        while let Some(batch) = batches.try_next().await? {
+            if tx.send(batch).await.is_err() {
+                break; // the checks stopped on an error, reported below
+            }
+        }
+        Ok::<(), Error>(())
+    }
+    .await;
+    drop(tx);
+    let checked = checks
+        .await
+        .map_err(|e| Error::Invalid(format!("the validation thread failed: {e}")))?;
+    read?;
+    checked
 }
 
 /// Profiles a table and infers a starting suite for it.

@@ -2,12 +2,12 @@
 //! deterministic train/validation split.
 
 use arrow::array::AsArray;
-use arrow::datatypes::{Int32Type, Int64Type};
+use arrow::datatypes::Int64Type;
 use futures::TryStreamExt;
 use kiln_core::parquet_io::read_parquet;
 use kiln_core::split::is_validation_row;
 use kiln_core::store::ObjectRef;
-use kiln_core::table::ROW_ID;
+use kiln_core::table::{ROW_ID, binary_column};
 use kiln_core::transform::{FeatureMatrix, FittedTransform};
 use kiln_core::{Error, Result};
 
@@ -30,16 +30,15 @@ impl Dataset {
             let matrix = transform.apply_batch(&batch)?;
             cols = matrix.cols;
             values.extend_from_slice(&matrix.values);
-            let y = batch.column_by_name(label).ok_or_else(|| {
-                Error::usage(format!("{}: no label column `{label}`", table.uri()))
-            })?;
-            let y = y.as_primitive_opt::<Int32Type>().ok_or_else(|| {
-                Error::usage(format!(
-                    "{}: label `{label}` is not the 0/1 Int32 prepare writes",
-                    table.uri()
-                ))
-            })?;
-            labels.extend(y.values().iter().map(|&v| u8::from(v == 1)));
+            // The same 0/1 rule evaluate and fairness read labels with.
+            let first_row = labels.len() as u64;
+            labels.extend(binary_column(
+                &batch,
+                "label",
+                label,
+                table.uri(),
+                first_row,
+            )?);
             let ids = batch
                 .column_by_name(ROW_ID)
                 .and_then(|c| c.as_primitive_opt::<Int64Type>())
