@@ -57,6 +57,12 @@ pub trait PipelineStep: Sync {
         None
     }
 
+    /// Checks what the caller asked for before anything is read (a CUDA device on a
+    /// build without CUDA, a search without a `tune:` section): a usage error at once.
+    fn preflight(&self, _ctx: &StepContext, _control: &Control) -> Result<()> {
+        Ok(())
+    }
+
     /// The step with its cache key (reads its inputs' hashes; runs nothing).
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>>;
 
@@ -147,8 +153,9 @@ impl<'a> Driver<'a> {
         self
     }
 
-    /// Plans, executes, tells the observers, then judges the gate.
+    /// Checks, plans, executes, tells the observers, then judges the gate.
     pub async fn run(&self, step: &dyn PipelineStep, ctx: &StepContext) -> Result<StepOutcome> {
+        step.preflight(ctx, &self.control)?;
         let planned = step.plan(ctx).await?;
         let outcome = step.execute(ctx, &self.control, planned).await?;
         for observer in &self.observers {
@@ -276,6 +283,13 @@ transform: {numeric: [{column: x, standardize: true}]}
         fn skipped(&self, _spec: &PipelineSpec) -> Option<&'static str> {
             self.skip.then_some("not asked for")
         }
+        fn preflight(&self, _ctx: &StepContext, _control: &Control) -> Result<()> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("check {}", self.name));
+            Ok(())
+        }
         fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
             self.log.lock().unwrap().push(format!("plan {}", self.name));
             Box::pin(async move { Ok(ctx.step(self.name, &["split"], Vec::new(), &[])) })
@@ -378,10 +392,12 @@ transform: {numeric: [{column: x, standardize: true}]}
         assert_eq!(
             *log.lock().unwrap(),
             [
+                "check a",
                 "plan a",
                 "execute a on Cpu",
                 "observed a",
                 "gate a",
+                "check c",
                 "plan c",
                 "execute c on Cpu",
                 "observed c",

@@ -69,6 +69,10 @@ impl PipelineStep for Train {
         STEP
     }
 
+    fn preflight(&self, _ctx: &StepContext, control: &driver::Control) -> Result<()> {
+        check_available(control.device)
+    }
+
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
         Box::pin(plan(ctx))
     }
@@ -85,7 +89,6 @@ impl PipelineStep for Train {
 
 /// Trains a planned step (or takes it from the cache).
 async fn execute(ctx: &StepContext, options: &driver::Control, step: Step) -> Result<StepOutcome> {
-    check_available(options.device)?;
     // Checkpoints belong to one spec + input combination.
     let key_text =
         serde_json::to_string(&(&step.key.spec_fingerprint, &step.key.inputs)).unwrap_or_default();

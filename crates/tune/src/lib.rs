@@ -95,6 +95,11 @@ impl PipelineStep for Tune {
         spec.tune.is_none().then_some("no search")
     }
 
+    fn preflight(&self, ctx: &StepContext, control: &Control) -> Result<()> {
+        tune_section(ctx)?;
+        check_available(control.device)
+    }
+
     fn plan<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<Step>> {
         Box::pin(plan(ctx))
     }
@@ -113,7 +118,6 @@ impl PipelineStep for Tune {
 /// child run of the pipeline's MLflow run (the driver's observer logs the step).
 async fn execute(ctx: &StepContext, options: &Control, step: Step) -> Result<StepOutcome> {
     let tune = tune_section(ctx)?;
-    check_available(options.device)?;
     let cache = cache_of(ctx, &step);
     let outcome = step
         .run(|writer| search(ctx, options, writer, tune, cache))
