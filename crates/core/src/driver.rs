@@ -229,6 +229,28 @@ impl<'a> Driver<'a> {
     }
 }
 
+/// The gate of a step whose committed artifact records its verdict (cached or new):
+/// [`Error::Gate`] with one line per failure when it did not pass. `what` says what
+/// failed (`data quality check(s) failed`).
+pub async fn verdict_gate<T: crate::contracts::Verdict>(
+    ctx: &StepContext,
+    what: &str,
+) -> Result<()> {
+    let verdict: T = ctx.run.child(T::STEP).get_json(T::FILE).await?;
+    if verdict.passed() {
+        return Ok(());
+    }
+    let failures = verdict.failures();
+    Err(Error::Gate {
+        summary: format!(
+            "{} {what}; see {}",
+            failures.len(),
+            ctx.run.uri_of(&T::path())
+        ),
+        failures,
+    })
+}
+
 /// The step of `dag` named `name`, or a usage error that lists the names.
 pub fn find<'d>(dag: &[&'d dyn PipelineStep], name: &str) -> Result<&'d dyn PipelineStep> {
     dag.iter()

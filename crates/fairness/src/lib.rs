@@ -169,19 +169,7 @@ impl PipelineStep for Fairness {
 /// The gate: every fairness gate of the committed report passed (a failure is
 /// [`Error::Gate`], the report written either way).
 async fn gate(ctx: &StepContext) -> Result<()> {
-    let report: FairnessReport = ctx.run.child(STEP).get_json(REPORT).await?;
-    if !report.passed {
-        let failures = report.failures();
-        return Err(Error::Gate {
-            summary: format!(
-                "{} fairness gate(s) failed; see {}",
-                failures.len(),
-                ctx.run.uri_of("fairness/report.json")
-            ),
-            failures,
-        });
-    }
-    Ok(())
+    kiln_core::driver::verdict_gate::<FairnessReport>(ctx, "fairness gate(s) failed").await
 }
 
 async fn fairness(

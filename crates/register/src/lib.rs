@@ -139,19 +139,11 @@ impl PipelineStep for Register {
 /// The gate: every registration gate of the committed decision passed (a failure is
 /// [`Error::Gate`] and nothing was registered).
 async fn gate(ctx: &StepContext) -> Result<()> {
-    let decision: Decision = ctx.run.child(STEP).get_json(DECISION).await?;
-    if !decision.passed {
-        let failures = decision.failures();
-        return Err(Error::Gate {
-            summary: format!(
-                "{} registration gate(s) failed, nothing registered; see {}",
-                failures.len(),
-                ctx.run.uri_of("register/decision.json")
-            ),
-            failures,
-        });
-    }
-    Ok(())
+    kiln_core::driver::verdict_gate::<Decision>(
+        ctx,
+        "registration gate(s) failed, nothing registered",
+    )
+    .await
 }
 
 async fn register(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, Value)> {

@@ -310,19 +310,7 @@ impl PipelineStep for Validate {
 /// The gate: the committed report passed (a failure is [`Error::Gate`], the report
 /// written either way).
 async fn gate(ctx: &StepContext) -> Result<()> {
-    let report: ValidateReport = ctx.run.child(STEP).get_json(REPORT).await?;
-    if !report.passed {
-        let failures = report.failures();
-        return Err(Error::Gate {
-            summary: format!(
-                "{} data quality check(s) failed; see {}",
-                failures.len(),
-                ctx.run.uri_of("validate/report.json")
-            ),
-            failures,
-        });
-    }
-    Ok(())
+    kiln_core::driver::verdict_gate::<ValidateReport>(ctx, "data quality check(s) failed").await
 }
 
 async fn validate(

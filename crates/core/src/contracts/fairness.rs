@@ -184,3 +184,12 @@ impl FairnessReport {
         out
     }
 }
+
+impl super::Verdict for FairnessReport {
+    fn passed(&self) -> bool {
+        self.passed
+    }
+    fn failures(&self) -> Vec<String> {
+        FairnessReport::failures(self)
+    }
+}

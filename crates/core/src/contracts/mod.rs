@@ -44,6 +44,15 @@ pub trait Artifact: Serialize + DeserializeOwned + JsonSchema {
     }
 }
 
+/// An artifact that records a step's verdict: its gate reads it back
+/// ([`verdict_gate`](crate::driver::verdict_gate)).
+pub trait Verdict: Artifact {
+    /// Whether every check passed.
+    fn passed(&self) -> bool;
+    /// One line per failed check.
+    fn failures(&self) -> Vec<String>;
+}
+
 /// The version of artifacts written before versions were recorded.
 pub(crate) fn first_version() -> u32 {
     1

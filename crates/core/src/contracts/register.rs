@@ -69,3 +69,12 @@ impl Artifact for Decision {
         self.format_version
     }
 }
+
+impl super::Verdict for Decision {
+    fn passed(&self) -> bool {
+        self.passed
+    }
+    fn failures(&self) -> Vec<String> {
+        Decision::failures(self)
+    }
+}

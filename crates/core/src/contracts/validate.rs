@@ -328,3 +328,12 @@ impl Artifact for ValidateReport {
         self.format_version
     }
 }
+
+impl super::Verdict for ValidateReport {
+    fn passed(&self) -> bool {
+        self.passed
+    }
+    fn failures(&self) -> Vec<String> {
+        ValidateReport::failures(self)
+    }
+}
