@@ -1,6 +1,7 @@
 //! The workspace's layering, read from `cargo tree`: no library links a terminal crate
 //! (clap, indicatif, tracing-subscriber) unless a binary asks for its `cli` feature, and
-//! the crates the model server is built from never do.
+//! the crates the model server is built from never do; and the layers point one way
+//! (core below statistics below features below the model; charts beside, for reports).
 
 use std::process::Command;
 
@@ -10,6 +11,9 @@ const TERMINAL: &[&str] = &["clap", "indicatif", "tracing-subscriber"];
 /// Every library crate of the workspace, with its `cli` feature (if any) off.
 const LIBRARIES: &[&str] = &[
     "kiln-core",
+    "kiln-stats",
+    "kiln-features",
+    "kiln-charts",
     "kiln-model",
     "kiln-mlflow",
     "kiln-registry",
@@ -94,4 +98,48 @@ fn the_check_sees_a_terminal_crate_where_there_is_one() {
     // And a step's own binary feature brings clap back.
     let deps = dependencies("kiln-evaluate", &["cli"]);
     assert!(deps.iter().any(|d| d == "clap"));
+}
+
+/// Which workspace crates each layer may link (besides external ones). A layer that
+/// reaches up (core linking the transform, the model server linking the charts) is a
+/// layering error, and a chart edit would rebuild the optimised model crates.
+#[test]
+fn the_layers_point_one_way() {
+    let forbidden: &[(&str, &[&str])] = &[
+        (
+            "kiln-core",
+            &["kiln-stats", "kiln-features", "kiln-charts", "kiln-model"],
+        ),
+        (
+            "kiln-stats",
+            &["kiln-features", "kiln-charts", "kiln-model"],
+        ),
+        ("kiln-features", &["kiln-charts", "kiln-model"]),
+        ("kiln-charts", &["kiln-core", "kiln-stats", "kiln-features"]),
+        ("kiln-model", &["kiln-charts"]),
+        ("kiln-train", &["kiln-charts"]),
+        ("kiln-tune", &["kiln-charts"]),
+        ("kiln-serve", &["kiln-charts"]),
+    ];
+    let mut offenders = Vec::new();
+    for (library, above) in forbidden {
+        let deps = dependencies(library, &[]);
+        for crate_above in *above {
+            if deps.iter().any(|d| d == crate_above) {
+                offenders.push(format!("{library} → {crate_above}"));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "layering errors: {offenders:?}");
+    // Not blind: the model does stand on the transform, and the transform on stats.
+    assert!(
+        dependencies("kiln-model", &[])
+            .iter()
+            .any(|d| d == "kiln-features")
+    );
+    assert!(
+        dependencies("kiln-features", &[])
+            .iter()
+            .any(|d| d == "kiln-stats")
+    );
 }

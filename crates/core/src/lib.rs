@@ -6,9 +6,10 @@
 //!   writes and sha256 content hashes; [`parquet_io`] streams Parquet through it and
 //!   [`csv_source`] streams raw CSV into typed Arrow batches.
 //! - [`spec`]: the typed, strict [`PipelineSpec`] and its JSON Schema.
-//! - [`transform`]: the one [`FittedTransform`], fitted by prepare and applied by every
-//!   later step to record batches and single JSON records alike.
-//! - [`profile`] and [`sketch`]: column statistics, the reference for drift.
+//! - [`contracts`]: the artifacts one step writes and another reads, one type each;
+//!   [`decision`]: the decision policy that turns a score into a decision.
+//! - [`table`]: the one reader of columns out of record batches (labels included);
+//!   [`split`]: the seeded row split every step agrees on.
 //! - [`manifest`] and [`step`]: manifests as commit markers, the cache rule, and the
 //!   staged-then-committed protocol every step follows; [`driver`]: the one driver
 //!   that runs a [`driver::PipelineStep`] (plan, execute, observers, gate), alone or
@@ -32,8 +33,6 @@
 //! assert_eq!(loaded.resolve("data.csv"), "data.csv");
 //! ```
 
-pub mod bootstrap;
-pub mod chart;
 pub mod context;
 pub mod contracts;
 pub mod csv_source;
@@ -42,22 +41,17 @@ pub mod driver;
 pub mod error;
 pub mod local_file;
 pub mod manifest;
-pub mod metrics;
 pub mod output;
 pub mod parquet_io;
-pub mod profile;
 pub mod progress;
-pub mod sketch;
 pub mod spec;
 pub mod split;
 pub mod step;
 pub mod store;
 pub mod table;
-pub mod transform;
 
 pub use decision::DecisionPolicy;
 pub use error::{Context, Error, ExitClass, Result};
 pub use manifest::StepManifest;
 pub use spec::PipelineSpec;
 pub use store::ArtifactStore;
-pub use transform::FittedTransform;

@@ -69,7 +69,13 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         STEP,
         SPEC_SECTIONS,
         inputs,
-        &[env!("KILN_CODE_HASH"), kiln_model::CODE_HASH],
+        &[
+            env!("KILN_CODE_HASH"),
+            kiln_model::CODE_HASH,
+            kiln_features::CODE_HASH,
+            kiln_stats::CODE_HASH,
+            kiln_charts::CODE_HASH,
+        ],
     ))
 }
 

@@ -1,7 +1,7 @@
-//! The evaluation plots, as small SVG files (see `kiln_core::chart`).
+//! The evaluation plots, as small SVG files (see `kiln_charts`).
 
-use kiln_core::chart::{Series, bar_chart, confusion_matrix, line_chart};
-use kiln_core::metrics::{pr_curve, roc_curve};
+use kiln_charts::{Series, bar_chart, confusion_matrix, line_chart};
+use kiln_stats::metrics::{pr_curve, roc_curve};
 
 use crate::EvaluationReport;
 

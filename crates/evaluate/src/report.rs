@@ -1,12 +1,12 @@
 //! `metrics.json`: every number evaluate reports, from scores and labels alone.
 
-use kiln_core::bootstrap::bootstrap;
 use kiln_core::contracts::Artifact;
-use kiln_core::metrics::{
-    Confusion, average_precision, best_f1_threshold, brier, calibration, log_loss, roc_auc,
-};
 use kiln_core::spec::EvaluateSpec;
 use kiln_core::{Error, Result};
+use kiln_stats::bootstrap::bootstrap;
+use kiln_stats::metrics::{
+    Confusion, average_precision, best_f1_threshold, brier, calibration, log_loss, roc_auc,
+};
 
 pub use kiln_core::contracts::evaluate::{BestF1, EvaluationReport};
 

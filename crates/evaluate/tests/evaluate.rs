@@ -16,7 +16,7 @@ fn evaluate(args: &[&str]) -> Output {
 
 fn fixture(name: &str) -> PathBuf {
     workspace_root()
-        .join("crates/core/tests/fixtures/metrics")
+        .join("crates/stats/tests/fixtures/metrics")
         .join(name)
 }
 

@@ -10,10 +10,10 @@
 
 use std::collections::BTreeMap;
 
-use kiln_core::bootstrap::Interval;
-use kiln_core::metrics::Confusion;
 use kiln_core::spec::FairnessMetric;
 use kiln_core::split::SplitMix64;
+use kiln_stats::bootstrap::Interval;
+use kiln_stats::metrics::Confusion;
 
 pub use kiln_core::contracts::fairness::{AttributeReport, Disparities, GroupStats};
 

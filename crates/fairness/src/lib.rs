@@ -137,7 +137,16 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let evaluate = ctx.completed_step("evaluate", STEP).await?;
     let object = evaluate.object("predictions.parquet");
     let inputs = vec![InputRecord::of("evaluate/predictions.parquet", &object).await?];
-    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
+    Ok(ctx.step(
+        STEP,
+        SPEC_SECTIONS,
+        inputs,
+        &[
+            env!("KILN_CODE_HASH"),
+            kiln_stats::CODE_HASH,
+            kiln_charts::CODE_HASH,
+        ],
+    ))
 }
 
 /// The fairness step, for the driver.
@@ -384,7 +393,7 @@ fn group_chart(attribute: &AttributeReport) -> String {
         ("TPR", attribute.groups.iter().map(|g| g.tpr).collect()),
         ("FPR", attribute.groups.iter().map(|g| g.fpr).collect()),
     ];
-    kiln_core::chart::bar_chart(
+    kiln_charts::bar_chart(
         &format!("Rates by {}", attribute.attribute),
         "rate",
         &groups,

@@ -5,11 +5,11 @@
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int32Type;
-use kiln_core::metrics::{accuracy, roc_auc};
 use kiln_core::output::{write_stderr, write_stdout};
 use kiln_core::parquet_io::read_parquet_all;
 use kiln_core::store::{ArtifactStore, ObjectRef};
 use kiln_model::{CpuBackend, ModelBundle};
+use kiln_stats::metrics::{accuracy, roc_auc};
 
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

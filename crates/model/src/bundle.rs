@@ -26,8 +26,8 @@ use bytes::Bytes;
 use kiln_core::decision::{DECISION_POLICY, DecisionPolicy};
 use kiln_core::step::StepWriter;
 use kiln_core::store::{ArtifactStore, parse_json};
-use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
+use kiln_features::FittedTransform;
 
 use crate::classifier::{Classifier, ClassifierConfig};
 use crate::layout::FeatureLayout;
@@ -241,7 +241,7 @@ pub fn decide_batch(
                 ))
             })?;
             (0..batch.num_rows())
-                .map(|row| kiln_core::profile::category_key(column.as_ref(), row))
+                .map(|row| kiln_stats::profile::category_key(column.as_ref(), row))
                 .collect()
         }
     };
@@ -253,7 +253,7 @@ pub fn decide_batch(
 pub fn predict_matrix<B: Backend>(
     model: &Classifier<B>,
     layout: &FeatureLayout,
-    matrix: &kiln_core::transform::FeatureMatrix,
+    matrix: &kiln_features::FeatureMatrix,
     device: &B::Device,
 ) -> Result<Vec<f32>> {
     let rows: Vec<usize> = (0..matrix.rows).collect();
@@ -266,7 +266,7 @@ pub fn predict_matrix<B: Backend>(
 pub fn predict_matrix_threads<B: Backend>(
     model: &Classifier<B>,
     layout: &FeatureLayout,
-    matrix: &kiln_core::transform::FeatureMatrix,
+    matrix: &kiln_features::FeatureMatrix,
     device: &B::Device,
     threads: usize,
 ) -> Result<Vec<f32>> {
@@ -303,7 +303,7 @@ pub fn predict_matrix_threads<B: Backend>(
 fn predict_rows<B: Backend>(
     model: &Classifier<B>,
     layout: &FeatureLayout,
-    matrix: &kiln_core::transform::FeatureMatrix,
+    matrix: &kiln_features::FeatureMatrix,
     rows: &[usize],
     device: &B::Device,
 ) -> Result<Vec<f32>> {

@@ -5,7 +5,7 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use kiln_core::spec::CategoricalEncoding;
-use kiln_core::transform::{Feature, FeatureMatrix, FittedTransform};
+use kiln_features::{Feature, FeatureMatrix, FittedTransform};
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::EmbeddingInput;

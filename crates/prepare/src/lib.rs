@@ -7,7 +7,7 @@
 //! | file | what |
 //! | --- | --- |
 //! | `train.parquet`, `test.parquet` | typed columns under their original names, label 0/1, `row_id`, `event_timestamp` |
-//! | `transform.json` | the feature transform fitted on train ([`kiln_core::transform`]) |
+//! | `transform.json` | the feature transform fitted on train ([`kiln_features`]) |
 //! | `profile.json` | per-column statistics of both splits, the reference for drift |
 //! | `manifest.json` | inputs and outputs with sha256, spec fingerprint, version; written last |
 //!
@@ -24,14 +24,14 @@ use kiln_core::csv_source::{CsvRead, TypedBatch, stream_csv};
 use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
-use kiln_core::profile::{TableProfile, TableProfiler};
 use kiln_core::progress::Progress;
 use kiln_core::spec::{DataFormat, EventTimeSpec, PipelineSpec, SourceSpec, SplitRole};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::ObjectRef;
 use kiln_core::table::{ROW_ID, conform_batch};
-use kiln_core::transform::TransformFitter;
 use kiln_core::{Error, Result};
+use kiln_features::TransformFitter;
+use kiln_stats::profile::{TableProfile, TableProfiler};
 use serde::{Deserialize, Serialize};
 
 pub use rows::output_schema;
@@ -82,7 +82,16 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let object = ObjectRef::parse(&ctx.spec.resolve(&source.uri))?;
         inputs.push(InputRecord::of(format!("source[{i}]"), &object).await?);
     }
-    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
+    Ok(ctx.step(
+        STEP,
+        SPEC_SECTIONS,
+        inputs,
+        &[
+            env!("KILN_CODE_HASH"),
+            kiln_features::CODE_HASH,
+            kiln_stats::CODE_HASH,
+        ],
+    ))
 }
 
 /// The prepare step, for the driver.
@@ -187,7 +196,7 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
         profile
             .column(&spec.label.column)
             .and_then(|c| match &c.stats {
-                kiln_core::profile::ColumnStats::Numeric { mean, .. } => *mean,
+                kiln_stats::profile::ColumnStats::Numeric { mean, .. } => *mean,
                 _ => None,
             })
             .unwrap_or(0.0)

@@ -12,13 +12,13 @@ use arrow::compute::{and, filter_record_batch, is_not_null, is_null, or, prep_nu
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use kiln_core::csv_source::TypedBatch;
-use kiln_core::profile::category_key;
 use kiln_core::spec::{
     ColumnType, FilterOp, LabelSpec, PipelineSpec, RowFilter, SplitRole, SplitSpec,
 };
 use kiln_core::split::split_fraction;
 use kiln_core::table::{EVENT_TIMESTAMP, ROW_ID, arrow_type, timestamp_type};
 use kiln_core::{Error, Result};
+use kiln_stats::profile::category_key;
 
 /// The schema of prepare's output tables: the spec's columns under their names (the
 /// label as 0/1 Int32), then `row_id` and `event_timestamp`.

@@ -106,7 +106,12 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         STEP,
         SPEC_SECTIONS,
         inputs,
-        &[env!("KILN_CODE_HASH"), kiln_model::CODE_HASH],
+        &[
+            env!("KILN_CODE_HASH"),
+            kiln_model::CODE_HASH,
+            kiln_features::CODE_HASH,
+            kiln_stats::CODE_HASH,
+        ],
     ))
 }
 
@@ -265,7 +270,7 @@ async fn champion_gate(
     // The champion decides through its own policy (its group thresholds included).
     let scored =
         kiln_model::bundle::score_table(&bundle, &test, &ctx.spec.spec.label.column).await?;
-    let theirs = kiln_core::metrics::named_metric_decided(
+    let theirs = kiln_stats::metrics::named_metric_decided(
         spec.champion_metric,
         &scored.scores,
         &scored.labels,

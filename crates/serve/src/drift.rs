@@ -15,7 +15,7 @@
 
 use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
-use kiln_core::profile::{ColumnStats, TableProfile, category_key, numeric_values};
+use kiln_stats::profile::{ColumnStats, TableProfile, category_key, numeric_values};
 
 /// Floor of a bin's share in the PSI.
 const EPSILON: f64 = 1e-4;
@@ -232,7 +232,7 @@ mod tests {
     use super::*;
     use arrow::array::{Float64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    use kiln_core::profile::TableProfiler;
+    use kiln_stats::profile::TableProfiler;
     use std::sync::Arc;
 
     fn batch(xs: Vec<f64>, cs: Vec<&str>) -> RecordBatch {

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use arrow::record_batch::RecordBatch;
 use kiln_core::decision::DecisionPolicy;
-use kiln_core::profile::{ColumnStats, TableProfile};
 use kiln_core::spec::ColumnType;
 use kiln_core::store::ArtifactStore;
-use kiln_core::transform::{Feature, FittedTransform};
 use kiln_core::{Error, Result};
+use kiln_features::{Feature, FittedTransform};
 use kiln_model::bundle::{MODEL_RECORD, REFERENCE_PROFILE, decide_batch, predict_matrix};
 use kiln_model::{Classifier, CpuBackend, FeatureLayout, ModelBundle};
 use kiln_registry::{ModelReference, resolve};
+use kiln_stats::profile::{ColumnStats, TableProfile};
 
 use crate::inputs::{InputColumn, InputSchema};
 

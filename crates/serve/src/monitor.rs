@@ -82,7 +82,7 @@ impl Monitor {
             && let Some(column) = rows.column_by_name(attribute)
         {
             for (row, &label) in scored.labels.iter().enumerate() {
-                let group = kiln_core::profile::category_key(column.as_ref(), row);
+                let group = kiln_stats::profile::category_key(column.as_ref(), row);
                 let pair = group
                     .as_deref()
                     .and_then(|g| counters.get(g))

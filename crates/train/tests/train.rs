@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_core::metrics::{accuracy, roc_auc};
 use kiln_core::parquet_io::read_parquet_all;
 use kiln_core::store::ArtifactStore;
 use kiln_model::{CpuBackend, ModelBundle};
+use kiln_stats::metrics::{accuracy, roc_auc};
 use kiln_testkit::{adult_command, adult_dir, bin, run, stderr, workspace_root};
 
 fn spec() -> PathBuf {

@@ -30,8 +30,8 @@ use kiln_core::manifest::InputRecord;
 use kiln_core::spec::TuneSpec;
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::sha256_hex;
-use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
+use kiln_features::FittedTransform;
 use kiln_model::device::check_available;
 use kiln_model::training::Dataset;
 
@@ -61,7 +61,12 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         STEP,
         SPEC_SECTIONS,
         inputs,
-        &[env!("KILN_CODE_HASH"), kiln_model::CODE_HASH],
+        &[
+            env!("KILN_CODE_HASH"),
+            kiln_model::CODE_HASH,
+            kiln_features::CODE_HASH,
+            kiln_stats::CODE_HASH,
+        ],
     ))
 }
 

@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 
 pub use kiln_core::spec::{BEST_CONFIG_FORMAT as TUNE_FORMAT, BestConfig};
 use kiln_core::spec::{PruningSpec, TrainSpec, TuneMetric, TuneSpec, apply_params};
-use kiln_core::transform::FittedTransform;
 use kiln_core::{Error, Result};
+use kiln_features::FittedTransform;
 use kiln_model::device::DeviceKind;
 use kiln_model::training::{Control, Dataset, EpochRecord, fit_on, plan};
 use serde::{Deserialize, Serialize};

@@ -15,10 +15,10 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 
-use kiln_core::profile::{ColumnStats as ProfileStats, TableProfile};
-use kiln_core::sketch::QuantileSketch;
 use kiln_core::spec::DriftSpec;
 use kiln_core::{Error, Result};
+use kiln_stats::profile::{ColumnStats as ProfileStats, TableProfile};
+use kiln_stats::sketch::QuantileSketch;
 
 use crate::value::{Column, Val};
 

@@ -8,7 +8,7 @@
 use arrow::datatypes::Schema;
 use serde_json::{Map, Value as Json, json};
 
-use kiln_core::profile::{ColumnStats, TableProfile};
+use kiln_stats::profile::{ColumnStats, TableProfile};
 
 use crate::suite::{ExpectationConfig, Suite};
 use crate::value::type_names;

@@ -41,11 +41,11 @@ use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
 use kiln_core::output::write_stderr;
 use kiln_core::parquet_io::{read_parquet, read_parquet_dictionary};
-use kiln_core::profile::{TableProfile, TableProfiler};
 use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, DriftSpec};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::ObjectRef;
 use kiln_core::{Error, Result};
+use kiln_stats::profile::{TableProfile, TableProfiler};
 
 pub use condition::Condition;
 pub use drift::{ColumnDrift, DriftCheck, DriftMeasure, DriftReport, ks, psi};
@@ -263,7 +263,12 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         inputs.push(InputRecord::of(format!("prepare/{file}"), &prepare.object(file)).await?);
     }
     inputs.push(InputRecord::of(suite_uri.clone(), &ObjectRef::parse(&suite_uri)?).await?);
-    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
+    Ok(ctx.step(
+        STEP,
+        SPEC_SECTIONS,
+        inputs,
+        &[env!("KILN_CODE_HASH"), kiln_stats::CODE_HASH],
+    ))
 }
 
 /// The spec's `validation` section and the suite's URI.

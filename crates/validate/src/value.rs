@@ -573,11 +573,11 @@ const SPILL: usize = 1 << 16;
 
 /// A float's bits as a key whose unsigned order is the numbers' order.
 fn float_order(bits: u64) -> u64 {
-    kiln_core::sketch::ordered_key(f64::from_bits(bits))
+    kiln_stats::sketch::ordered_key(f64::from_bits(bits))
 }
 
 fn float_from_order(key: u64) -> u64 {
-    kiln_core::sketch::from_key(key).to_bits()
+    kiln_stats::sketch::from_key(key).to_bits()
 }
 
 /// Counts of one kind of fixed-size value: a hash map while there are few distinct

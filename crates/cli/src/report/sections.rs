@@ -100,7 +100,7 @@ pub(super) fn validation_section(v: &ValidateReport) -> String {
 
 pub(super) fn evaluation_section(m: &EvaluationReport) -> String {
     let mut body = String::from("<h2>Model quality (test split)</h2>");
-    let interval = |i: Option<kiln_core::bootstrap::Interval>| {
+    let interval = |i: Option<kiln_stats::bootstrap::Interval>| {
         i.map_or(String::new(), |i| {
             format!(" [{}, {}]", float(i.low), float(i.high))
         })

@@ -3,8 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::BootstrapIntervals;
-use crate::metrics::{Calibration, Confusion};
+use crate::contracts::measures::BootstrapIntervals;
+use crate::contracts::measures::{Calibration, Confusion};
 use crate::spec::ModelMetric;
 
 use super::Artifact;
@@ -71,7 +71,7 @@ impl EvaluationReport {
     /// A readable table for the terminal.
     pub fn table(&self) -> String {
         let optional = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.4}"));
-        let interval = |i: Option<crate::bootstrap::Interval>| {
+        let interval = |i: Option<crate::contracts::measures::Interval>| {
             i.map_or(String::new(), |i| {
                 format!("  (95 % CI {:.4} – {:.4})", i.low, i.high)
             })

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::Interval;
+use crate::contracts::measures::Interval;
 use crate::spec::FairnessMetric;
 
 pub use crate::decision::GroupThresholds;

@@ -17,6 +17,7 @@ use crate::store::ArtifactStore;
 pub mod bundle;
 pub mod evaluate;
 pub mod fairness;
+pub mod measures;
 pub mod register;
 pub mod tracking;
 pub mod train;

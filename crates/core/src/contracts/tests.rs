@@ -20,9 +20,9 @@ use super::validate::{
     Statistics, ValidateReport, ValidationResult,
 };
 use super::*;
-use crate::bootstrap::{BootstrapIntervals, Interval};
+use crate::contracts::measures::{BootstrapIntervals, Interval};
+use crate::contracts::measures::{Calibration, CalibrationBin, Confusion};
 use crate::manifest::InputRecord;
-use crate::metrics::{Calibration, CalibrationBin, Confusion};
 use crate::spec::{ColumnSpec, ColumnType, FairnessMetric, MitigationConstraint};
 use crate::store::ContentHash;
 

@@ -8,8 +8,8 @@ use kiln_core::parquet_io::read_parquet;
 use kiln_core::split::is_validation_row;
 use kiln_core::store::ObjectRef;
 use kiln_core::table::{ROW_ID, binary_column};
-use kiln_core::transform::{FeatureMatrix, FittedTransform};
 use kiln_core::{Error, Result};
+use kiln_features::{FeatureMatrix, FittedTransform};
 
 /// Transformed features with labels and row ids.
 pub struct Dataset {

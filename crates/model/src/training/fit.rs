@@ -16,11 +16,11 @@ use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer}
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
-use kiln_core::metrics::{log_loss, roc_auc};
 use kiln_core::spec::{ClassWeight, TrainSpec};
 use kiln_core::split::SplitMix64;
-use kiln_core::transform::FeatureMatrix;
 use kiln_core::{Error, Result};
+use kiln_features::FeatureMatrix;
+use kiln_stats::metrics::{log_loss, roc_auc};
 
 use super::checkpoint::{Best, Checkpoint, CheckpointStore, EpochRecord, Progress};
 use super::schedule::{derive_seed, epoch_order, learning_rate};

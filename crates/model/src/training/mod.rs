@@ -12,8 +12,8 @@ pub use data::Dataset;
 pub use fit::{Control, Io, TrainData, TrainResult, fit};
 
 use kiln_core::spec::{NumericEmbedding, TrainSpec};
-use kiln_core::transform::{FeatureMatrix, FittedTransform};
 use kiln_core::{Error, Result};
+use kiln_features::{FeatureMatrix, FittedTransform};
 
 use crate::device::DeviceKind;
 use crate::{ClassifierConfig, FeatureLayout, PeriodicConfig};

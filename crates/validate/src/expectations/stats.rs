@@ -18,7 +18,7 @@ pub struct ColumnStats {
     pub float_sum: f64,
     compensation: f64,
     pub is_int: bool,
-    pub moments: kiln_core::profile::Moments,
+    pub moments: kiln_stats::profile::Moments,
     pub counts: Option<ValueCounts>,
     pub want_moments: bool,
 }

@@ -9,8 +9,8 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
 use crate::sketch::QuantileSketch;
+use kiln_core::error::Result;
 
 /// Quantile levels reported for numeric columns.
 pub const QUANTILE_LEVELS: [f64; 11] =

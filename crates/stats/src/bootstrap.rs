@@ -7,27 +7,8 @@
 //! scores) per resample, on every core, reproducible for a seed whatever the core
 //! count. For large n the Poisson bootstrap and the classic multinomial one agree.
 
-use serde::{Deserialize, Serialize};
-
-use crate::split::SplitMix64;
-
-/// A two-sided percentile interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Interval {
-    pub low: f64,
-    pub high: f64,
-}
-
-/// Bootstrap intervals and how they were made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct BootstrapIntervals {
-    pub resamples: usize,
-    pub seed: u64,
-    pub confidence: f64,
-    /// `None` when too few resamples had both classes.
-    pub roc_auc: Option<Interval>,
-    pub f1: Option<Interval>,
-}
+pub use kiln_core::contracts::measures::{BootstrapIntervals, Interval};
+use kiln_core::split::SplitMix64;
 
 /// Percentile intervals (numpy's linear percentiles) of ROC AUC and F1 at `threshold`
 /// over `resamples` seeded bootstrap resamples.

@@ -1,7 +1,7 @@
-//! kiln_core::metrics against the values scikit-learn computed on the same fixture
+//! kiln_stats::metrics against the values scikit-learn computed on the same fixture
 //! files (tests/fixtures/metrics; `generate.py` there wrote them). No Python needed.
 
-use kiln_core::metrics::{Confusion, average_precision, brier, calibration, log_loss, roc_auc};
+use kiln_stats::metrics::{Confusion, average_precision, brier, calibration, log_loss, roc_auc};
 
 /// The crate folder as `cargo test` gives it at run time: a test binary compiled in
 /// another checkout that shares the target directory keeps its own path in `env!`.

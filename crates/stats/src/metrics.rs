@@ -6,90 +6,8 @@
 //! average precision are `None` (undefined) when only one class is present; log loss
 //! clips probabilities to `[ε, 1 − ε]` with ε = f64::EPSILON.
 
-use crate::spec::ModelMetric;
-use serde::{Deserialize, Serialize};
-
-/// Confusion matrix counts at a threshold.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub struct Confusion {
-    pub tn: u64,
-    pub fp: u64,
-    #[serde(rename = "fn")]
-    pub fn_: u64,
-    pub tp: u64,
-}
-
-impl Confusion {
-    /// Counts at `threshold`.
-    pub fn at<S: Copy + Into<f64>>(scores: &[S], labels: &[u8], threshold: f64) -> Self {
-        let mut c = Confusion::default();
-        for (&s, &y) in scores.iter().zip(labels) {
-            match (s.into() >= threshold, y == 1) {
-                (true, true) => c.tp += 1,
-                (true, false) => c.fp += 1,
-                (false, true) => c.fn_ += 1,
-                (false, false) => c.tn += 1,
-            }
-        }
-        c
-    }
-
-    /// Counts of 0/1 decisions against labels.
-    pub fn of_decisions(decisions: &[u8], labels: &[u8]) -> Self {
-        let mut c = Confusion::default();
-        for (&d, &y) in decisions.iter().zip(labels) {
-            match (d == 1, y == 1) {
-                (true, true) => c.tp += 1,
-                (true, false) => c.fp += 1,
-                (false, true) => c.fn_ += 1,
-                (false, false) => c.tn += 1,
-            }
-        }
-        c
-    }
-
-    pub fn total(&self) -> u64 {
-        self.tn + self.fp + self.fn_ + self.tp
-    }
-
-    pub fn accuracy(&self) -> f64 {
-        ratio(self.tp + self.tn, self.total())
-    }
-
-    pub fn precision(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fp)
-    }
-
-    pub fn recall(&self) -> f64 {
-        ratio(self.tp, self.tp + self.fn_)
-    }
-
-    /// True positive rate (= recall).
-    pub fn tpr(&self) -> f64 {
-        self.recall()
-    }
-
-    /// False positive rate.
-    pub fn fpr(&self) -> f64 {
-        ratio(self.fp, self.fp + self.tn)
-    }
-
-    /// Share predicted positive.
-    pub fn selection_rate(&self) -> f64 {
-        ratio(self.tp + self.fp, self.total())
-    }
-
-    pub fn f1(&self) -> f64 {
-        // 2TP / (2TP + FP + FN): scikit-learn's formula, 0 when undefined.
-        ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn_)
-    }
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
+pub use kiln_core::contracts::measures::{Calibration, CalibrationBin, Confusion};
+use kiln_core::spec::ModelMetric;
 
 /// Row indices sorted by score, descending (ties keep input order).
 fn descending<S: Copy + Into<f64>>(scores: &[S]) -> Vec<usize> {
@@ -249,25 +167,6 @@ pub fn brier<S: Copy + Into<f64>>(probabilities: &[S], labels: &[u8]) -> f64 {
 /// Share of correct predictions at a threshold (`score >= threshold` is positive).
 pub fn accuracy<S: Copy + Into<f64>>(scores: &[S], labels: &[u8], threshold: f64) -> f64 {
     Confusion::at(scores, labels, threshold).accuracy()
-}
-
-/// One bin of a reliability diagram.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct CalibrationBin {
-    pub lower: f64,
-    pub upper: f64,
-    pub count: u64,
-    pub mean_predicted: f64,
-    pub fraction_positive: f64,
-}
-
-/// A reliability diagram over equal-width bins and its expected calibration error.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Calibration {
-    /// Non-empty bins only, as scikit-learn's `calibration_curve` returns them.
-    pub bins: Vec<CalibrationBin>,
-    /// Σ (nᵦ / N) · |fraction positive − mean predicted| over the bins.
-    pub expected_calibration_error: f64,
 }
 
 /// Calibration over `n_bins` equal-width bins of [0, 1], binned as scikit-learn's

@@ -1,0 +1,3 @@
+fn main() {
+    kiln_buildinfo::emit_code_hash();
+}
