@@ -43,6 +43,9 @@ SERVE_VENV      := $(CACHE)/serve-venv
 TRITONCLIENT_VERSION := 2.73.0
 KSERVE_VERSION  := 0.21.0
 SCHEMATHESIS_VERSION := 4.32.5
+# Feast itself, over prepare's Parquet (tests/feast.rs; feature_store/).
+FEAST_VERSION   := 0.67.0
+FEAST_VENV      := $(CACHE)/feast-venv
 PROMETHEUS_DIR  := $(TOOLS)/prometheus
 ALERTMANAGER_DIR := $(TOOLS)/alertmanager
 # The laptop's traffic router for canaries (`make deploy-dev`, crates/rollout/tests).
@@ -172,7 +175,7 @@ infra-apply: ## terraform apply (the plan from infra-plan when there is one)
 infra-destroy: ## terraform destroy
 	scripts/infra.sh destroy
 
-test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed $(SERVE_VENV)/.installed \
+test-deps: $(VENV)/.installed $(TOOLS)/bin/s3s-fs $(MLFLOW_VENV)/.installed $(SERVE_VENV)/.installed $(FEAST_VENV)/.installed \
            $(PROMETHEUS_DIR)/.installed $(ALERTMANAGER_DIR)/.installed $(HAPROXY_DIR)/.installed $(TOOLS)/bin/oha lint-deps ## Install what the tests need under .cache/
 
 lint-deps: $(LINT_VENV)/.installed $(NODE_DIR)/.installed
@@ -202,6 +205,11 @@ $(SERVE_VENV)/.installed:
 	python3 -m venv $(SERVE_VENV)
 	$(SERVE_VENV)/bin/pip install --quiet --disable-pip-version-check "tritonclient[http,grpc]==$(TRITONCLIENT_VERSION)" \
 	  kserve==$(KSERVE_VERSION) schemathesis==$(SCHEMATHESIS_VERSION) pyarrow==$(PYARROW_VERSION)
+	touch $@
+
+$(FEAST_VENV)/.installed:
+	python3 -m venv $(FEAST_VENV)
+	$(FEAST_VENV)/bin/pip install --quiet --disable-pip-version-check feast==$(FEAST_VERSION)
 	touch $@
 
 $(PROMETHEUS_DIR)/.installed:
@@ -258,7 +266,8 @@ test: test-deps ## Run every test (installs and starts what they need), compat-g
 	cargo build --locked --bins
 	KILN_TEST_PYTHON=$(VENV)/bin/python KILN_TEST_S3S_FS=$(TOOLS)/bin/s3s-fs \
 	KILN_TEST_MLFLOW=$(MLFLOW_VENV)/bin/mlflow MLFLOW_TRACKING_URI= \
-	KILN_TEST_SERVE_PYTHON=$(SERVE_VENV)/bin/python KILN_TEST_PROMETHEUS=$(PROMETHEUS_DIR)/usr/bin/prometheus \
+	KILN_TEST_SERVE_PYTHON=$(SERVE_VENV)/bin/python KILN_TEST_FEAST_PYTHON=$(FEAST_VENV)/bin/python \
+	KILN_TEST_PROMETHEUS=$(PROMETHEUS_DIR)/usr/bin/prometheus \
 	KILN_TEST_ALERTMANAGER=$(ALERTMANAGER_DIR)/usr/bin/prometheus-alertmanager KILN_TEST_OHA=$(TOOLS)/bin/oha \
 	KILN_HAPROXY_DIR=$(abspath $(HAPROXY_DIR)) KILN_ADULT_DIR="$$(scripts/adult-data.sh)" KILN_SCHEMAS_DIR=$(abspath $(SCHEMAS)) \
 	  cargo test --locked --workspace --no-fail-fast

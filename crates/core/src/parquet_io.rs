@@ -126,6 +126,11 @@ impl ParquetSink {
 
 /// Reads byte ranges of a Parquet object through the store (size known up front, so
 /// the footer is one ranged read).
+///
+/// This is parquet's own reader pattern: `parquet::arrow::async_reader::ParquetObjectReader`
+/// is deprecated since parquet 59.2 in favour of implementing [`AsyncFileReader`] over
+/// the store directly (apache/arrow-rs#10308), which is what this does; it also keeps a
+/// failed read of the store as the store's error, so its exit code survives.
 struct StoreFileReader {
     store: Arc<dyn object_store::ObjectStore>,
     path: object_store::path::Path,

@@ -64,6 +64,36 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 static MEMORY_STORES: LazyLock<Mutex<HashMap<String, Arc<InMemory>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+/// S3 clients by bucket and configuration, so that every URI in one bucket shares one
+/// client (its connection pool and credential cache) instead of building one per URI.
+static S3_STORES: LazyLock<Mutex<HashMap<S3Key, Arc<dyn ObjectStore>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// A bucket and the environment an S3 client is configured from: a change of endpoint
+/// or credentials in the same process gets a new client, not a stale one.
+#[derive(PartialEq, Eq, Hash)]
+struct S3Key {
+    bucket: String,
+    settings: Vec<(String, String)>,
+}
+
+impl S3Key {
+    fn current(bucket: &str) -> Self {
+        let mut settings: Vec<(String, String)> = std::env::vars()
+            .filter(|(name, _)| name.starts_with("AWS_") || name.starts_with("KILN_S3_"))
+            .collect();
+        settings.sort();
+        S3Key {
+            bucket: bucket.to_string(),
+            settings,
+        }
+    }
+}
+
+/// The local file system backend; it holds no state beyond its options, so one serves all.
+static LOCAL_STORE: LazyLock<Arc<LocalFileSystem>> =
+    LazyLock::new(|| Arc::new(LocalFileSystem::new().with_automatic_cleanup(true)));
+
 /// One object (a file) in some store, addressed by a URI.
 #[derive(Clone)]
 pub struct ObjectRef {
@@ -410,8 +440,8 @@ fn resolve(uri: &str) -> Result<Resolved> {
     let path = Path::from_absolute_path(&normalised)
         .map_err(|e| Error::usage(format!("`{uri}`: invalid path: {e}")))?;
     // Automatic cleanup removes folders left empty by deletes (the staging folder).
-    let store = LocalFileSystem::new().with_automatic_cleanup(true);
-    Ok((Arc::new(store), path, Some(normalised)))
+    let store: Arc<dyn ObjectStore> = LOCAL_STORE.clone();
+    Ok((store, path, Some(normalised)))
 }
 
 /// Removes `.` and `..` segments without touching the file system (the path may not exist yet).
@@ -435,10 +465,25 @@ fn parse_key(key: &str, uri: &str) -> Result<Path> {
         .map_err(|e| Error::usage(format!("`{uri}`: invalid object key: {e}")))
 }
 
+/// The S3 client for a bucket: the one already built for it in this process under the
+/// same settings, or a new one.
+fn open_s3(bucket: &str, uri: &str) -> Result<Arc<dyn ObjectStore>> {
+    let key = S3Key::current(bucket);
+    let mut clients = S3_STORES
+        .lock()
+        .map_err(|_| Error::Invalid("S3 client registry poisoned".into()))?;
+    if let Some(client) = clients.get(&key) {
+        return Ok(Arc::clone(client));
+    }
+    let client = build_s3(bucket, uri)?;
+    clients.insert(key, Arc::clone(&client));
+    Ok(client)
+}
+
 /// Builds an S3 client from the standard AWS variables (`AWS_ENDPOINT_URL`,
 /// `AWS_REGION`, credentials, `AWS_ALLOW_HTTP`). Retries are bounded so that an
 /// unreachable endpoint fails in seconds with exit code 75, for Argo to retry.
-fn open_s3(bucket: &str, uri: &str) -> Result<Arc<dyn ObjectStore>> {
+fn build_s3(bucket: &str, uri: &str) -> Result<Arc<dyn ObjectStore>> {
     let retry_secs = env_secs("KILN_S3_RETRY_TIMEOUT_SECS", 30);
     let retry = RetryConfig {
         max_retries: 4,
@@ -532,6 +577,19 @@ mod tests {
             child.get("out.txt").await.unwrap(),
             Bytes::from_static(b"hi")
         );
+    }
+
+    #[test]
+    fn uris_in_one_bucket_share_one_s3_client() {
+        let store = |uri: &str| ObjectRef::parse(uri).unwrap().parts().0;
+        let a = store("s3://kiln-share-test/runs/a/prepare/train.parquet");
+        let b = store("s3://kiln-share-test/runs/b/spec.yaml");
+        let other = store("s3://kiln-share-test-other/x");
+        assert!(Arc::ptr_eq(&a, &b), "two URIs in one bucket built two clients");
+        assert!(!Arc::ptr_eq(&a, &other), "two buckets shared a client");
+        // The artifact-store view of the bucket uses the same client too.
+        let run = ArtifactStore::open("s3://kiln-share-test/runs/a").unwrap();
+        assert!(Arc::ptr_eq(&a, &run.object("x").parts().0));
     }
 
     #[tokio::test]

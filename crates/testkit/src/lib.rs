@@ -120,6 +120,15 @@ pub fn python() -> PathBuf {
     )
 }
 
+/// The Python of the Feast venv (`feast`, pinned in the Makefile).
+pub fn feast_python() -> PathBuf {
+    tool(
+        "KILN_TEST_FEAST_PYTHON",
+        ".cache/feast-venv/bin/python",
+        "make test-deps",
+    )
+}
+
 /// The UCI Adult folder (adult.data, adult.test).
 pub fn adult_dir() -> PathBuf {
     let dir = std::env::var_os("KILN_ADULT_DIR")
