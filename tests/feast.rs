@@ -13,7 +13,7 @@ use kiln_testkit::{feast_python, run, stderr, stdout, workspace_root};
 fn feast_serves_the_prepared_values_online() {
     let root = workspace_root();
     let tmp = tempfile::tempdir().unwrap();
-    let prepared = run(&mut kiln_testkit::adult_command(
+    let prepared = run(kiln_testkit::adult_command(
         &kiln_testkit::bin("kiln"),
         Some("prepare"),
         &tmp.path().join("run"),

@@ -585,7 +585,10 @@ mod tests {
         let a = store("s3://kiln-share-test/runs/a/prepare/train.parquet");
         let b = store("s3://kiln-share-test/runs/b/spec.yaml");
         let other = store("s3://kiln-share-test-other/x");
-        assert!(Arc::ptr_eq(&a, &b), "two URIs in one bucket built two clients");
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "two URIs in one bucket built two clients"
+        );
         assert!(!Arc::ptr_eq(&a, &other), "two buckets shared a client");
         // The artifact-store view of the bucket uses the same client too.
         let run = ArtifactStore::open("s3://kiln-share-test/runs/a").unwrap();

@@ -6,6 +6,7 @@
 //! the exit code of ARCHITECTURE.md ([`main_with`]).
 
 pub mod args;
+mod malloc;
 pub mod terminal;
 
 use std::io::Write;
@@ -50,6 +51,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    malloc::bound_caches();
     terminal::init_logging(log);
     terminal::install_progress_bars();
     match tokio_runtime() {
