@@ -1,8 +1,10 @@
 //! The workspace's layering, read from `cargo tree`: no library links a terminal crate
 //! (clap, indicatif, tracing-subscriber) unless a binary asks for its `cli` feature, and
 //! the crates the model server is built from never do; and the layers point one way
-//! (core below statistics below features below the model; charts beside, for reports).
+//! (core below statistics below features below the model; charts beside, for reports);
+//! and each step's code hash covers every workspace crate the step links.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 
 /// Terminal crates: argument parsing, progress bars, log formatting.
@@ -142,4 +144,37 @@ fn the_layers_point_one_way() {
             .iter()
             .any(|d| d == "kiln-stats")
     );
+}
+
+/// The steps, whose cache keys hash their code (`kiln-buildinfo`).
+const STEPS: &[&str] = &[
+    "kiln-prepare",
+    "kiln-validate",
+    "kiln-tune",
+    "kiln-train",
+    "kiln-evaluate",
+    "kiln-fairness",
+    "kiln-register",
+];
+
+#[test]
+fn a_steps_code_hash_covers_every_workspace_crate_it_links() {
+    let root = kiln_testkit::workspace_root();
+    for step in STEPS {
+        // With its `cli` feature on, as the step binaries are built.
+        let linked: BTreeSet<String> = dependencies(step, &["cli"])
+            .into_iter()
+            .filter(|name| name.starts_with("kiln-"))
+            .collect();
+        let dir = root.join("crates").join(step.trim_start_matches("kiln-"));
+        let covered: BTreeSet<String> = kiln_buildinfo::code_crates(&dir).into_keys().collect();
+        assert_eq!(
+            covered, linked,
+            "{step}: the code hash covers the left set, cargo tree links the right one"
+        );
+        // Not blind: every step runs kiln-core, and prepare the transform fitter.
+        assert!(covered.contains("kiln-core"), "{step}: {covered:?}");
+    }
+    let prepare = kiln_buildinfo::code_crates(&root.join("crates/prepare"));
+    assert!(prepare.contains_key("kiln-features") && prepare.contains_key("kiln-stats"));
 }

@@ -5,9 +5,6 @@
 
 use std::fmt::Write;
 
-/// A hash of this crate's code, for the cache key of every step that draws charts.
-pub const CODE_HASH: &str = env!("KILN_CODE_HASH");
-
 const WIDTH: f64 = 560.0;
 const HEIGHT: f64 = 420.0;
 const LEFT: f64 = 64.0;

@@ -57,7 +57,8 @@ impl StepContext {
     }
 
     /// A step of this run keyed by the spec sections it reads, its inputs and its code
-    /// (`code`: the `KILN_CODE_HASH` of the step's crate and of the libraries it runs).
+    /// (`code`: the step crate's `KILN_CODE_HASH`, which kiln-buildinfo computes over the
+    /// crate and every workspace library it links).
     pub fn step(
         &self,
         name: &str,

@@ -16,12 +16,12 @@ pub const MANIFEST: &str = "manifest.json";
 /// The version written into manifests; a new version invalidates every cache.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// A hash of kiln-core's own sources (kiln-buildinfo): part of every step's
-/// `tool_version`, beside the hashes of the step's crate and the libraries it runs.
+/// A hash of kiln-core's sources (kiln-buildinfo): part of every step's `tool_version`,
+/// beside the step crate's hash (which covers every workspace library it links).
 pub const CODE_HASH: &str = env!("KILN_CODE_HASH");
 
 /// The `tool_version` of a step: the release, then a hash of the code it ran
-/// (kiln-core's and `code`, the step's own crate and the libraries it uses), so a code
+/// (kiln-core's and `code`: the step crate's, over it and the libraries it links), so a code
 /// change without a version bump invalidates the cache.
 pub fn tool_version(code: &[&str]) -> String {
     use sha2::{Digest, Sha256};

@@ -65,18 +65,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let object = ctx.run.child("prepare").object(table);
         inputs.push(InputRecord::of(format!("prepare/{table}"), &object).await?);
     }
-    Ok(ctx.step(
-        STEP,
-        SPEC_SECTIONS,
-        inputs,
-        &[
-            env!("KILN_CODE_HASH"),
-            kiln_model::CODE_HASH,
-            kiln_features::CODE_HASH,
-            kiln_stats::CODE_HASH,
-            kiln_charts::CODE_HASH,
-        ],
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// The evaluate step, for the driver.

@@ -137,16 +137,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let evaluate = ctx.completed_step("evaluate", STEP).await?;
     let object = evaluate.object("predictions.parquet");
     let inputs = vec![InputRecord::of("evaluate/predictions.parquet", &object).await?];
-    Ok(ctx.step(
-        STEP,
-        SPEC_SECTIONS,
-        inputs,
-        &[
-            env!("KILN_CODE_HASH"),
-            kiln_stats::CODE_HASH,
-            kiln_charts::CODE_HASH,
-        ],
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// The fairness step, for the driver.

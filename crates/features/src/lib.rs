@@ -14,8 +14,5 @@ pub use apply::{FeatureMatrix, FittedTransform};
 pub use feature::{CategoricalFeature, Feature, NumericFeature, Scale, TRANSFORM_FORMAT};
 pub use fit::TransformFitter;
 
-/// A hash of this crate's code, for the cache key of every step that runs it.
-pub const CODE_HASH: &str = env!("KILN_CODE_HASH");
-
 #[cfg(test)]
 mod tests;

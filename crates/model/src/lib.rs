@@ -24,6 +24,3 @@ pub use periodic::PeriodicConfig;
 pub type CpuBackend = burn::backend::NdArray<f32>;
 /// The CPU backend with automatic differentiation, for training.
 pub type CpuTrainBackend = burn::backend::Autodiff<CpuBackend>;
-
-/// A hash of kiln-model's sources, for the cache keys of the steps that run it.
-pub const CODE_HASH: &str = env!("KILN_CODE_HASH");

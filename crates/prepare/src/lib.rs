@@ -82,16 +82,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let object = ObjectRef::parse(&ctx.spec.resolve(&source.uri))?;
         inputs.push(InputRecord::of(format!("source[{i}]"), &object).await?);
     }
-    Ok(ctx.step(
-        STEP,
-        SPEC_SECTIONS,
-        inputs,
-        &[
-            env!("KILN_CODE_HASH"),
-            kiln_features::CODE_HASH,
-            kiln_stats::CODE_HASH,
-        ],
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// The prepare step, for the driver.

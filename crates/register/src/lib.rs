@@ -102,17 +102,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
             size: registry.len() as u64,
         },
     });
-    Ok(ctx.step(
-        STEP,
-        SPEC_SECTIONS,
-        inputs,
-        &[
-            env!("KILN_CODE_HASH"),
-            kiln_model::CODE_HASH,
-            kiln_features::CODE_HASH,
-            kiln_stats::CODE_HASH,
-        ],
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// The register step, for the driver.

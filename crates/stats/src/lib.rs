@@ -16,6 +16,3 @@ pub mod bootstrap;
 pub mod metrics;
 pub mod profile;
 pub mod sketch;
-
-/// A hash of this crate's code, for the cache key of every step that runs it.
-pub const CODE_HASH: &str = env!("KILN_CODE_HASH");

@@ -53,17 +53,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let tune = ctx.completed_step("tune", STEP).await?;
         inputs.push(InputRecord::of(format!("tune/{TUNED}"), &tune.object(TUNED)).await?);
     }
-    Ok(ctx.step(
-        STEP,
-        SPEC_SECTIONS,
-        inputs,
-        &[
-            env!("KILN_CODE_HASH"),
-            kiln_model::CODE_HASH,
-            kiln_features::CODE_HASH,
-            kiln_stats::CODE_HASH,
-        ],
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// The train step, for the driver.

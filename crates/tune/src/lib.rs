@@ -57,17 +57,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     for name in INPUTS {
         inputs.push(InputRecord::of(format!("prepare/{name}"), &prepare.object(name)).await?);
     }
-    Ok(ctx.step(
-        STEP,
-        SPEC_SECTIONS,
-        inputs,
-        &[
-            env!("KILN_CODE_HASH"),
-            kiln_model::CODE_HASH,
-            kiln_features::CODE_HASH,
-            kiln_stats::CODE_HASH,
-        ],
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// The search's cache key and folder.

@@ -263,12 +263,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         inputs.push(InputRecord::of(format!("prepare/{file}"), &prepare.object(file)).await?);
     }
     inputs.push(InputRecord::of(suite_uri.clone(), &ObjectRef::parse(&suite_uri)?).await?);
-    Ok(ctx.step(
-        STEP,
-        SPEC_SECTIONS,
-        inputs,
-        &[env!("KILN_CODE_HASH"), kiln_stats::CODE_HASH],
-    ))
+    Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 
 /// The spec's `validation` section and the suite's URI.

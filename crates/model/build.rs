@@ -1,3 +1,0 @@
-fn main() {
-    kiln_buildinfo::emit_code_hash();
-}
