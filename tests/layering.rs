@@ -146,27 +146,18 @@ fn the_layers_point_one_way() {
     );
 }
 
-/// The steps, whose cache keys hash their code (`kiln-buildinfo`).
-const STEPS: &[&str] = &[
-    "kiln-prepare",
-    "kiln-validate",
-    "kiln-tune",
-    "kiln-train",
-    "kiln-evaluate",
-    "kiln-fairness",
-    "kiln-register",
-];
-
 #[test]
 fn a_steps_code_hash_covers_every_workspace_crate_it_links() {
     let root = kiln_testkit::workspace_root();
-    for step in STEPS {
+    // The steps of the DAG, each in its crate `crates/<name>` (package `kiln-<name>`).
+    for name in kiln_cli::step_names() {
+        let step = format!("kiln-{name}");
         // With its `cli` feature on, as the step binaries are built.
-        let linked: BTreeSet<String> = dependencies(step, &["cli"])
+        let linked: BTreeSet<String> = dependencies(&step, &["cli"])
             .into_iter()
             .filter(|name| name.starts_with("kiln-"))
             .collect();
-        let dir = root.join("crates").join(step.trim_start_matches("kiln-"));
+        let dir = root.join("crates").join(name);
         let covered: BTreeSet<String> = kiln_buildinfo::code_crates(&dir).into_keys().collect();
         assert_eq!(
             covered, linked,
