@@ -3,16 +3,16 @@
 # on generated predictions (label, float32 score, sex, race; seeded).
 #
 # Usage: benches/audit.sh [ROWS...]   (default: 1000000 10000000)
-# Needs the `make run` binaries and the generator example:
-#   cargo build --profile fast-release -p kiln-evaluate -p kiln-fairness --bins --examples
+# `make bench-audit` builds what it needs: the binaries and the generator beside this
+# script (benches/gen_predictions.rs, binary gen-predictions of the kiln-benches crate).
 # Prints a Markdown table: wall time and peak resident memory (/usr/bin/time -v).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 profile="${KILN_BENCH_PROFILE:-release}"
 dir="$target/$profile"
-for b in kiln-evaluate kiln-fairness examples/gen_predictions; do
-  [ -x "$dir/$b" ] || { echo "build first: cargo build --profile $profile -p kiln-evaluate -p kiln-fairness --bins --examples" >&2; exit 2; }
+for b in kiln-evaluate kiln-fairness gen-predictions; do
+  [ -x "$dir/$b" ] || { echo "build first: cargo build --profile $profile -p kiln-evaluate -p kiln-fairness -p kiln-benches --bins" >&2; exit 2; }
 done
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian package 'time')" >&2; exit 2; }
 sizes=("$@")
@@ -27,7 +27,7 @@ echo "| predictions | command | bootstrap | wall time (s) | peak RSS (MiB) |"
 echo "| ---: | --- | --- | ---: | ---: |"
 for n in "${sizes[@]}"; do
   file="$work/predictions-$n.parquet"
-  "$dir/examples/gen_predictions" "$n" "$file"
+  "$dir/gen-predictions" "$n" "$file"
   /usr/bin/time -v -o "$work/e.time" "$dir/kiln-evaluate" --predictions "$file" \
     --label label --score score --bootstrap 1000 --out "$work/e.json" 2> /dev/null
   read -r w m < <(measure "$work/e.time")

@@ -10,7 +10,7 @@
 # every scheduled request sent, no error); p50/p99/p99.9, sent vs expected, errors,
 # peak RSS, the time from start to ready. Prints Markdown tables.
 #
-# Usage: make bench-serve (installs oha and the peers' venvs under .cache/)
+# Usage: make bench-serve (benches/run.sh serve: installs oha and the peers' venvs under .cache/)
 #   or:  OHA=... KSERVE_PYTHON=... MLSERVER_VENV=... SERVE_BIN=... KILN=... KILN_ADULT_DIR=... benches/serve.sh
 # SERVE_BENCH_SECONDS (default 5) sets the length of each load run.
 set -euo pipefail

@@ -4,19 +4,15 @@
 # machine; final ROC AUC on adult.test for both.
 #
 # Usage: KILN_ADULT_DIR=<folder with adult.data, adult.test> benches/train.sh
-# Needs the binaries of $KILN_BENCH_PROFILE (default fast-release) and Python 3; it
-# installs scikit-learn, pandas and fairlearn into .cache/bench-venv once (the
-# reference tools of the metric fixtures too).
+# Needs the binaries of $KILN_BENCH_PROFILE (default fast-release) and the peers' venv
+# .cache/bench-venv (`scripts/deps/install.sh bench`; `make bench-train` does both).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 profile="${KILN_BENCH_PROFILE:-fast-release}"
 adult="${KILN_ADULT_DIR:?set KILN_ADULT_DIR}"
 venv="$root/.cache/bench-venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.9.1 pandas==3.1.1 pyarrow==22.0.0 fairlearn==0.15.0
-fi
+[ -x "$venv/bin/python" ] || { echo "needs the peers' venv: scripts/deps/install.sh bench" >&2; exit 2; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 spec="$root/examples/adult/spec.yaml"

@@ -4,21 +4,16 @@
 # defaults, in one run on this machine. ROC AUC and accuracy are on adult.test.
 #
 # Usage: KILN_ADULT_DIR=<folder with adult.data, adult.test> benches/tune.sh [TRIALS]
-# Needs the binaries of $KILN_BENCH_PROFILE (default fast-release) and Python 3; it
-# installs scikit-learn, pandas, pyarrow, optuna and lightgbm into
-# .cache/tune-bench-venv once.
+# Needs the binaries of $KILN_BENCH_PROFILE (default fast-release) and the peers' venv
+# .cache/bench-venv (`scripts/deps/install.sh bench`; `make bench-tune` does both).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 profile="${KILN_BENCH_PROFILE:-fast-release}"
 : "${KILN_ADULT_DIR:?set KILN_ADULT_DIR}"
 trials="${1:-16}"
-venv="$root/.cache/tune-bench-venv"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check scikit-learn==1.9.1 pandas==3.1.1 \
-    pyarrow==22.0.0 optuna==5.0.0 lightgbm==4.7.0
-fi
+venv="$root/.cache/bench-venv"
+[ -x "$venv/bin/python" ] || { echo "needs the peers' venv: scripts/deps/install.sh bench" >&2; exit 2; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 spec="$root/examples/adult/spec.yaml"

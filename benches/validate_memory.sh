@@ -3,8 +3,8 @@
 # the case that used to hold every distinct value in a hash map.
 #
 # Usage: benches/validate_memory.sh [ROWS...]   (default: 3000000 30000000 100000000)
-# Needs the binaries and the generator example:
-#   cargo build --profile fast-release -p kiln-validate --bins --examples
+# `make bench-validate-memory` builds what it needs: the binaries and the generator
+# beside this script (benches/gen_unique.rs, binary gen-unique of the kiln-benches crate).
 # Prints a Markdown table: wall time, peak resident memory (/usr/bin/time -v) and
 # whether the suite's verdict is the expected one (every expectation passes). Great
 # Expectations (pandas engine, GE_PYTHON, default .cache/ge-venv from `make compat-ge`)
@@ -16,8 +16,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 profile="${KILN_BENCH_PROFILE:-release}"
 dir="$target/$profile"
-for b in kiln-validate examples/gen_unique; do
-  [ -x "$dir/$b" ] || { echo "build first: cargo build --profile $profile -p kiln-validate --bins --examples" >&2; exit 2; }
+for b in kiln-validate gen-unique; do
+  [ -x "$dir/$b" ] || { echo "build first: cargo build --profile $profile -p kiln-validate -p kiln-benches --bins" >&2; exit 2; }
 done
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian package 'time')" >&2; exit 2; }
 ge_python="${GE_PYTHON:-$root/.cache/ge-venv/bin/python}"
@@ -34,7 +34,7 @@ echo "| rows | tool | wall time (s) | rows/s | peak RSS (MiB) | verdict |"
 echo "| ---: | --- | ---: | ---: | ---: | --- |"
 for n in "${sizes[@]}"; do
   file="$work/unique-$n.parquet"
-  "$dir/examples/gen_unique" "$n" "$file"
+  "$dir/gen-unique" "$n" "$file"
   last=$((n - 1))
   # Uniqueness, distinct counts, range, mean, median and quantiles of both columns:
   # everything that needs all the values, and nothing that lists them.

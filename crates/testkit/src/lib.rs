@@ -120,7 +120,7 @@ pub fn python() -> PathBuf {
     )
 }
 
-/// The Python of the Feast venv (`feast`, pinned in the Makefile).
+/// The Python of the Feast venv (`feast`, pinned in scripts/deps/requirements-feast.in).
 pub fn feast_python() -> PathBuf {
     tool(
         "KILN_TEST_FEAST_PYTHON",
@@ -216,6 +216,16 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// mdBook, which builds the manual (`cargo install`ed under `.cache/tools/bin` by `make
+/// test-deps`; pinned in scripts/deps/cargo-tools.txt).
+pub fn mdbook_bin() -> PathBuf {
+    tool(
+        "KILN_TEST_MDBOOK",
+        ".cache/tools/bin/mdbook",
+        "make test-deps",
+    )
 }
 
 /// The Python of the serving-clients venv (tritonclient, kserve, schemathesis, pyarrow).

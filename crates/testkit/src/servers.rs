@@ -71,7 +71,7 @@ impl Drop for S3Server {
     }
 }
 
-/// The `mlflow` command of the test venv (`mlflow[auth]`, pinned in the Makefile).
+/// The `mlflow` command of the test venv (`mlflow[auth]`, pinned in scripts/deps/requirements-mlflow.in).
 pub fn mlflow_bin() -> PathBuf {
     tool(
         "KILN_TEST_MLFLOW",

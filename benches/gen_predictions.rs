@@ -1,7 +1,8 @@
 //! Generates a predictions file for benchmarks: `label`, `score` (a float32
 //! probability, so ties occur as in real model output), `sex` and `race`, seeded.
 //!
-//! `cargo run --profile fast-release -p kiln-evaluate --example gen_predictions -- ROWS OUT.parquet`
+//! `cargo run --profile fast-release -p kiln-benches --bin gen-predictions -- ROWS OUT.parquet`
+//! (benches/audit.sh runs it).
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.get(1).and_then(|r| r.parse::<usize>().ok()),
         args.get(2),
     ) else {
-        return Err("usage: gen_predictions ROWS OUT.parquet".into());
+        return Err("usage: gen-predictions ROWS OUT.parquet".into());
     };
     let schema = Arc::new(Schema::new(vec![
         Field::new("label", DataType::Int32, false),

@@ -2,7 +2,8 @@
 //! and `x` (float64), each a permutation of 0..ROWS (x scaled), so every value is
 //! distinct and arrives in no particular order.
 //!
-//! `cargo run --profile fast-release -p kiln-validate --example gen_unique -- ROWS OUT.parquet`
+//! `cargo run --profile fast-release -p kiln-benches --bin gen-unique -- ROWS OUT.parquet`
+//! (benches/validate_memory.sh runs it).
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(rows), Some(out)) = (args.get(1).and_then(|r| r.parse::<u64>().ok()), args.get(2))
     else {
-        return Err("usage: gen_unique ROWS OUT.parquet".into());
+        return Err("usage: gen-unique ROWS OUT.parquet".into());
     };
     if rows == 0 || u128::from(rows) % P == 0 {
         return Err(format!("ROWS must be positive and not a multiple of {P}").into());

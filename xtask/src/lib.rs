@@ -1,0 +1,50 @@
+//! # xtask
+//!
+//! Kiln's own automation, in Rust rather than in the Makefile (rust-analyzer's habit):
+//!
+//! - [`spec_reference`]: the manual's spec reference page, rendered from the JSON
+//!   Schema that `kiln spec schema` prints, so the page cannot drift from the types;
+//! - [`links`]: the manual's link check (every internal link and anchor of the built
+//!   book, and the README's links) that `make test` runs;
+//! - [`install`]: every `kiln*` binary of the workspace, found with `cargo metadata`.
+//!
+//! `cargo xtask help` lists the commands; the binary only parses arguments.
+
+pub mod install;
+pub mod links;
+pub mod spec_reference;
+
+use std::path::{Path, PathBuf};
+
+/// What can go wrong in a task; each message names the file or command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("`{command}` failed: {message}")]
+    Command { command: String, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Reads a file as text, naming it on failure.
+pub fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The workspace root (where `Cargo.lock` is), from this crate's own location.
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| manifest.to_path_buf())
+}
