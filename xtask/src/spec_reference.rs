@@ -237,15 +237,8 @@ fn value_cell(branch: &Value, defs: &Map<String, Value>) -> String {
     if !branch.is_object() {
         return format!("`{}`", cell(&branch.to_string()));
     }
-    if let Some(c) = branch.get("const") {
-        return format!("`{}`", cell(&c.to_string()));
-    }
-    if let Some(values) = branch.get("enum").and_then(Value::as_array) {
-        return values
-            .iter()
-            .map(|v| format!("`{}`", cell(&v.to_string())))
-            .collect::<Vec<_>>()
-            .join(", ");
+    if let Some(constants) = constants(branch) {
+        return constants;
     }
     let props = properties(branch);
     if props.len() == 1
@@ -254,6 +247,21 @@ fn value_cell(branch: &Value, defs: &Map<String, Value>) -> String {
         return format!("`{{{key}: …}}` with {}", type_of(inner, defs));
     }
     type_of(branch, defs)
+}
+
+/// A constant (`const`) or a set of them (`enum`), as code spans.
+fn constants(node: &Value) -> Option<String> {
+    if let Some(c) = node.get("const") {
+        return Some(format!("`{}`", cell(&c.to_string())));
+    }
+    let values = node.get("enum").and_then(Value::as_array)?;
+    Some(
+        values
+            .iter()
+            .map(|v| format!("`{}`", cell(&v.to_string())))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// A schema's type in words: a link for a named type, `[T]` for a list, `map of T`,
@@ -279,15 +287,8 @@ fn type_of(node: &Value, defs: &Map<String, Value>) -> String {
             return unique.join(" or ");
         }
     }
-    if let Some(c) = node.get("const") {
-        return format!("`{}`", cell(&c.to_string()));
-    }
-    if let Some(values) = node.get("enum").and_then(Value::as_array) {
-        return values
-            .iter()
-            .map(|v| format!("`{}`", cell(&v.to_string())))
-            .collect::<Vec<_>>()
-            .join(", ");
+    if let Some(constants) = constants(node) {
+        return constants;
     }
     let types: Vec<&str> = match node.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],

@@ -1,5 +1,5 @@
 //! The series on `/metrics` (Prometheus text format). Their names are an API: rollout,
-//! the SLO rules and the dashboards read them (see README, "Metrics").
+//! the SLO rules and the dashboards read them (see docs/serving.md, "Metrics").
 //!
 //! KServe's names for the stage latencies (`request_{preprocess,predict,postprocess}_seconds`
 //! with label `model_name`), and Kiln's own `kiln_*` series for the rest.

@@ -54,10 +54,10 @@ pub struct PipelineSpec {
     /// Data quality checks run by the validate step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation: Option<ValidationSpec>,
-    /// Model and training hyperparameters for the train step.
     /// Hyperparameter search before train (the tune step runs only with this section).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tune: Option<TuneSpec>,
+    /// Model and training hyperparameters for the train step.
     #[serde(default)]
     pub train: TrainSpec,
     /// How the evaluate step scores the model.
