@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Unpack a Debian package's files under a folder (no install, no daemon, no root needed
-# for the unpack itself): `scripts/debian-package.sh prometheus .cache/tools/prometheus`.
+# for the unpack itself): `scripts/deps/debian-package.sh prometheus .cache/tools/prometheus`.
 # The tests run the unpacked binaries on loopback ports and stop them.
 set -euo pipefail
 package=$1

@@ -22,7 +22,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 LINT_BIN="${LINT_BIN:-$root/.cache/lint-venv/bin}"
 PYTHON="${PYTHON:-$root/.cache/venv/bin/python}"
 NODE_MODULES="${NODE_MODULES:-$root/.cache/node/node_modules}"
-SCHEMAS="${SCHEMAS:-$root/../shared/schemas}"
+SCHEMAS="${SCHEMAS:-${KILN_SCHEMAS_DIR:-$root/../shared/schemas}}"
 export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false LOG_LEVEL=WARNING
 
 checkov() {
