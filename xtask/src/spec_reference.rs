@@ -60,44 +60,68 @@ prints (the same types the spec is parsed into, so this page cannot drift from t
     Ok(out)
 }
 
-/// Every (section, field) pair the schema defines: the objects' properties.
+/// Every (section, field) pair the schema defines: the property names at any depth of
+/// the root and of each definition (a variant's and an inline object's included),
+/// without following references.
 pub fn schema_fields(schema: &Value) -> BTreeSet<(String, String)> {
-    let defs = schema
-        .get("$defs")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut fields = BTreeSet::new();
-    let mut add = |section: &str, node: &Value| {
-        for field in properties(node).keys() {
-            fields.insert((section.to_string(), field.clone()));
+    fn walk(section: &str, node: &Value, out: &mut BTreeSet<(String, String)>) {
+        match node {
+            Value::Object(map) => {
+                if let Some(props) = map.get("properties").and_then(Value::as_object) {
+                    for (field, inner) in props {
+                        out.insert((section.to_string(), field.clone()));
+                        walk(section, inner, out);
+                    }
+                }
+                for (key, value) in map {
+                    if key != "properties" && key != "$defs" {
+                        walk(section, value, out);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(section, v, out)),
+            _ => {}
         }
-    };
-    add(ROOT, schema);
-    for (name, node) in &defs {
-        add(name, node);
+    }
+    let mut fields = BTreeSet::new();
+    walk(ROOT, schema, &mut fields);
+    if let Some(defs) = schema.get("$defs").and_then(Value::as_object) {
+        for (name, node) in defs {
+            walk(name, node, &mut fields);
+        }
     }
     fields
 }
 
-/// Every (section, field) pair a rendered page lists: the first column of each
-/// section's field table.
+/// Every (section, field) pair a rendered page lists: the first column of each field
+/// table under a `##` section (its `###` tables included), and the keys of the
+/// `{key: …}` values of its choice tables.
 pub fn page_fields(page: &str) -> BTreeSet<(String, String)> {
     let mut fields = BTreeSet::new();
-    let mut section = None;
-    let mut in_fields = false;
+    let mut section: Option<String> = None;
+    let mut table = "";
     for line in page.lines() {
         if let Some(title) = line.strip_prefix("## ") {
             section = Some(title.trim().to_string());
-            in_fields = false;
+            table = "";
         } else if line.starts_with("| field |") {
-            in_fields = true;
+            table = "field";
+        } else if line.starts_with("| value |") {
+            table = "value";
         } else if !line.starts_with('|') {
-            in_fields = false;
-        } else if in_fields && !line.starts_with("| ---") {
+            table = "";
+        } else if !line.starts_with("| ---")
+            && let Some(section) = &section
+        {
             let cell = line.split('|').nth(1).unwrap_or("").trim();
-            let name = cell.trim_start_matches('`').split('`').next().unwrap_or("");
-            if let Some(section) = &section {
+            let name = match table {
+                "field" => cell.trim_start_matches('`').split('`').next(),
+                "value" => cell
+                    .strip_prefix("`{")
+                    .and_then(|rest| rest.split(':').next()),
+                _ => None,
+            };
+            if let Some(name) = name.filter(|n| !n.is_empty()) {
                 fields.insert((section.clone(), name.to_string()));
             }
         }
@@ -172,43 +196,74 @@ fn write_section(out: &mut String, name: &str, node: &Value, defs: &Map<String, 
     {
         let _ = writeln!(out, "{}\n", one_paragraph(&description));
     }
-    let props = properties(node);
-    if !props.is_empty() {
-        let required: BTreeSet<&str> = node
-            .get("required")
-            .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        out.push_str("| field | type | default | description |\n| --- | --- | --- | --- |\n");
-        for (field, schema) in &props {
-            let default = match schema.get("default") {
-                Some(value) => format!("`{}`", cell(&value.to_string())),
-                None if required.contains(field.as_str()) => "*required*".to_string(),
-                None => "—".to_string(),
-            };
+    // Inline objects (a field's or a variant's) get their own table below this one.
+    let mut nested: Vec<(String, Value)> = Vec::new();
+    if !properties(node).is_empty() {
+        write_fields(out, node, defs, &mut nested);
+    } else if !variants(node).is_empty() {
+        out.push_str("One of:\n\n| value | description |\n| --- | --- |\n");
+        for (value, text) in variants(node) {
             let _ = writeln!(
                 out,
-                "| `{field}` | {} | {default} | {} |",
-                type_of(schema, defs),
-                cell(&description(schema).unwrap_or_default())
+                "| {} | {} |",
+                value_cell(&value, defs, &mut nested),
+                cell(&text)
             );
         }
         out.push('\n');
-        if node.get("additionalProperties") == Some(&Value::Bool(false)) {
-            out.push_str("No other field is allowed.\n\n");
-        }
-        return;
+    } else {
+        let _ = writeln!(out, "Type: {}.\n", type_of(node, defs));
     }
-    let variants = variants(node);
-    if !variants.is_empty() {
-        out.push_str("One of:\n\n| value | description |\n| --- | --- |\n");
-        for (value, text) in variants {
-            let _ = writeln!(out, "| {} | {} |", value_cell(&value, defs), cell(&text));
+    while !nested.is_empty() {
+        for (title, object) in std::mem::take(&mut nested) {
+            let _ = writeln!(out, "### {title}\n");
+            if let Some(description) = description(&object) {
+                let _ = writeln!(out, "{}\n", one_paragraph(&description));
+            }
+            write_fields(out, &object, defs, &mut nested);
         }
-        out.push('\n');
-        return;
     }
-    let _ = writeln!(out, "Type: {}.\n", type_of(node, defs));
+}
+
+/// The field table of an object; fields that are inline objects with fields of their
+/// own are queued in `nested`, titled by the field.
+fn write_fields(
+    out: &mut String,
+    node: &Value,
+    defs: &Map<String, Value>,
+    nested: &mut Vec<(String, Value)>,
+) {
+    let required: BTreeSet<&str> = node
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    out.push_str("| field | type | default | description |\n| --- | --- | --- | --- |\n");
+    for (field, schema) in &properties(node) {
+        let default = match schema.get("default") {
+            Some(value) if value.is_object() && schema.get("$ref").is_some() => {
+                "each field's own".to_string()
+            }
+            Some(value) => format!("`{}`", cell(&value.to_string())),
+            None if required.contains(field.as_str()) => "*required*".to_string(),
+            None => "—".to_string(),
+        };
+        let kind = if properties(schema).is_empty() {
+            type_of(schema, defs)
+        } else {
+            nested.push((format!("`{field}`"), schema.clone()));
+            format!("object (`{field}` below)")
+        };
+        let _ = writeln!(
+            out,
+            "| `{field}` | {kind} | {default} | {} |",
+            cell(&description(schema).unwrap_or_default())
+        );
+    }
+    out.push('\n');
+    if node.get("additionalProperties") == Some(&Value::Bool(false)) {
+        out.push_str("No other field is allowed.\n\n");
+    }
 }
 
 /// The values of a choice type: each `oneOf`/`anyOf` branch or `enum` member, with its
@@ -232,8 +287,13 @@ fn variants(node: &Value) -> Vec<(Value, String)> {
 }
 
 /// A choice's value as a table cell: a constant, a set of constants, an object with one
-/// key (serde's externally tagged variants), or a type.
-fn value_cell(branch: &Value, defs: &Map<String, Value>) -> String {
+/// key (serde's externally tagged variants), an object with a tag field (internally
+/// tagged: its fields are queued in `nested`), or a type.
+fn value_cell(
+    branch: &Value,
+    defs: &Map<String, Value>,
+    nested: &mut Vec<(String, Value)>,
+) -> String {
     if !branch.is_object() {
         return format!("`{}`", cell(&branch.to_string()));
     }
@@ -241,9 +301,25 @@ fn value_cell(branch: &Value, defs: &Map<String, Value>) -> String {
         return constants;
     }
     let props = properties(branch);
+    let tag = props
+        .iter()
+        .find_map(|(key, schema)| schema.get("const").map(|c| (key.clone(), c.clone())));
+    if let Some((key, value)) = tag {
+        let value = value
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| value.to_string());
+        let title = format!("`{key}: {value}`");
+        nested.push((title.clone(), branch.clone()));
+        return format!("{title} (fields below)");
+    }
     if props.len() == 1
         && let Some((key, inner)) = props.iter().next()
     {
+        if !properties(inner).is_empty() {
+            nested.push((format!("`{key}`"), inner.clone()));
+            return format!("`{{{key}: …}}` with an object (`{key}` below)");
+        }
         return format!("`{{{key}: …}}` with {}", type_of(inner, defs));
     }
     type_of(branch, defs)
@@ -394,7 +470,8 @@ mod tests {
             "properties": {
                 "name": {"type": "string", "description": "The project's name."},
                 "split": {"$ref": "#/$defs/SplitSpec", "default": {"seed": 1}},
-                "tags": {"type": ["array", "null"], "items": {"type": "string"}}
+                "tags": {"type": ["array", "null"], "items": {"type": "string"}},
+                "limits": {"type": "object", "properties": {"rows": {"type": "integer"}}}
             },
             "required": ["name"],
             "additionalProperties": false,
@@ -409,7 +486,12 @@ mod tests {
                 },
                 "Kind": {"oneOf": [
                     {"type": "string", "const": "random", "description": "By a seeded hash."},
-                    {"type": "object", "properties": {"time": {"type": "string"}}, "required": ["time"]}
+                    {"type": "object", "properties": {"time": {"type": "string"}}, "required": ["time"]},
+                    {"type": "object", "properties": {"step": {"type": "object",
+                        "properties": {"every": {"type": "integer"}}}}},
+                    {"type": "object", "description": "By a column.", "properties": {
+                        "method": {"type": "string", "const": "column"},
+                        "column": {"type": "string"}}}
                 ]}
             }
         })
@@ -423,9 +505,27 @@ mod tests {
             "{page}"
         );
         assert!(
-            page.contains("| `split` | [SplitSpec](#splitspec) | `{\"seed\":1}` |"),
+            page.contains("| `split` | [SplitSpec](#splitspec) | each field's own |"),
             "{page}"
         );
+        assert!(
+            page.contains("| `limits` | object (`limits` below) | — |"),
+            "{page}"
+        );
+        assert!(page.contains("### `limits`\n\n| field |"), "{page}");
+        assert!(
+            page.contains("| `{step: …}` with an object (`step` below) |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| `method: column` (fields below) | By a column. |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("### `method: column`\n\nBy a column.\n\n| field |"),
+            "{page}"
+        );
+        assert!(page.contains("| `column` | string | — |"), "{page}");
         assert!(page.contains("| `tags` | [string] or null | — |"), "{page}");
         assert!(page.contains("How rows are split."), "{page}");
         assert!(page.contains("| `seed` | integer ≥ 0 |"), "{page}");
