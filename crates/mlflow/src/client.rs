@@ -13,7 +13,7 @@ mod config;
 mod error;
 mod registry;
 
-pub use config::{Auth, MlflowConfig};
+pub use config::{Auth, MlflowConfig, split_credentials};
 pub(crate) use error::api_error;
 pub use error::{ErrorCode, MlflowError};
 

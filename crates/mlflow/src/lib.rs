@@ -17,6 +17,7 @@ mod transport;
 
 pub use client::{
     Auth, ErrorCode, Metric, MlflowClient, MlflowConfig, MlflowError, ModelVersion, RunInfo, Tag,
+    split_credentials,
 };
 pub use observer::{Tracking, driver};
 pub use tracking::{

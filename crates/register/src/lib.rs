@@ -86,12 +86,13 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         inputs
             .push(InputRecord::of("validate/report.json", &validate.object("report.json")).await?);
     }
-    // The registry is part of the key: pointing at another one registers again.
+    // The registry is part of the key: pointing at another one registers again. The
+    // manifest records the server's address, never credentials inside the URI.
     let registry = match std::env::var("MLFLOW_TRACKING_URI")
         .ok()
         .filter(|v| !v.is_empty())
     {
-        Some(uri) => uri,
+        Some(uri) => kiln_mlflow::split_credentials(&uri).0,
         None => local_registry_uri(ctx)?,
     };
     inputs.push(InputRecord {

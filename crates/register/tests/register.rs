@@ -403,3 +403,66 @@ fn mlflow_down_or_refusing_credentials_is_one_clear_line() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(run_dir.join("mlflow.json").exists());
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn credentials_in_the_tracking_uri_authenticate_and_are_written_nowhere() {
+    let server = MlflowServer::start(true);
+    let (user, password) = MLFLOW_ADMIN;
+    let credentialed = server
+        .uri
+        .replacen("http://", &format!("http://{user}:{password}@"), 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let run_dir = tmp.path().join("runs/adult");
+    // The whole pipeline, tracked and registered in MLflow, with debug logs: the
+    // credentials come from the URI alone (no MLFLOW_TRACKING_USERNAME/PASSWORD).
+    let out = pipeline(
+        &run_dir,
+        &["-v"],
+        &[("MLFLOW_TRACKING_URI", credentialed.as_str())],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !decision(&run_dir)["registered"].is_null(),
+        "{}",
+        stderr(&out)
+    );
+
+    let logs = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(logs.lines().count() > 20, "debug logs expected:\n{logs}");
+    for line in logs.lines() {
+        assert!(
+            !line.contains(password),
+            "a log line holds the password: {line}"
+        );
+    }
+    let files = files_under(tmp.path());
+    assert!(files.len() > 20, "{files:?}");
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "{} holds the password",
+            file.display()
+        );
+    }
+    // What the run records is the server's address without them.
+    let tracked: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("mlflow.json")).unwrap()).unwrap();
+    assert_eq!(tracked["tracking_uri"], server.uri.as_str());
+}

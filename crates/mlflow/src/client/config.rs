@@ -3,18 +3,78 @@
 
 use super::*;
 
-/// How to authenticate.
-#[derive(Debug, Clone, PartialEq)]
+/// How to authenticate. `Debug` shows who, never the secret.
+#[derive(Clone, PartialEq)]
 pub enum Auth {
     None,
     Bearer(String),
     Basic { user: String, password: String },
 }
 
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = format_args!("<redacted>");
+        match self {
+            Auth::None => f.write_str("None"),
+            Auth::Bearer(_) => f.debug_tuple("Bearer").field(&redacted).finish(),
+            Auth::Basic { user, .. } => f
+                .debug_struct("Basic")
+                .field("user", user)
+                .field("password", &redacted)
+                .finish(),
+        }
+    }
+}
+
+/// A tracking URI without the credentials it may carry (`https://user:secret@host`),
+/// and those credentials, percent-decoded. The URI Kiln keeps, logs and writes into
+/// `mlflow.json` is the first; the second authenticates.
+pub fn split_credentials(uri: &str) -> (String, Option<(String, String)>) {
+    let Ok(mut url) = url::Url::parse(uri) else {
+        return (uri.to_string(), None);
+    };
+    if url.username().is_empty() && url.password().is_none() {
+        return (uri.to_string(), None);
+    }
+    // The URL keeps user and password percent-encoded.
+    let decode = |text: &str| {
+        let bytes = text.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match (bytes[i], hex) {
+                (b'%', Some(byte)) => {
+                    out.push(byte);
+                    i += 3;
+                }
+                (byte, _) => {
+                    out.push(byte);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let user = decode(url.username());
+    let password = url.password().map(decode).unwrap_or_default();
+    // Setting both cannot fail on an http(s) URL, which has a host.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    let mut clean = url.to_string();
+    if !uri.ends_with('/') && clean.ends_with('/') {
+        clean.pop();
+    }
+    (clean, Some((user, password)))
+}
+
 /// Where the tracking server is and how to talk to it.
 #[derive(Debug, Clone)]
 pub struct MlflowConfig {
-    /// `http(s)://host:port[/prefix]`, without a trailing slash.
+    /// `http(s)://host:port[/prefix]`, without a trailing slash or credentials.
     pub tracking_uri: String,
     pub auth: Auth,
     /// Per-request timeout.
@@ -33,6 +93,9 @@ impl MlflowConfig {
         let Some(uri) = var("MLFLOW_TRACKING_URI") else {
             return Ok(None);
         };
+        // Credentials inside the URI authenticate (when no variable does) and are never
+        // kept in the URI, which logs, errors and mlflow.json carry.
+        let (uri, credentials) = split_credentials(&uri);
         if !(uri.starts_with("http://") || uri.starts_with("https://")) {
             return Err(MlflowError::Config(format!(
                 "MLFLOW_TRACKING_URI `{uri}`: Kiln talks to a tracking server over REST (http:// or https://); without one, leave the variable unset and the run's own files are the record"
@@ -47,7 +110,10 @@ impl MlflowConfig {
                 user,
                 password: var("MLFLOW_TRACKING_PASSWORD").unwrap_or_default(),
             },
-            (None, None) => Auth::None,
+            (None, None) => match credentials {
+                Some((user, password)) => Auth::Basic { user, password },
+                None => Auth::None,
+            },
         };
         let seconds = |name: &str, default: u64| {
             var(name)
@@ -60,5 +126,51 @@ impl MlflowConfig {
             timeout: Duration::from_secs(seconds("MLFLOW_HTTP_REQUEST_TIMEOUT", 120)),
             retry_for: Duration::from_secs(seconds("KILN_MLFLOW_RETRY_TIMEOUT_SECS", 30)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let config = MlflowConfig {
+            tracking_uri: "https://mlflow.example.com".into(),
+            auth: Auth::Basic {
+                user: "alice".into(),
+                password: "s3cret-pw".into(),
+            },
+            timeout: Duration::from_secs(1),
+            retry_for: Duration::from_secs(1),
+        };
+        let text = format!("{config:?}");
+        assert!(
+            text.contains("alice") && text.contains("<redacted>"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cret-pw"), "{text}");
+        let text = format!("{:?}", Auth::Bearer("tok-123".into()));
+        assert_eq!(text, "Bearer(<redacted>)");
+    }
+
+    #[test]
+    fn credentials_leave_the_uri() {
+        assert_eq!(
+            split_credentials("https://alice:p%40ss%2Bw@mlflow.example.com:5000/prefix"),
+            (
+                "https://mlflow.example.com:5000/prefix".to_string(),
+                Some(("alice".to_string(), "p@ss+w".to_string()))
+            )
+        );
+        assert_eq!(
+            split_credentials("http://127.0.0.1:5000"),
+            ("http://127.0.0.1:5000".to_string(), None)
+        );
+        let (clean, credentials) = split_credentials("http://token-only@host:1/");
+        assert_eq!(clean, "http://host:1/");
+        assert_eq!(credentials, Some(("token-only".to_string(), String::new())));
+        // Not a URL at all: left as it is for the scheme check to refuse.
+        assert_eq!(split_credentials("file:relative").1, None);
     }
 }

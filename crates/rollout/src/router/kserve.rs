@@ -23,12 +23,25 @@ const SERVICE_ACCOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 pub const MERGE_PATCH: &str = "application/merge-patch+json";
 pub const JSON_PATCH: &str = "application/json-patch+json";
 
-/// A client of the Kubernetes API (the calls this router makes).
-#[derive(Debug, Clone)]
+/// A client of the Kubernetes API (the calls this router makes). `Debug` says whether
+/// there is a token, never what it is.
+#[derive(Clone)]
 pub struct KubeApi {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+}
+
+impl std::fmt::Debug for KubeApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeApi")
+            .field("base", &self.base)
+            .field(
+                "token",
+                &self.token.as_ref().map(|_| format_args!("<redacted>")),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl KubeApi {
@@ -339,6 +352,20 @@ impl Router for KserveRouter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let api = KubeApi::new(
+            "https://kubernetes.default.svc",
+            Some("sa-token-xyz".into()),
+            None,
+        )
+        .unwrap();
+        let text = format!("{api:?}");
+        assert!(text.contains("kubernetes.default.svc"), "{text}");
+        assert!(text.contains("Some(<redacted>)"), "{text}");
+        assert!(!text.contains("sa-token-xyz"), "{text}");
+    }
 
     fn isvc(args: Value) -> Value {
         json!({"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService",
