@@ -31,9 +31,12 @@ pub struct InferenceService {
 }
 
 impl InferenceService {
+    /// The service, refusing a message larger than `--max-body-bytes` from its length
+    /// prefix, before reading or decoding it (tonic answers OUT_OF_RANGE naming the
+    /// limit): the same bound as a REST body.
     pub fn new(state: AppState) -> GrpcInferenceServiceServer<InferenceService> {
-        GrpcInferenceServiceServer::new(InferenceService { state })
-            .max_decoding_message_size(64 * 1024 * 1024)
+        let limit = state.max_body_bytes();
+        GrpcInferenceServiceServer::new(InferenceService { state }).max_decoding_message_size(limit)
     }
 }
 

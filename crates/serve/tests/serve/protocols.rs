@@ -221,6 +221,41 @@ fn malformed_requests_are_4xx_naming_the_problem() {
         let (status, text) = server.get(path).expect("an answer");
         assert_eq!(status, 404, "{path}: {text}");
     }
+    // gRPC has the same bound as REST bodies: a message over --max-body-bytes is refused
+    // from its length prefix, and one under it is served.
+    let script = r#"
+import sys, numpy as np, tritonclient.grpc as g
+from tritonclient.utils import InferenceServerException
+client = g.InferenceServerClient(f"127.0.0.1:{sys.argv[1]}")
+def sex(size):
+    x = g.InferInput("sex", [1], "BYTES")
+    x.set_data_from_numpy(np.array([b"x" * size], dtype=object))
+    return [x]
+for size in (300_000, 1_000):
+    try:
+        client.infer(sys.argv[2], sex(size))
+        print(size, "served")
+    except InferenceServerException as e:
+        print(size, e.status(), e.message())
+"#;
+    let out = run(Command::new(serve_python())
+        .args(["-c", script])
+        .arg(server.grpc_port.to_string())
+        .arg(MODEL));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines = stdout(&out);
+    let big = lines.lines().next().unwrap_or_default();
+    assert!(
+        big.starts_with("300000 StatusCode.OUT_OF_RANGE") && big.contains("200000"),
+        "{lines}"
+    );
+    // The small one reaches the model and fails there, for a reason of its own (the
+    // other inputs are missing): the limit did not stop it.
+    let small = lines.lines().nth(1).unwrap_or_default();
+    assert!(
+        small.starts_with("1000 StatusCode.INVALID_ARGUMENT") && small.contains("missing input"),
+        "{lines}"
+    );
     assert_eq!(server.get("/v2/health/live").map(|r| r.0), Some(200));
     assert_eq!(server.terminate().code(), Some(0));
 }
