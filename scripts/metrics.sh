@@ -23,7 +23,8 @@ mkdir -p "$data/prometheus" "$data/alertmanager"
   --cluster.listen-address= --log.level=warn &
 am=$!
 "$prometheus" --config.file="$root/monitoring/prometheus/prometheus.yml" \
-  --storage.tsdb.path="$data/prometheus" --web.listen-address=127.0.0.1:9090 --log.level=warn &
+  --storage.tsdb.path="$data/prometheus" --storage.tsdb.retention.time=35d \
+  --web.listen-address=127.0.0.1:9090 --log.level=warn &
 prom=$!
 trap 'kill $prom $am 2>/dev/null; wait' EXIT INT TERM
 echo "Prometheus:   http://127.0.0.1:9090 (scraping kiln-serve at 127.0.0.1:8080: run \`make serve\` beside it)"

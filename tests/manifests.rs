@@ -362,6 +362,51 @@ fn feast_definitions_match_the_prepared_table() {
 }
 
 #[test]
+fn prometheus_keeps_the_30_day_slo_window_and_a_shorter_retention_fails() {
+    let values = "infra/helm/kube-prometheus-stack-values.yaml";
+    let script = "scripts/metrics.sh";
+    for file in [values, script] {
+        assert_passes(&lint("retention", &[&workspace_root().join(file)]), file);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (file, from, to, needle) in [
+        (
+            values,
+            "retention: 35d",
+            "retention: 30d",
+            "is 30d, under 35d",
+        ),
+        (
+            values,
+            "retention: 35d",
+            "retention: 5 weeks",
+            "not a Prometheus duration",
+        ),
+        (
+            values,
+            "    retention: 35d\n",
+            "",
+            "no prometheus.prometheusSpec.retention",
+        ),
+        (
+            script,
+            "--storage.tsdb.retention.time=35d",
+            "--storage.tsdb.retention.time=720h",
+            "is 720h, under 35d",
+        ),
+        (
+            script,
+            " --storage.tsdb.retention.time=35d",
+            "",
+            "no --storage.tsdb.retention.time",
+        ),
+    ] {
+        let broken = broken_copy(file, from, to, tmp.path());
+        assert_fails_with(&lint("retention", &[&broken]), to, needle);
+    }
+}
+
+#[test]
 fn the_prometheus_rule_fits_the_operators_crd_and_broken_copies_fail() {
     let file = "infra/k8s/monitoring/prometheusrule.yaml";
     assert_passes(&lint("crd", &[&workspace_root().join(file)]), file);

