@@ -161,8 +161,8 @@ pub async fn serve(
     };
     let http_server = axum::serve(http.tap_io(nodelay), http::router(state.clone()))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
-    let http_task = tokio::spawn(async move { http_server.await });
-    let grpc_task = grpc.map(|listener| {
+    let mut http_task = tokio::spawn(async move { http_server.await });
+    let mut grpc_task = grpc.map(|listener| {
         let routes = tonic::service::Routes::new(grpc::InferenceService::new(state.clone()));
         let server = axum::serve(
             listener.tap_io(nodelay),
@@ -180,28 +180,42 @@ pub async fn serve(
     );
     let _ = stop_tx.send(true);
     let drain = async {
-        let _ = http_task.await;
-        if let Some(task) = grpc_task {
+        let _ = (&mut http_task).await;
+        if let Some(task) = grpc_task.as_mut() {
             let _ = task.await;
         }
     };
-    if tokio::time::timeout(options.shutdown_grace, drain)
+    let drained = tokio::time::timeout(options.shutdown_grace, drain)
         .await
-        .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish within the grace period");
+        .is_ok();
+    if !drained {
+        // Clients that still hold a connection (a stuck upload, a request that never
+        // ends) do not keep the process: it exits now, as Kubernetes would make it.
+        tracing::warn!(
+            "in-flight requests did not finish within the grace period: closing their connections"
+        );
+        http_task.abort();
+        if let Some(task) = &grpc_task {
+            task.abort();
+        }
     }
-    // The servers are gone: stop the scoring threads, then flush the prediction log.
+    // No new log record from here on: the writer writes what it holds (or counts what
+    // it could not write) and ends, even while a cut connection's state lingers.
     monitor.close_log();
     drop(monitor);
-    let _ = tokio::task::spawn_blocking(move || {
-        for thread in threads {
-            let _ = thread.join();
-        }
-    })
-    .await;
     if let Some(writer) = writer {
-        let _ = writer.task.await;
+        writer.finish().await;
+    }
+    if drained {
+        // Every connection is gone, and with them the engine's senders: the scoring
+        // threads end. After a cut, a lingering connection may still hold one, so the
+        // threads end with the process instead of being waited for.
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -67,9 +67,21 @@ impl LogSender {
     }
 }
 
-/// The writer task's handle: drop every [`LogSender`], then await it to flush.
+/// The writer task's handle. [`LogWriter::finish`] closes the buffer and writes what it
+/// holds, whether or not every [`LogSender`] is gone.
 pub struct LogWriter {
-    pub task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl LogWriter {
+    /// Closes the buffer (a record sent after this is counted as dropped, never lost
+    /// unseen), writes every record it already holds, and ends the writer. What a failed
+    /// write could not keep is counted as dropped too.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
 }
 
 /// Starts the writer. `inputs` is the schema of the served rows.
@@ -95,8 +107,9 @@ pub fn start(
         metrics,
         seq: 0,
     };
-    let task = tokio::spawn(writer.run(rx));
-    Ok((sender, LogWriter { task }))
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(writer.run(rx, stopped));
+    Ok((sender, LogWriter { task, stop }))
 }
 
 /// The columns of a log file: request metadata, the served inputs, the outputs.
@@ -129,13 +142,24 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut rx: mpsc::Receiver<LogRecord>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<LogRecord>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+    ) {
         let mut pending: Vec<LogRecord> = Vec::new();
         let mut rows = 0usize;
         let mut tick = tokio::time::interval(self.options.flush_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut stopping = false;
         loop {
             tokio::select! {
+                // Shutdown: refuse new records (their senders count them as dropped),
+                // then take the ones already buffered; `recv` ends after the last.
+                _ = &mut stop, if !stopping => {
+                    stopping = true;
+                    rx.close();
+                }
                 record = rx.recv() => match record {
                     Some(record) => {
                         rows += record.rows.num_rows();

@@ -298,3 +298,57 @@ fn overload_is_shed_at_once_and_sigterm_loses_no_accepted_request() {
         "every answered row is in the log: {log}"
     );
 }
+
+#[test]
+fn sigterm_with_stuck_connections_exits_within_the_grace_period_and_logs_every_answered_row() {
+    use std::io::Write;
+    let p = pipeline();
+    let logs = tempfile::tempdir().expect("temp dir");
+    let grace = Duration::from_secs(2);
+    let server = Server::start(
+        &[
+            "--shutdown-grace",
+            "2",
+            "--log-predictions",
+            logs.path().to_str().expect("path"),
+        ],
+        &[],
+    );
+    let mut answered = 0;
+    for chunk in p.rows[..120].chunks(6) {
+        let (status, text) = server
+            .post(&predict_path(), &v1_body(chunk))
+            .expect("answer");
+        assert_eq!(status, 200, "{text}");
+        answered += chunk.len();
+    }
+    // Three clients that announce a 100 kB body, send one byte of it and then nothing.
+    let stuck: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| {
+            let mut socket = std::net::TcpStream::connect(&server.http).expect("connect");
+            write!(
+                socket,
+                "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{",
+                predict_path()
+            )
+            .expect("send");
+            socket
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let status = server.terminate();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        took <= grace + Duration::from_secs(1),
+        "exited {took:?} after SIGTERM with stuck connections (grace {grace:?})"
+    );
+    assert!(took >= grace, "it waited for the grace period: {took:?}");
+    drop(stuck);
+    let log = read_log(logs.path());
+    assert_eq!(
+        log["rows"], answered,
+        "every answered row is in the log: {log}"
+    );
+}
