@@ -500,40 +500,26 @@ mod tests {
     #[test]
     fn every_field_and_value_is_on_the_page() {
         let page = render(&tiny()).unwrap();
-        assert!(
-            page.contains("| `name` | string | *required* | The project's name. |"),
-            "{page}"
-        );
-        assert!(
-            page.contains("| `split` | [SplitSpec](#splitspec) | each field's own |"),
-            "{page}"
-        );
-        assert!(
-            page.contains("| `limits` | object (`limits` below) | — |"),
-            "{page}"
-        );
-        assert!(page.contains("### `limits`\n\n| field |"), "{page}");
-        assert!(
-            page.contains("| `{step: …}` with an object (`step` below) |"),
-            "{page}"
-        );
-        assert!(
-            page.contains("| `method: column` (fields below) | By a column. |"),
-            "{page}"
-        );
-        assert!(
-            page.contains("### `method: column`\n\nBy a column.\n\n| field |"),
-            "{page}"
-        );
-        assert!(page.contains("| `column` | string | — |"), "{page}");
-        assert!(page.contains("| `tags` | [string] or null | — |"), "{page}");
-        assert!(page.contains("How rows are split."), "{page}");
-        assert!(page.contains("| `seed` | integer ≥ 0 |"), "{page}");
-        assert!(
-            page.contains("| `\"random\"` | By a seeded hash. |"),
-            "{page}"
-        );
-        assert!(page.contains("| `{time: …}` with string |"), "{page}");
+        for expected in [
+            "| `name` | string | *required* | The project's name. |",
+            "| `split` | [SplitSpec](#splitspec) | each field's own |",
+            "| `limits` | object (`limits` below) | — |",
+            "### `limits`\n\n| field |",
+            "| `{step: …}` with an object (`step` below) |",
+            "| `method: column` (fields below) | By a column. |",
+            "### `method: column`\n\nBy a column.\n\n| field |",
+            "| `column` | string | — |",
+            "| `tags` | [string] or null | — |",
+            "How rows are split.",
+            "| `seed` | integer ≥ 0 |",
+            "| `\"random\"` | By a seeded hash. |",
+            "| `{time: …}` with string |",
+        ] {
+            assert!(
+                page.contains(expected),
+                "`{expected}` missing from:\n{page}"
+            );
+        }
         // The root, then the types in the order the tables reference them.
         let split = page.find("## SplitSpec").unwrap();
         let kind = page.find("## Kind").unwrap();
