@@ -30,13 +30,34 @@ pub struct LocalVersion {
     pub tags: BTreeMap<String, String>,
 }
 
-/// `aliases.json` of a local model.
+/// `aliases.json` of a local model, and each revision in `aliases/<revision>.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Aliases {
+    /// How many alias moves led here (0: none recorded in the revision log yet).
+    #[serde(default)]
+    pub revision: u64,
     pub aliases: BTreeMap<String, u64>,
     /// Earlier versions of each alias, oldest first.
     pub history: BTreeMap<String, Vec<u64>>,
 }
+
+/// What an alias move does.
+enum Move<'a> {
+    To(&'a str),
+    Back,
+}
+
+/// Attempts of one alias move before it gives up (each lost race re-reads and retries).
+const MAX_MOVE_ATTEMPTS: u32 = 64;
+
+/// The revision file of a local model's aliases.
+fn revision_path(model: &str, revision: u64) -> String {
+    format!("{model}/aliases/{revision:010}.json")
+}
+
+/// MLflow has no compare-and-swap on aliases: this process's moves go one at a time,
+/// and each is read back after it is written.
+static MLFLOW_MOVES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A registry.
 pub enum Registry {
@@ -125,12 +146,117 @@ impl Registry {
         )))
     }
 
+    /// The aliases as of the newest revision: `aliases.json` (a view that may lag),
+    /// then every revision recorded after it.
     async fn local_aliases(root: &ArtifactStore, model: &str) -> Result<Aliases> {
         let path = format!("{model}/aliases.json");
-        if root.exists(&path).await? {
-            root.get_json(&path).await
+        let mut aliases = if root.exists(&path).await? {
+            root.get_json::<Aliases>(&path).await?
         } else {
-            Ok(Aliases::default())
+            Aliases::default()
+        };
+        loop {
+            let next = revision_path(model, aliases.revision + 1);
+            if !root.exists(&next).await? {
+                return Ok(aliases);
+            }
+            aliases = root.get_json(&next).await?;
+        }
+    }
+
+    /// One alias move on a local or S3 registry, as compare-and-swap: read the newest
+    /// revision r, compute the move, and create `aliases/<r+1>.json` only if absent
+    /// (a create-if-absent both object_store backends provide: O_EXCL on a folder,
+    /// If-None-Match on S3). A writer that loses the race re-reads and tries again, so
+    /// concurrent moves are applied one after another and none is lost. `aliases.json`
+    /// is then rewritten as a view of the newest revision.
+    async fn move_local(
+        root: &ArtifactStore,
+        model: &str,
+        alias: &str,
+        to: Move<'_>,
+    ) -> Result<AliasChange> {
+        let parse = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| Error::usage(format!("version `{v}` is not a number")))
+        };
+        if let Move::To(version) = to {
+            parse(version)?;
+            if !root
+                .exists(&format!("{model}/versions/{version}/version.json"))
+                .await?
+            {
+                return Err(Error::usage(format!(
+                    "{model}: no version {version} in {}",
+                    root.uri()
+                )));
+            }
+        }
+        for attempt in 0..MAX_MOVE_ATTEMPTS {
+            let mut aliases = Self::local_aliases(root, model).await?;
+            let from = aliases.aliases.get(alias).copied();
+            let history = aliases.history.entry(alias.to_string()).or_default();
+            let target = match to {
+                Move::To(version) => {
+                    let version = parse(version)?;
+                    if from == Some(version) {
+                        return Ok(AliasChange {
+                            model: model.into(),
+                            alias: alias.into(),
+                            from: from.map(|v| v.to_string()),
+                            to: version.to_string(),
+                        });
+                    }
+                    history.extend(from);
+                    version
+                }
+                Move::Back => history.pop().ok_or_else(|| {
+                    Error::usage(format!(
+                        "{model}: alias `{alias}` has no earlier version to roll back to (it points at {})",
+                        from.map_or("nothing".to_string(), |v| v.to_string())
+                    ))
+                })?,
+            };
+            aliases.aliases.insert(alias.to_string(), target);
+            aliases.revision += 1;
+            let bytes = serde_json::to_vec_pretty(&aliases)
+                .map_err(|e| Error::Invalid(format!("encoding aliases: {e}")))?;
+            if root
+                .create(&revision_path(model, aliases.revision), Bytes::from(bytes))
+                .await?
+            {
+                Self::publish_aliases(root, model).await?;
+                return Ok(AliasChange {
+                    model: model.into(),
+                    alias: alias.into(),
+                    from: from.map(|v| v.to_string()),
+                    to: target.to_string(),
+                });
+            }
+            // Another move took this revision: back off a little (more after each loss,
+            // with jitter so the racers spread out), then start again from the newest.
+            let jitter = u64::from(chrono::Utc::now().timestamp_subsec_nanos() % 7);
+            let wait = (2 + jitter) * u64::from(attempt.min(10) + 1);
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        Err(Error::Unreachable {
+            uri: root.uri_of(&format!("{model}/aliases")),
+            message: format!(
+                "alias `{alias}` lost {MAX_MOVE_ATTEMPTS} races with concurrent moves; retry"
+            ),
+        })
+    }
+
+    /// Rewrites `aliases.json` as the newest revision, again if a newer one appeared
+    /// meanwhile, so the view converges on the log however the writers interleave.
+    async fn publish_aliases(root: &ArtifactStore, model: &str) -> Result<()> {
+        let path = format!("{model}/aliases.json");
+        loop {
+            let newest = Self::local_aliases(root, model).await?;
+            root.put_json(&path, &newest).await?;
+            if Self::local_aliases(root, model).await?.revision == newest.revision {
+                return Ok(());
+            }
         }
     }
 
@@ -272,41 +398,53 @@ impl Registry {
 
     /// Points an alias at a version, remembering where it pointed before.
     pub async fn set_alias(&self, model: &str, alias: &str, version: &str) -> Result<AliasChange> {
-        let from = self.alias(model, alias).await?;
-        if from.as_deref() != Some(version) {
-            let mut history = self.history(model, alias).await?;
-            if let Some(previous) = &from {
-                history.push(previous.clone());
+        match self {
+            Registry::Local(root) => Self::move_local(root, model, alias, Move::To(version)).await,
+            Registry::Mlflow(_) => {
+                let _one_at_a_time = MLFLOW_MOVES.lock().await;
+                let from = self.alias(model, alias).await?;
+                if from.as_deref() != Some(version) {
+                    let mut history = self.history(model, alias).await?;
+                    if let Some(previous) = &from {
+                        history.push(previous.clone());
+                    }
+                    self.write_mlflow_alias(model, alias, version, from.as_deref(), history)
+                        .await?;
+                }
+                Ok(AliasChange {
+                    model: model.into(),
+                    alias: alias.into(),
+                    from,
+                    to: version.into(),
+                })
             }
-            self.write_alias(model, alias, version, from.as_deref(), history)
-                .await?;
         }
-        Ok(AliasChange {
-            model: model.into(),
-            alias: alias.into(),
-            from,
-            to: version.into(),
-        })
     }
 
     /// Moves an alias back to the version it pointed at before.
     pub async fn rollback(&self, model: &str, alias: &str) -> Result<AliasChange> {
-        let from = self.alias(model, alias).await?;
-        let mut history = self.history(model, alias).await?;
-        let to = history.pop().ok_or_else(|| {
-            Error::usage(format!(
-                "{model}: alias `{alias}` has no earlier version to roll back to (it points at {})",
-                from.as_deref().unwrap_or("nothing")
-            ))
-        })?;
-        self.write_alias(model, alias, &to, from.as_deref(), history)
-            .await?;
-        Ok(AliasChange {
-            model: model.into(),
-            alias: alias.into(),
-            from,
-            to,
-        })
+        match self {
+            Registry::Local(root) => Self::move_local(root, model, alias, Move::Back).await,
+            Registry::Mlflow(_) => {
+                let _one_at_a_time = MLFLOW_MOVES.lock().await;
+                let from = self.alias(model, alias).await?;
+                let mut history = self.history(model, alias).await?;
+                let to = history.pop().ok_or_else(|| {
+                    Error::usage(format!(
+                        "{model}: alias `{alias}` has no earlier version to roll back to (it points at {})",
+                        from.as_deref().unwrap_or("nothing")
+                    ))
+                })?;
+                self.write_mlflow_alias(model, alias, &to, from.as_deref(), history)
+                    .await?;
+                Ok(AliasChange {
+                    model: model.into(),
+                    alias: alias.into(),
+                    from,
+                    to,
+                })
+            }
+        }
     }
 
     async fn history(&self, model: &str, alias: &str) -> Result<Vec<String>> {
@@ -332,8 +470,10 @@ impl Registry {
         }
     }
 
-    /// Points `alias` at `version` (it left `left`, if anywhere) and records its history.
-    async fn write_alias(
+    /// Points an MLflow alias at `version` (it left `left`, if anywhere), records its
+    /// history, and reads the alias back: a move by another process in between is
+    /// reported, not silently overwritten.
+    async fn write_mlflow_alias(
         &self,
         model: &str,
         alias: &str,
@@ -341,58 +481,43 @@ impl Registry {
         left: Option<&str>,
         history: Vec<String>,
     ) -> Result<()> {
-        match self {
-            Registry::Local(root) => {
-                if !root
-                    .exists(&format!("{model}/versions/{version}/version.json"))
-                    .await?
-                {
-                    return Err(Error::usage(format!(
-                        "{model}: no version {version} in {}",
-                        root.uri()
-                    )));
-                }
-                let mut aliases = Self::local_aliases(root, model).await?;
-                let parse = |v: &str| {
-                    v.parse::<u64>()
-                        .map_err(|_| Error::usage(format!("version `{v}` is not a number")))
-                };
-                aliases.aliases.insert(alias.to_string(), parse(version)?);
-                aliases.history.insert(
-                    alias.to_string(),
-                    history.iter().map(|v| parse(v)).collect::<Result<_>>()?,
-                );
-                root.put_json(&format!("{model}/aliases.json"), &aliases)
-                    .await?;
-                Ok(())
-            }
-            Registry::Mlflow(client) => {
-                client.get_model_version(model, version).await?;
-                client.set_alias(model, alias, version).await?;
-                let text = serde_json::to_string(&history).unwrap_or_default();
+        let Registry::Mlflow(client) = self else {
+            return Err(Error::Invalid("not an MLflow registry".into()));
+        };
+        client.get_model_version(model, version).await?;
+        client.set_alias(model, alias, version).await?;
+        let text = serde_json::to_string(&history).unwrap_or_default();
+        client
+            .set_registered_model_tag(model, &history_tag(alias), &text)
+            .await?;
+        client
+            .set_model_version_tag(model, version, "stage", alias)
+            .await?;
+        // The version the alias left no longer holds that stage: without this,
+        // after a rollback two versions would both say `production`.
+        if let Some(left) = left.filter(|&l| l != version) {
+            let old = client.get_model_version(model, left).await?;
+            if old
+                .tags
+                .iter()
+                .any(|t| t.key == "stage" && t.value == alias)
+            {
                 client
-                    .set_registered_model_tag(model, &history_tag(alias), &text)
+                    .delete_model_version_tag(model, left, "stage")
                     .await?;
-                client
-                    .set_model_version_tag(model, version, "stage", alias)
-                    .await?;
-                // The version the alias left no longer holds that stage: without this,
-                // after a rollback two versions would both say `production`.
-                if let Some(left) = left.filter(|&l| l != version) {
-                    let old = client.get_model_version(model, left).await?;
-                    if old
-                        .tags
-                        .iter()
-                        .any(|t| t.key == "stage" && t.value == alias)
-                    {
-                        client
-                            .delete_model_version_tag(model, left, "stage")
-                            .await?;
-                    }
-                }
-                Ok(())
             }
         }
+        let now = self.alias(model, alias).await?;
+        if now.as_deref() != Some(version) {
+            return Err(Error::Unreachable {
+                uri: format!("models:/{model}@{alias}"),
+                message: format!(
+                    "the alias was moved to {} by someone else while this move wrote {version}; check it and retry",
+                    now.as_deref().unwrap_or("nothing")
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
