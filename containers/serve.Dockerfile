@@ -4,8 +4,14 @@
 # initializer fills, or from a registry reference; an MLflow download goes to $TMPDIR).
 #
 #   docker build -f containers/serve.Dockerfile -t kiln-serve .
-#   docker run --rm -p 8080:8080 -p 8081:8081 --read-only --tmpfs /tmp \
-#     -v "$PWD/kiln-runs/adult/train/model:/mnt/models:ro" kiln-serve --model-name adult-income
+#   docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:8081:8081 -p 127.0.0.1:8082:8082 \
+#     --read-only --tmpfs /tmp -v "$PWD/kiln-runs/adult/train/model:/mnt/models:ro" \
+#     -e KILN_INSECURE=true kiln-serve --model-name adult-income
+#
+# The listeners bind 0.0.0.0 inside the container, so kiln-serve wants TLS
+# (KILN_TLS_CERT, KILN_TLS_KEY), bearer tokens (KILN_AUTH_TOKEN_FILE) or, behind a mesh
+# sidecar or on a laptop's loopback-published ports as above, KILN_INSECURE=true.
+# 8082 is the admin listener: health and /metrics.
 #
 # Same stages as containers/Dockerfile (cargo-chef dependency layer, then the binary).
 
@@ -43,10 +49,11 @@ ENV KILN_SOURCE_REVISION="${REVISION}" \
     TMPDIR=/tmp \
     KILN_MODEL=/mnt/models \
     KILN_HTTP=0.0.0.0:8080 \
-    KILN_GRPC=0.0.0.0:8081
+    KILN_GRPC=0.0.0.0:8081 \
+    KILN_ADMIN=0.0.0.0:8082
 COPY --from=builder /out/kiln-serve /usr/local/bin/kiln-serve
 USER 65532:65532
 WORKDIR /work
-EXPOSE 8080 8081
+EXPOSE 8080 8081 8082
 # checkov:skip=CKV_DOCKER_2:distroless has no shell or curl for a HEALTHCHECK; Kubernetes probes /v2/health/live and /v2/health/ready (infra/k8s/serving)
 ENTRYPOINT ["/usr/local/bin/kiln-serve"]

@@ -19,6 +19,8 @@ dir="${KILN_DEV_DIR:-kiln-runs/deploy-dev}"
 port="${KILN_DEV_PORT:-8080}"
 stable_port="${KILN_DEV_STABLE_PORT:-8180}"
 canary_port="${KILN_DEV_CANARY_PORT:-8181}"
+stable_metrics_port="${KILN_DEV_STABLE_ADMIN_PORT:-8280}"
+canary_metrics_port="${KILN_DEV_CANARY_ADMIN_PORT:-8281}"
 admin_port="${KILN_DEV_ADMIN_PORT:-9999}"
 exporter_port="${KILN_DEV_EXPORTER_PORT:-8405}"
 prometheus_port="${KILN_DEV_PROMETHEUS_PORT:-9090}"
@@ -47,7 +49,7 @@ urls() {
   cat <<URLS
 Model (through HAProxy): http://127.0.0.1:$port/v2/models/$model/infer  (KServe V1: /v1/models/$model:predict)
 Ready:                   http://127.0.0.1:$port/v2/health/ready
-Stable kiln-serve:       http://127.0.0.1:$stable_port (version $(served_version "$stable_port"), metrics at /metrics)
+Stable kiln-serve:       http://127.0.0.1:$stable_port (version $(served_version "$stable_port"); metrics: http://127.0.0.1:$stable_metrics_port/metrics)
 Canary slot:             127.0.0.1:$canary_port (\`make canary-demo VERSION=N\`)
 Prometheus:              http://127.0.0.1:$prometheus_port
 HAProxy metrics:         http://127.0.0.1:$exporter_port/metrics
@@ -97,13 +99,13 @@ rule_files:
 scrape_configs:
   - job_name: kiln-serve
     static_configs:
-      - targets: ['127.0.0.1:$stable_port', '127.0.0.1:$canary_port']
+      - targets: ['127.0.0.1:$stable_metrics_port', '127.0.0.1:$canary_metrics_port']
   - job_name: haproxy
     static_configs:
       - targets: ['127.0.0.1:$exporter_port']
 CFG
   launch stable "$dir/stable.log" "$kiln" serve --model "$model@staging" --registry "$registry" \
-    --model-name "$model" --http "127.0.0.1:$stable_port" --no-grpc
+    --model-name "$model" --http "127.0.0.1:$stable_port" --admin "127.0.0.1:$stable_metrics_port" --no-grpc
   wait_http "http://127.0.0.1:$stable_port/v2/health/ready" "kiln-serve ($model@staging)" "$dir/stable.log"
   launch haproxy "$dir/haproxy.log" "$root/scripts/haproxy.sh" -f "$dir/haproxy.cfg" -db
   wait_http "http://127.0.0.1:$exporter_port/metrics" HAProxy "$dir/haproxy.log"
@@ -124,7 +126,7 @@ canary() {
   [ "$version" != "$stable_version" ] || die "version $version is the stable server's already"
   if running canary; then kill "$(cat "$dir/canary.pid")" 2> /dev/null || true; sleep 0.5; fi
   launch canary "$dir/canary.log" "$kiln" serve --model "$model/$version" --registry "$registry" \
-    --model-name "$model" --http "127.0.0.1:$canary_port" --no-grpc
+    --model-name "$model" --http "127.0.0.1:$canary_port" --admin "127.0.0.1:$canary_metrics_port" --no-grpc
   wait_http "http://127.0.0.1:$canary_port/v2/health/ready" "kiln-serve ($model/$version)" "$dir/canary.log"
   # Open-loop load through HAProxy while the analysis runs.
   "$oha" -z 10m -q "${KILN_DEV_RPS:-50}" -c 16 --no-tui -m POST -H 'Content-Type: application/json' \

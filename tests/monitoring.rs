@@ -142,12 +142,15 @@ fn scalar(prometheus: &Prometheus, promql: &str) -> Option<f64> {
 fn a_fault_burns_the_budget_pages_through_alertmanager_and_fails_the_slo_check() {
     let root = workspace_root();
     let p = pipeline();
-    // A small concurrency limit, so the slowed requests crowd out the rest (503s), and a
-    // short drift window, so a few hundred shifted rows fill it.
+    // Room for four request bodies in memory, so the slowed requests crowd out the rest
+    // (503s), and a short drift window, so a few hundred shifted rows fill it.
+    let rows: Vec<Value> = p.rows[..10].iter().map(shifted).collect();
+    let request = v1_body(&rows);
+    let room = (4 * request.len().div_ceil(1024) * 1024).to_string();
     let server = Server::start(
         &[
-            "--max-concurrency",
-            "4",
+            "--max-inflight-bytes",
+            &room,
             "--drift-window",
             "200",
             "--drift-min-rows",
@@ -180,7 +183,7 @@ fn a_fault_burns_the_budget_pages_through_alertmanager_and_fails_the_slo_check()
     assert!(generate.status.success(), "{}", stderr(&generate));
     let exporter = fixture_exporter();
     let targets = [
-        ("kiln-serve", vec![server.http.clone()]),
+        ("kiln-serve", vec![server.admin.clone()]),
         ("fixtures", vec![exporter]),
     ];
     let health = root.join("monitoring/rules/kiln-serve-health.rules.yml");
@@ -218,12 +221,12 @@ fn a_fault_burns_the_budget_pages_through_alertmanager_and_fails_the_slo_check()
     );
 
     // The fault: every 4th request's body reaches kiln-serve 400 ms late (over the
-    // 300 ms objective), holding one of its 4 slots meanwhile; requests beyond the
-    // limit are shed with 503. The rows are shifted far from training.
+    // 300 ms objective), holding the memory it declared meanwhile (never a scoring
+    // slot); requests beyond the memory limit are shed with 503. The rows are shifted
+    // far from training.
     let proxy = FaultProxy::slow_bodies(&server.http, 4, Duration::from_millis(400));
-    let rows: Vec<Value> = p.rows[..10].iter().map(shifted).collect();
     let body = tmp.path().join("body.json");
-    std::fs::write(&body, v1_body(&rows)).unwrap();
+    std::fs::write(&body, &request).unwrap();
     let fault_start = Instant::now();
     let oha = Command::new(oha_bin())
         .args([
@@ -442,7 +445,7 @@ fn the_throughput_probe_passes_a_healthy_server_and_fails_a_slow_one() {
     pipeline();
     let server = Server::start(&[], &[]);
     let rules = [root.join("monitoring/rules/kiln-serve-slos.rules.yml")];
-    let prometheus = Prometheus::start(&[("kiln-serve", vec![server.http.clone()])], "1s", &rules);
+    let prometheus = Prometheus::start(&[("kiln-serve", vec![server.admin.clone()])], "1s", &rules);
     wait_for("rules evaluated", Duration::from_secs(30), || {
         prometheus.query("sloth_slo_info").len() == 5
     });

@@ -57,6 +57,8 @@ impl Dev {
             ("KILN_DEV_PORT", free_port().to_string()),
             ("KILN_DEV_STABLE_PORT", free_port().to_string()),
             ("KILN_DEV_CANARY_PORT", free_port().to_string()),
+            ("KILN_DEV_STABLE_ADMIN_PORT", free_port().to_string()),
+            ("KILN_DEV_CANARY_ADMIN_PORT", free_port().to_string()),
             ("KILN_DEV_ADMIN_PORT", free_port().to_string()),
             ("KILN_DEV_EXPORTER_PORT", free_port().to_string()),
             ("KILN_DEV_PROMETHEUS_PORT", free_port().to_string()),

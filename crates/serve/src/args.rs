@@ -1,10 +1,13 @@
 //! The command-line flags of `kiln-serve` and `kiln serve` (feature `cli`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::drift::DriftOptions;
-use crate::{BatchOptions, LogOptions, ModelSource, ServeOptions};
+use crate::net::{Timeouts, TlsFiles};
+use crate::service::Limits;
+use crate::{BatchOptions, LogOptions, ModelSource, Security, ServeOptions};
 
 /// Flags of the model server.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,7 +29,7 @@ pub struct ServeArgs {
         value_name = "URI"
     )]
     pub registry: String,
-    /// HTTP address: KServe V1, V2 REST, health, /metrics.
+    /// HTTP address: KServe V1, V2 REST, health.
     #[arg(long, env = "KILN_HTTP", default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
     /// V2 gRPC address.
@@ -35,6 +38,42 @@ pub struct ServeArgs {
     /// Turn the gRPC server off.
     #[arg(long)]
     pub no_grpc: bool,
+    /// Admin address: health and /metrics (plain HTTP, no token).
+    #[arg(long, env = "KILN_ADMIN", default_value = "127.0.0.1:8082")]
+    pub admin: SocketAddr,
+    /// PEM certificate chain: serve HTTP and gRPC over TLS (re-read when it changes).
+    #[arg(long, env = "KILN_TLS_CERT", requires = "tls_key", value_name = "PATH")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "KILN_TLS_KEY", requires = "tls_cert", value_name = "PATH")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: require client certificates signed by them (mutual TLS).
+    #[arg(
+        long,
+        env = "KILN_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        value_name = "PATH"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Bearer tokens, one per line: V1, V2 REST and gRPC calls must send one
+    /// (`authorization: Bearer <token>`). Re-read when the file changes.
+    #[arg(long, env = "KILN_AUTH_TOKEN_FILE", value_name = "PATH")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Allow listening off loopback with neither TLS nor tokens (a mesh sidecar such as
+    /// Istio's terminates mTLS and authorises callers in front of the server).
+    #[arg(long, env = "KILN_INSECURE")]
+    pub insecure: bool,
+    /// Seconds a client may take to send a request head; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub header_timeout: f64,
+    /// Seconds a request body may take to start; after that it must average
+    /// --min-body-rate (408 otherwise).
+    #[arg(long, default_value_t = 10.0, value_name = "S")]
+    pub body_timeout: f64,
+    /// Bytes per second a request body must average once --body-timeout is spent.
+    #[arg(long, default_value_t = 64 * 1024, value_name = "BYTES")]
+    pub min_body_rate: u64,
     /// Scoring threads (default: the CPUs this process may use).
     #[arg(long, env = "KILN_SCORING_THREADS")]
     pub threads: Option<usize>,
@@ -54,9 +93,14 @@ pub struct ServeArgs {
     /// Most rows in one request (400 beyond).
     #[arg(long, default_value_t = 10_000)]
     pub max_request_rows: usize,
-    /// Largest request body in bytes (413 beyond).
+    /// Largest request body in bytes (413 beyond); also gRPC's largest message.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Request bytes held in memory at once (declared body lengths, or
+    /// --max-body-bytes when undeclared) before new requests are shed (503). Keep it
+    /// well under the pod's memory limit.
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_name = "BYTES")]
+    pub max_inflight_bytes: usize,
     /// Served rows in the online drift window.
     #[arg(long, default_value_t = 1000)]
     pub drift_window: usize,
@@ -98,14 +142,37 @@ impl ServeArgs {
             },
             http: self.http,
             grpc: (!self.no_grpc).then_some(self.grpc),
+            admin: self.admin,
+            security: Security {
+                tls: self
+                    .tls_cert
+                    .clone()
+                    .zip(self.tls_key.clone())
+                    .map(|(cert, key)| TlsFiles {
+                        cert,
+                        key,
+                        client_ca: self.tls_client_ca.clone(),
+                    }),
+                token_file: self.auth_token_file.clone(),
+                insecure: self.insecure,
+            },
+            timeouts: Timeouts {
+                header: seconds(self.header_timeout),
+                body: seconds(self.body_timeout),
+                min_body_rate: self.min_body_rate,
+                handshake: seconds(self.header_timeout),
+            },
             batching: BatchOptions {
                 threads,
                 max_batch_rows: self.max_batch_rows,
                 max_wait: Duration::from_micros(self.max_batch_wait_us),
                 queue_capacity: self.queue_capacity,
             },
-            max_concurrency: self.max_concurrency,
-            max_body_bytes: self.max_body_bytes,
+            limits: Limits {
+                max_concurrency: self.max_concurrency,
+                max_body_bytes: self.max_body_bytes,
+                max_inflight_bytes: self.max_inflight_bytes,
+            },
             drift: DriftOptions {
                 window: self.drift_window,
                 min_rows: self.drift_min_rows,
@@ -117,7 +184,11 @@ impl ServeArgs {
                 flush_interval: Duration::from_millis(self.log_flush_ms.max(1)),
                 buffer_records: self.log_buffer,
             }),
-            shutdown_grace: Duration::from_secs_f64(self.shutdown_grace.max(0.0)),
+            shutdown_grace: seconds(self.shutdown_grace),
         }
     }
+}
+
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }

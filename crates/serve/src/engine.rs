@@ -7,7 +7,9 @@
 //! what is already there — free under load, no added latency when idle). The batch is
 //! scored in one pass of the transform and the model, and each job gets its own rows.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
@@ -57,6 +59,79 @@ pub struct JobContext {
 /// The protocol name of the self-check job, which metrics, drift and the log skip.
 pub const SELF_CHECK: &str = "self_check";
 
+/// Raised when a scoring thread panicked. A panic is a bug, and the model's state after
+/// it cannot be trusted: the requests of the batch get 500, every later request 503,
+/// the model reports not ready, and the server stops and exits non-zero so that
+/// Kubernetes restarts it.
+#[derive(Clone, Default)]
+pub struct Fatal {
+    inner: Arc<FatalInner>,
+}
+
+#[derive(Default)]
+struct FatalInner {
+    raised: AtomicBool,
+    message: Mutex<Option<String>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Fatal {
+    fn raise(&self, message: String) {
+        let mut first = self.inner.message.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(message);
+        }
+        self.inner.raised.store(true, Ordering::SeqCst);
+        self.inner.notify.notify_one();
+    }
+
+    /// Whether a scoring thread panicked.
+    pub fn is_raised(&self) -> bool {
+        self.inner.raised.load(Ordering::SeqCst)
+    }
+
+    /// The first panic's message, once raised.
+    pub fn message(&self) -> Option<String> {
+        self.inner
+            .message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until raised; the panic's message.
+    pub async fn wait(&self) -> String {
+        loop {
+            if let Some(message) = self.message() {
+                return message;
+            }
+            self.inner.notify.notified().await;
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// A test's way to make scoring panic: a batch holding a job of exactly this many rows.
+/// Compiled into the crate's own tests only.
+#[cfg(test)]
+pub(crate) static PANIC_ON_ROWS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(test)]
+fn injected_fault(jobs: &[Job]) {
+    let rows = PANIC_ON_ROWS.load(Ordering::SeqCst);
+    if rows > 0 && jobs.iter().any(|j| j.batch.num_rows() == rows) {
+        panic!("injected scoring fault ({rows} rows)");
+    }
+}
+
 /// The queue and its threads.
 #[derive(Clone)]
 pub struct Engine {
@@ -70,20 +145,24 @@ impl Engine {
         options: BatchOptions,
         metrics: Arc<Metrics>,
         monitor: Arc<Monitor>,
+        fatal: Fatal,
     ) -> std::io::Result<(Engine, Vec<std::thread::JoinHandle<()>>)> {
         let (queue, jobs) = crossbeam_channel::bounded::<Job>(options.queue_capacity.max(1));
         let mut threads = Vec::new();
         for i in 0..options.threads.max(1) {
-            let (jobs, model, metrics, monitor) = (
+            let (jobs, model, metrics, monitor, fatal) = (
                 jobs.clone(),
                 model.clone(),
                 metrics.clone(),
                 monitor.clone(),
+                fatal.clone(),
             );
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("kiln-score-{i}"))
-                    .spawn(move || score_loop(&jobs, &model, options, &metrics, &monitor))?,
+                    .spawn(move || {
+                        score_loop(&jobs, &model, options, &metrics, &monitor, &fatal);
+                    })?,
             );
         }
         Ok((Engine { queue }, threads))
@@ -130,9 +209,20 @@ fn score_loop(
     options: BatchOptions,
     metrics: &Metrics,
     monitor: &Monitor,
+    fatal: &Fatal,
 ) {
     let classifier = model.classifier.clone();
     while let Ok(first) = jobs.recv() {
+        if fatal.is_raised() {
+            // Answer, never strand, what is still queued while the server stops.
+            let _ = first.reply.send(Reply {
+                result: Err(ServeError::Unavailable(
+                    "the model is not ready: a scoring thread failed and the server is restarting; retry later".into(),
+                )),
+                predict: Duration::ZERO,
+            });
+            continue;
+        }
         let mut rows = first.batch.num_rows();
         let mut batch = vec![first];
         let deadline = Instant::now() + options.max_wait;
@@ -148,7 +238,30 @@ fn score_loop(
             batch.push(job);
         }
         metrics.batch_rows.observe(rows as f64);
-        let results = score_jobs(model, &classifier, &batch);
+        let scored = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            #[cfg(test)]
+            injected_fault(&batch);
+            score_jobs(model, &classifier, &batch)
+        }));
+        let results = match scored {
+            Ok(results) => results,
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(%message, "a scoring thread panicked: the model is marked not ready");
+                metrics.ready.set(0);
+                fatal.raise(message.clone());
+                for job in batch {
+                    let predict = job.enqueued.elapsed();
+                    let _ = job.reply.send(Reply {
+                        result: Err(ServeError::Internal(format!(
+                            "scoring failed ({message}); the server is restarting"
+                        ))),
+                        predict,
+                    });
+                }
+                continue;
+            }
+        };
         for (job, result) in batch.into_iter().zip(results) {
             if let Ok(scored) = &result
                 && job.context.protocol != SELF_CHECK

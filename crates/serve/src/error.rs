@@ -16,6 +16,9 @@ pub enum ServeError {
     /// The body is over the server's limit.
     #[error("{0}")]
     TooLarge(String),
+    /// The client sent its request too slowly (408; the connection is closed).
+    #[error("{0}")]
+    Timeout(String),
     /// Overloaded (shed at once) or not ready yet: retry later.
     #[error("{0}")]
     Unavailable(String),
@@ -35,6 +38,7 @@ impl ServeError {
             ServeError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ServeError::NotFound(_) => StatusCode::NOT_FOUND,
             ServeError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ServeError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ServeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServeError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -47,6 +51,7 @@ impl ServeError {
             ServeError::BadRequest(_) => tonic::Status::invalid_argument(message),
             ServeError::NotFound(_) => tonic::Status::not_found(message),
             ServeError::TooLarge(_) => tonic::Status::resource_exhausted(message),
+            ServeError::Timeout(_) => tonic::Status::deadline_exceeded(message),
             ServeError::Unavailable(_) => tonic::Status::unavailable(message),
             ServeError::Internal(_) => tonic::Status::internal(message),
         }
@@ -62,7 +67,8 @@ impl From<kiln_core::Error> for ServeError {
     }
 }
 
-/// `{"error": "..."}` with the error's status; overload adds `Retry-After`.
+/// `{"error": "..."}` with the error's status; overload adds `Retry-After`, a slow
+/// client's 408 closes the connection.
 impl IntoResponse for ServeError {
     fn into_response(self) -> Response {
         let status = self.status();
@@ -72,6 +78,11 @@ impl IntoResponse for ServeError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if status == StatusCode::REQUEST_TIMEOUT {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

@@ -1,6 +1,8 @@
-//! The HTTP side: KServe V1, the Open Inference Protocol (V2) REST API, health and
-//! `/metrics`, on axum. Every error is a JSON `{"error": "..."}` with a 4xx status
-//! (413 for a body over the limit, 503 with `Retry-After` when shedding load).
+//! The HTTP side, on axum: KServe V1, the Open Inference Protocol (V2) REST API and
+//! health on the inference listener; health and `/metrics` on the admin listener. Every
+//! error is a JSON `{"error": "..."}` with a 4xx status (401 without a valid token, 408
+//! for a body too slow, 413 for one over the limit, 503 with `Retry-After` when
+//! shedding load).
 
 use std::time::Instant;
 
@@ -11,21 +13,24 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use crate::auth::{self, Guard};
 use crate::error::ServeError;
 use crate::inputs::{Tensor, TensorData};
+use crate::net::BodyLimits;
 use crate::service::{AppState, SERVER_NAME, SERVER_VERSION};
 
-/// The router of every HTTP endpoint.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// The router of the inference listener: V1 and V2 REST behind the bearer-token guard
+/// (when tokens are configured), the V2 health endpoints open (probes carry no token),
+/// every body under its deadline.
+pub fn router(state: AppState, guard: Guard, limits: BodyLimits) -> Router {
+    let guarded = Router::new()
         .route("/v1/models", get(v1_models))
         .route("/v1/models/{target}", get(v1_model).post(v1_predict))
         .route("/v2", get(v2_server_metadata))
         .route("/v2/", get(v2_server_metadata))
-        .route("/v2/health/live", get(live))
-        .route("/v2/health/ready", get(ready))
         .route("/v2/models/{name}", get(v2_model_metadata))
         .route("/v2/models/{name}/ready", get(v2_model_ready))
         .route("/v2/models/{name}/infer", post(v2_infer))
@@ -41,8 +46,27 @@ pub fn router(state: AppState) -> Router {
             "/v2/models/{name}/versions/{version}/infer",
             post(v2_version_infer),
         )
-        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(guard, auth::rest));
+    guarded
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            crate::net::body_deadline,
+        ))
+        .with_state(state)
+}
+
+/// The router of the admin listener: health and `/metrics`, no inference, no token.
+pub fn admin_router(state: AppState) -> Router {
+    Router::new()
+        .route("/v2/health/live", get(live))
+        .route("/v2/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(async || {
+            ServeError::NotFound("the admin listener serves /v2/health/* and /metrics".into())
+        })
         .with_state(state)
 }
 
@@ -82,6 +106,9 @@ async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ServeError> {
     let limit = state.max_body_bytes();
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let error = e.into_inner();
+        if crate::net::is_body_timeout(error.as_ref()) {
+            return ServeError::Timeout(error.to_string());
+        }
         let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
         while let Some(inner) = cause {
             if inner.is::<http_body_util::LengthLimitError>() {
@@ -96,18 +123,32 @@ async fn read_body(state: &AppState, body: Body) -> Result<Bytes, ServeError> {
     })
 }
 
-fn parse_json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ServeError> {
+fn parse_json_now<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServeError> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(ServeError::bad("the request body is not UTF-8"));
     }
     serde_json::from_slice(bytes).map_err(|e| ServeError::bad(format!("invalid JSON body: {e}")))
 }
 
+/// Bodies this large are decoded on the blocking pool, not on an async worker.
+const DECODE_OFF_THREAD_BYTES: usize = 64 * 1024;
+
+async fn parse_json<T: DeserializeOwned + Send + 'static>(bytes: Bytes) -> Result<T, ServeError> {
+    if bytes.len() < DECODE_OFF_THREAD_BYTES {
+        return parse_json_now(&bytes);
+    }
+    tokio::task::spawn_blocking(move || parse_json_now(&bytes))
+        .await
+        .map_err(|e| ServeError::Internal(format!("decoding the request: {e}")))?
+}
+
 fn header_id(headers: &HeaderMap) -> Option<&str> {
     headers.get("x-request-id").and_then(|v| v.to_str().ok())
 }
 
-/// Runs one inference request: admission, body, decode, score, encode, metrics.
+/// Runs one inference request: memory reservation, body (under its deadline),
+/// admission to scoring, decode, score, encode, metrics. The scoring slot is taken only
+/// once the body is in: a client that dawdles holds memory it declared, never a slot.
 async fn handle(
     state: &AppState,
     protocol: &'static str,
@@ -116,8 +157,10 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let result = async {
-        let _admission = state.admit()?;
+        let declared = http_body::Body::size_hint(&body).exact();
+        let _memory = state.reserve_memory(declared)?;
         let bytes = read_body(state, body).await?;
+        let _admission = state.admit()?;
         let value = run(state, bytes).await?;
         let encode = Instant::now();
         let body = serde_json::to_vec(&value)
@@ -178,7 +221,7 @@ async fn v1_predict(
     }
     let id = state.request_id(header_id(&headers));
     handle(&state, "v1", body, async move |state, bytes| {
-        let request: V1Request = parse_json(&bytes)?;
+        let request: V1Request = parse_json(bytes).await?;
         let done = state
             .infer("v1", id, |schema| schema.from_records(&request.instances))
             .await?;
@@ -345,7 +388,7 @@ async fn infer_v2(
     }
     let header = header_id(&headers).map(str::to_string);
     handle(&state, "v2_rest", body, async move |state, bytes| {
-        let request: V2Request = parse_json(&bytes)?;
+        let request: V2Request = parse_json(bytes).await?;
         let wanted: Vec<String> = request
             .outputs
             .unwrap_or_default()

@@ -12,12 +12,20 @@
 //!   gRPC ([`grpc`]); malformed requests get a 4xx naming what was wrong.
 //! - Scores on its own threads with dynamic batching ([`engine`]); sheds load at once
 //!   past a concurrency limit or a full queue (503 with `Retry-After`).
-//! - Exposes `/metrics` ([`metrics`]): KServe's stage histograms, requests by code and
-//!   version, in-flight and shed requests, decisions, scores, online drift ([`drift`]).
+//! - Exposes `/metrics` on a separate admin listener ([`metrics`]): KServe's stage
+//!   histograms, requests by code and version, in-flight and shed requests, decisions,
+//!   scores, online drift ([`drift`]).
+//! - Faces clients it does not control ([`net`]): header and body timeouts with a
+//!   minimum body rate, a scoring slot only once the body is in, request memory bounded
+//!   in bytes, optional TLS (re-read on rotation, optional client certificates) and
+//!   bearer tokens ([`auth`]). A listener off loopback with neither TLS nor tokens is
+//!   refused unless the operator says `--insecure` (a mesh sidecar terminates mTLS).
 //! - Logs predictions as Parquet to the object store, off the request path ([`predlog`]).
 //! - On SIGTERM stops accepting, finishes in-flight requests within the grace period,
-//!   flushes the prediction log and returns.
+//!   closes whatever connection is still open when it ends, flushes the prediction log
+//!   and returns.
 
+pub mod auth;
 pub mod drift;
 pub mod engine;
 pub mod error;
@@ -27,6 +35,7 @@ pub mod inputs;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
+pub mod net;
 pub mod predlog;
 pub mod service;
 
@@ -37,7 +46,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::serve::ListenerExt;
 use kiln_core::{Error, Result};
 
 pub use engine::BatchOptions;
@@ -55,18 +63,31 @@ use crate::service::AppState;
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub model: ModelSource,
-    /// HTTP (V1, V2 REST, health, metrics).
+    /// HTTP (V1, V2 REST, health).
     pub http: SocketAddr,
     /// V2 gRPC; `None` turns it off.
     pub grpc: Option<SocketAddr>,
+    /// Health and `/metrics`.
+    pub admin: SocketAddr,
+    pub security: Security,
+    pub timeouts: net::Timeouts,
     pub batching: BatchOptions,
-    /// Requests in flight before new ones are shed (503).
-    pub max_concurrency: usize,
-    pub max_body_bytes: usize,
+    pub limits: service::Limits,
     pub drift: DriftOptions,
     pub log: Option<LogOptions>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+}
+
+/// Who may call the inference listeners.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// TLS on the HTTP and gRPC listeners.
+    pub tls: Option<net::TlsFiles>,
+    /// Bearer tokens, one per line, re-read when the file changes.
+    pub token_file: Option<std::path::PathBuf>,
+    /// Allow a listener off loopback with neither TLS nor tokens.
+    pub insecure: bool,
 }
 
 /// The addresses a started server listens on (port 0 resolved).
@@ -74,7 +95,29 @@ pub struct ServeOptions {
 pub struct Bound {
     pub http: SocketAddr,
     pub grpc: Option<SocketAddr>,
+    pub admin: SocketAddr,
 }
+
+/// Refuses an inference listener off loopback that nobody authenticates or encrypts.
+fn check_exposure(options: &ServeOptions) -> Result<()> {
+    let security = &options.security;
+    if security.insecure || security.tls.is_some() || security.token_file.is_some() {
+        return Ok(());
+    }
+    for (what, addr) in [("--http", Some(options.http)), ("--grpc", options.grpc)] {
+        if let Some(addr) = addr
+            && !addr.ip().is_loopback()
+        {
+            return Err(Error::usage(format!(
+                "refusing to serve {what} {addr} off loopback without TLS or authentication: give --tls-cert and --tls-key, or --auth-token-file, or --insecure when a sidecar (Istio) terminates mTLS in front of the server"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How often the TLS and token files are checked for changes.
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
 
 /// Loads the model, binds, serves until `shutdown` resolves (or SIGTERM/SIGINT when
 /// `None`), then drains. `on_ready` is called once the server answers ready.
@@ -84,6 +127,24 @@ pub async fn serve(
     on_ready: impl FnOnce(Bound),
 ) -> Result<()> {
     let started = Instant::now();
+    check_exposure(&options)?;
+    let security = &options.security;
+    let tls = |alpn: &[&[u8]]| -> Result<Option<Arc<net::Tls>>> {
+        security
+            .tls
+            .clone()
+            .map(|files| net::Tls::load(files, alpn).map(Arc::new))
+            .transpose()
+            .map_err(Error::usage)
+    };
+    let http_tls = tls(&[b"http/1.1"])?;
+    let grpc_tls = tls(&[b"h2"])?;
+    let tokens = security
+        .token_file
+        .as_deref()
+        .map(|path| auth::Tokens::load(path).map(Arc::new))
+        .transpose()
+        .map_err(Error::usage)?;
     let model = Arc::new(ServedModel::load(&options.model).await?);
     let metrics = Arc::new(Metrics::new(&model.name));
     metrics
@@ -104,11 +165,13 @@ pub async fn serve(
         None => (None, None),
     };
     let monitor = Arc::new(Monitor::new(&model, metrics.clone(), options.drift, log));
+    let fatal = engine::Fatal::default();
     let (engine, threads) = Engine::start(
         model.clone(),
         options.batching,
         metrics.clone(),
         monitor.clone(),
+        fatal.clone(),
     )
     .map_err(|e| Error::io("starting the scoring threads", e))?;
     self_check(&model, &engine).await?;
@@ -117,26 +180,28 @@ pub async fn serve(
         engine,
         monitor.clone(),
         metrics.clone(),
-        options.max_concurrency,
-        options.max_body_bytes,
+        options.limits,
     );
 
-    let http = tokio::net::TcpListener::bind(options.http)
-        .await
-        .map_err(|e| Error::usage(format!("cannot listen on {} (HTTP): {e}", options.http)))?;
+    let bind = |addr: SocketAddr, what: &'static str| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::usage(format!("cannot listen on {addr} ({what}): {e}")))
+    };
+    let http = bind(options.http, "HTTP").await?;
     let grpc = match options.grpc {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| Error::usage(format!("cannot listen on {addr} (gRPC): {e}")))?,
-        ),
+        Some(addr) => Some(bind(addr, "gRPC").await?),
         None => None,
     };
+    let admin = bind(options.admin, "admin").await?;
     let bound = Bound {
         http: http
             .local_addr()
             .map_err(|e| Error::io("HTTP address", e))?,
         grpc: grpc.as_ref().and_then(|l| l.local_addr().ok()),
+        admin: admin
+            .local_addr()
+            .map_err(|e| Error::io("admin address", e))?,
     };
     metrics.ready.set(1);
     tracing::info!(
@@ -145,35 +210,76 @@ pub async fn serve(
         source = %model.source,
         http = %bound.http,
         grpc = ?bound.grpc,
+        admin = %bound.admin,
+        tls = http_tls.is_some(),
+        client_certificates = security.tls.as_ref().is_some_and(|t| t.client_ca.is_some()),
+        bearer_tokens = tokens.is_some(),
         ready_ms = started.elapsed().as_millis() as u64,
         "serving"
     );
     on_ready(bound);
 
-    // One signal fans out to both servers.
+    // One signal fans out to every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
+    let guard = auth::Guard {
+        tokens: tokens.clone(),
+        metrics: metrics.clone(),
     };
-    // TCP_NODELAY: small responses must not wait for Nagle's algorithm.
-    let nodelay = |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
+    let body_limits = net::BodyLimits {
+        timeouts: options.timeouts,
+        metrics: metrics.clone(),
     };
-    let http_server = axum::serve(http.tap_io(nodelay), http::router(state.clone()))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
-    let mut http_task = tokio::spawn(async move { http_server.await });
-    let mut grpc_task = grpc.map(|listener| {
+    let listener = |tcp, tls, http2_only| net::Listener {
+        tcp,
+        tls,
+        http2_only,
+        timeouts: options.timeouts,
+    };
+    let mut http_task = tokio::spawn(net::run(
+        listener(http, http_tls.clone(), false),
+        http::router(state.clone(), guard.clone(), body_limits.clone()),
+        metrics.clone(),
+        stop_rx.clone(),
+    ));
+    let mut grpc_task = grpc.map(|tcp| {
         let routes = tonic::service::Routes::new(grpc::InferenceService::new(state.clone()));
-        let server = axum::serve(
-            listener.tap_io(nodelay),
-            routes.prepare().into_axum_router(),
-        )
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
-        tokio::spawn(async move { server.await })
+        let app = routes
+            .prepare()
+            .into_axum_router()
+            .layer(axum::middleware::from_fn_with_state(
+                guard.clone(),
+                auth::grpc,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                body_limits.clone(),
+                net::body_deadline,
+            ));
+        tokio::spawn(net::run(
+            listener(tcp, grpc_tls.clone(), true),
+            app,
+            metrics.clone(),
+            stop_rx.clone(),
+        ))
     });
+    // The admin listener answers until the process ends: probes and the last scrape
+    // see the drain.
+    let (_admin_stop, admin_stop_rx) = tokio::sync::watch::channel(false);
+    let admin_task = tokio::spawn(net::run(
+        listener(admin, None, false),
+        http::admin_router(state.clone()),
+        metrics.clone(),
+        admin_stop_rx,
+    ));
+    let reloader = tokio::spawn(reload_files(
+        [http_tls.clone(), grpc_tls.clone()],
+        tokens.clone(),
+    ));
     drop(state);
 
-    wait_for_stop(shutdown).await;
+    tokio::select! {
+        () = wait_for_stop(shutdown) => {}
+        message = fatal.wait() => tracing::error!(%message, "stopping: a scoring thread panicked; the model is not ready"),
+    }
     tracing::info!(
         grace_s = options.shutdown_grace.as_secs_f64(),
         "stopping: no new connections, finishing in-flight requests"
@@ -206,6 +312,10 @@ pub async fn serve(
     if let Some(writer) = writer {
         writer.finish().await;
     }
+    // The admin listener holds the state too: gone before the threads are waited for.
+    admin_task.abort();
+    let _ = admin_task.await;
+    reloader.abort();
     if drained {
         // Every connection is gone, and with them the engine's senders: the scoring
         // threads end. After a cut, a lingering connection may still hold one, so the
@@ -217,8 +327,35 @@ pub async fn serve(
         })
         .await;
     }
+    if let Some(message) = fatal.message() {
+        return Err(Error::Invalid(format!(
+            "stopped after a scoring thread panicked ({message}): exiting non-zero so that the pod is restarted"
+        )));
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Re-reads rotated TLS and token files, off the async workers.
+async fn reload_files(tls: [Option<Arc<net::Tls>>; 2], tokens: Option<Arc<auth::Tokens>>) {
+    if tls.iter().all(Option::is_none) && tokens.is_none() {
+        return;
+    }
+    let mut every = tokio::time::interval(RELOAD_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let (tls, tokens) = (tls.clone(), tokens.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in tls.iter().flatten() {
+                t.reload_if_changed();
+            }
+            if let Some(t) = &tokens {
+                t.reload_if_changed();
+            }
+        })
+        .await;
+    }
 }
 
 async fn wait_for_stop(shutdown: Option<tokio::sync::oneshot::Receiver<()>>) {
@@ -262,5 +399,126 @@ async fn self_check(model: &ServedModel, engine: &Engine) -> Result<()> {
             scored.probabilities
         ))),
         Err(e) => Err(Error::Invalid(format!("self-check failed: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_testkit::{MODEL, http_request, pipeline, predict_path, v1_body};
+    use std::sync::atomic::Ordering;
+
+    /// The fault hook ([`engine::PANIC_ON_ROWS`]) exists only in this crate's tests.
+    #[test]
+    fn a_scoring_panic_answers_500_marks_the_model_not_ready_and_ends_the_server_non_zero() {
+        let p = pipeline();
+        engine::PANIC_ON_ROWS.store(13, Ordering::SeqCst);
+        let grace = Duration::from_secs(2);
+        let loopback = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let options = ServeOptions {
+            model: ModelSource {
+                reference: format!("{MODEL}@staging"),
+                registry: p.registry.to_str().expect("path").into(),
+                name: None,
+                max_request_rows: 10_000,
+            },
+            http: loopback(0),
+            grpc: None,
+            admin: loopback(0),
+            security: Security::default(),
+            timeouts: net::Timeouts::default(),
+            batching: BatchOptions {
+                threads: 2,
+                max_batch_rows: 256,
+                max_wait: Duration::ZERO,
+                queue_capacity: 64,
+            },
+            limits: service::Limits {
+                max_concurrency: 64,
+                max_body_bytes: 1 << 20,
+                max_inflight_bytes: 1 << 24,
+            },
+            drift: DriftOptions {
+                window: 100,
+                min_rows: 10,
+                threshold: 0.2,
+            },
+            log: None,
+            shutdown_grace: grace,
+        };
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        let (_stop, stop_rx) = tokio::sync::oneshot::channel();
+        let server = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            let result = runtime.block_on(serve(options, Some(stop_rx), move |b| {
+                let _ = bound_tx.send(b);
+            }));
+            (result, Instant::now())
+        });
+        let bound = bound_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serving");
+        let http = bound.http.to_string();
+        let admin = bound.admin.to_string();
+        let post = |rows: usize| {
+            http_request(
+                &http,
+                "POST",
+                &predict_path(),
+                &v1_body(&p.rows[..rows]),
+                Duration::from_secs(10),
+            )
+            .expect("answer")
+        };
+        assert_eq!(post(12).0, 200);
+        // A client stuck mid-upload keeps the drain busy for the grace period, so the
+        // not-ready state can be observed before the process ends.
+        let mut stuck = std::net::TcpStream::connect(&http).expect("connect");
+        std::io::Write::write_all(
+            &mut stuck,
+            format!(
+                "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{{",
+                predict_path()
+            )
+            .as_bytes(),
+        )
+        .expect("send");
+        let (status, text) = post(13);
+        assert_eq!(status, 500, "{text}");
+        assert!(text.contains("injected scoring fault"), "{text}");
+        let failed = Instant::now();
+        let ready = |addr: &str| {
+            http_request(addr, "GET", "/v2/health/ready", b"", Duration::from_secs(5)).map(|r| r.0)
+        };
+        // The admin listener answers until the process ends; the inference listener
+        // answers 503 or has already stopped accepting.
+        assert_eq!(ready(&admin), Some(503), "not ready on the admin listener");
+        assert!(matches!(ready(&http), Some(503) | None));
+        let later = http_request(
+            &http,
+            "POST",
+            &predict_path(),
+            &v1_body(&p.rows[..12]),
+            Duration::from_secs(10),
+        );
+        assert!(
+            matches!(later.as_ref().map(|r| r.0), Some(503) | None),
+            "later requests are refused: {later:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !server.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "the server kept running after the panic"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (result, ended) = server.join().expect("server thread");
+        let e = result.expect_err("a failed server ends with an error");
+        assert!(e.to_string().contains("a scoring thread panicked"), "{e}");
+        assert_ne!(e.class().code(), 0, "non-zero exit");
+        assert!(ended - failed <= grace + Duration::from_secs(1));
+        drop(stuck);
+        engine::PANIC_ON_ROWS.store(0, Ordering::SeqCst);
     }
 }

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub drift_samples: IntGauge,
     pub drifted_share: Gauge,
     pub log_rows: IntCounterVec,
+    pub unauthenticated: IntCounterVec,
+    pub timeouts: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, model: &str, buckets: &[f64]) -> Histogram {
@@ -168,6 +170,22 @@ impl Metrics {
                 &["outcome"],
             )
             .expect("valid counter options"),
+            unauthenticated: IntCounterVec::new(
+                labelled(
+                    "kiln_unauthenticated_requests_total",
+                    "Requests refused for a missing or unknown bearer token (401 / UNAUTHENTICATED)",
+                ),
+                &["protocol"],
+            )
+            .expect("valid counter options"),
+            timeouts: IntCounterVec::new(
+                labelled(
+                    "kiln_client_timeouts_total",
+                    "Requests and connections cut because the client was too slow: the request body (408), the TLS handshake",
+                ),
+                &["stage"],
+            )
+            .expect("valid counter options"),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.preprocess.clone()),
@@ -188,6 +206,8 @@ impl Metrics {
             Box::new(m.drift_samples.clone()),
             Box::new(m.drifted_share.clone()),
             Box::new(m.log_rows.clone()),
+            Box::new(m.unauthenticated.clone()),
+            Box::new(m.timeouts.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
         for collector in collectors {
@@ -198,7 +218,10 @@ impl Metrics {
         for outcome in ["written", "dropped"] {
             m.log_rows.with_label_values(&[outcome]);
         }
-        for reason in ["concurrency", "queue"] {
+        for stage in ["body", "tls_handshake"] {
+            m.timeouts.with_label_values(&[stage]);
+        }
+        for reason in ["concurrency", "queue", "memory"] {
             m.shed.with_label_values(&[reason]);
         }
         m

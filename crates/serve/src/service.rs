@@ -30,6 +30,8 @@ struct Inner {
     monitor: Arc<Monitor>,
     metrics: Arc<Metrics>,
     limit: Arc<Semaphore>,
+    /// Request bytes in memory, in KiB (tokio's permits are counted in u32).
+    memory: Arc<Semaphore>,
     max_body_bytes: usize,
     next_id: AtomicU64,
     id_prefix: String,
@@ -48,6 +50,23 @@ impl Drop for Admission {
     }
 }
 
+/// Memory reserved for one request's body while it is read, decoded and scored.
+pub struct MemoryReservation {
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The settings of [`AppState`].
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Requests being scored at once before new ones are shed.
+    pub max_concurrency: usize,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Request bodies in memory at once (their declared length, or the body limit when
+    /// undeclared) before new requests are shed.
+    pub max_inflight_bytes: usize,
+}
+
 /// The outputs of one scored request and the id it was served under.
 pub struct Inference {
     pub scored: Scored,
@@ -60,8 +79,7 @@ impl AppState {
         engine: Engine,
         monitor: Arc<Monitor>,
         metrics: Arc<Metrics>,
-        max_concurrency: usize,
-        max_body_bytes: usize,
+        limits: Limits,
     ) -> Self {
         let id_prefix = format!("{:x}", chrono::Utc::now().timestamp_millis());
         AppState {
@@ -70,8 +88,9 @@ impl AppState {
                 engine,
                 monitor,
                 metrics,
-                limit: Arc::new(Semaphore::new(max_concurrency.max(1))),
-                max_body_bytes,
+                limit: Arc::new(Semaphore::new(limits.max_concurrency.max(1))),
+                memory: Arc::new(Semaphore::new(kib(limits.max_inflight_bytes) as usize)),
+                max_body_bytes: limits.max_body_bytes,
                 next_id: AtomicU64::new(1),
                 id_prefix,
             }),
@@ -94,7 +113,30 @@ impl AppState {
         self.inner.max_body_bytes
     }
 
-    /// Lets a request in, or sheds it at once when the server is at its limit.
+    /// Reserves memory for a body of `declared` bytes (the body limit when the client
+    /// did not say), or sheds the request at once when the server holds too many bytes.
+    pub fn reserve_memory(&self, declared: Option<u64>) -> Result<MemoryReservation, ServeError> {
+        let limit = self.inner.max_body_bytes;
+        let bytes = declared.map_or(limit, |d| (d as usize).min(limit));
+        self.inner
+            .memory
+            .clone()
+            .try_acquire_many_owned(kib(bytes))
+            .map(|permit| MemoryReservation { _permit: permit })
+            .map_err(|_| {
+                self.inner
+                    .metrics
+                    .shed
+                    .with_label_values(&["memory"])
+                    .inc();
+                ServeError::Unavailable(
+                    "overloaded: too many request bytes in memory (--max-inflight-bytes); retry later"
+                        .into(),
+                )
+            })
+    }
+
+    /// Lets a request in for scoring, or sheds it at once when the server is at its limit.
     pub fn admit(&self) -> Result<Admission, ServeError> {
         let permit = self.inner.limit.clone().try_acquire_owned().map_err(|_| {
             self.inner
@@ -173,16 +215,25 @@ impl AppState {
         })
     }
 
-    /// Counts a finished inference request.
+    /// Counts a finished inference request. A request shed with 503 is counted (it
+    /// spends the availability budget) but not timed: it was refused, not served, and
+    /// its near-zero duration must not make the latency SLI look better.
     pub fn record(&self, protocol: &'static str, code: u16, started: Instant) {
         let metrics = &self.inner.metrics;
         metrics
             .requests
             .with_label_values(&[protocol, &self.inner.model.version, &code.to_string()])
             .inc();
-        metrics
-            .request_duration
-            .with_label_values(&[protocol, &self.inner.model.version])
-            .observe(started.elapsed().as_secs_f64());
+        if code != 503 {
+            metrics
+                .request_duration
+                .with_label_values(&[protocol, &self.inner.model.version])
+                .observe(started.elapsed().as_secs_f64());
+        }
     }
+}
+
+/// Bytes as KiB permits, rounded up (at least one), within a semaphore's range.
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX >> 3)
 }

@@ -85,6 +85,8 @@ pub struct Server {
     pub child: Option<Child>,
     pub http: String,
     pub grpc_port: u16,
+    /// Health and `/metrics` (`host:port`).
+    pub admin: String,
     log: PathBuf,
 }
 
@@ -100,7 +102,7 @@ impl Server {
     }
 
     pub fn launch(args: &[&str], env: &[(&'static str, String)]) -> Server {
-        let (http_port, grpc_port) = (free_port(), free_port());
+        let (http_port, grpc_port, admin_port) = (free_port(), free_port(), free_port());
         let log = tempfile::NamedTempFile::new()
             .expect("log file")
             .into_temp_path()
@@ -109,6 +111,7 @@ impl Server {
         let child = Command::new(bin("kiln-serve"))
             .args(["--http", &format!("127.0.0.1:{http_port}")])
             .args(["--grpc", &format!("127.0.0.1:{grpc_port}")])
+            .args(["--admin", &format!("127.0.0.1:{admin_port}")])
             .args(args)
             .env_remove("MLFLOW_TRACKING_URI")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -120,10 +123,11 @@ impl Server {
             child: Some(child),
             http: format!("127.0.0.1:{http_port}"),
             grpc_port,
+            admin: format!("127.0.0.1:{admin_port}"),
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while server.get("/v2/health/ready").map(|r| r.0) != Some(200) {
+        while server.admin_get("/v2/health/ready").map(|r| r.0) != Some(200) {
             assert!(
                 Instant::now() < deadline,
                 "kiln-serve did not become ready: {}",
@@ -136,6 +140,16 @@ impl Server {
 
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
         http_request(&self.http, "GET", path, b"", Duration::from_secs(10))
+    }
+
+    /// A GET on the admin listener (health, `/metrics`).
+    pub fn admin_get(&self, path: &str) -> Option<(u16, String)> {
+        http_request(&self.admin, "GET", path, b"", Duration::from_secs(10))
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        self.admin_get("/metrics").expect("metrics").1
     }
 
     pub fn post(&self, path: &str, body: &[u8]) -> Option<(u16, String)> {

@@ -113,8 +113,8 @@ impl Canary {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut kiln_targets = vec![stable.http.clone()];
-        kiln_targets.extend(servers.iter().map(|s| s.http.clone()));
+        let mut kiln_targets = vec![stable.admin.clone()];
+        kiln_targets.extend(servers.iter().map(|s| s.admin.clone()));
         servers.push(stable);
         let prometheus = Prometheus::start(
             &[

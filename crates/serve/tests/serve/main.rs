@@ -12,3 +12,4 @@
 mod harness;
 mod operations;
 mod protocols;
+mod security;

@@ -25,7 +25,7 @@ fn prometheus_scrapes_every_metric_under_load_and_drift_rises_with_shifted_rows(
         ],
         &[],
     );
-    let prometheus = Prometheus::start(&[("kiln-serve", vec![server.http.clone()])], "1s", &[]);
+    let prometheus = Prometheus::start(&[("kiln-serve", vec![server.admin.clone()])], "1s", &[]);
     // Load: requests of 1 to 16 rows from two threads, bounded in count.
     let send = |rows: &[Value]| {
         std::thread::scope(|s| {
@@ -247,7 +247,7 @@ fn overload_is_shed_at_once_and_sigterm_loses_no_accepted_request() {
         slowest < Duration::from_millis(500),
         "a shed request waited {slowest:?}"
     );
-    let (_, metrics) = server.get("/metrics").expect("metrics");
+    let metrics = server.metrics();
     let counted: f64 = metrics
         .lines()
         .filter(|l| l.starts_with("kiln_shed_requests_total"))
