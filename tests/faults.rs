@@ -145,3 +145,50 @@ fn an_outage_mid_step_exits_75_keeps_the_previous_result_and_the_retry_completes
         );
     }
 }
+
+/// A full disk under a step: the run folder on a small tmpfs (in a mount namespace of
+/// the test's own, `unshare -rm`), filled to the last 200 KiB, then `prepare --force`.
+/// The step fails with exit 1 and one line naming what it could not write, and the
+/// previous result stays byte for byte: outputs are staged and moved into place only
+/// when the step succeeds.
+#[test]
+fn a_full_disk_under_a_step_fails_in_one_line_and_keeps_the_previous_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&mnt).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let script = r#"
+set -e
+mount -t tmpfs -o size=64m tmpfs "$MNT"
+"$PREPARE" --spec "$SPEC" --run "$MNT/run" -q
+digest() { (cd "$MNT/run" && find . -type f -not -path '*/.staging/*' | sort | xargs sha256sum); }
+digest > "$OUT/before"
+free=$(df --output=avail -k "$MNT" | tail -1)
+dd if=/dev/zero of="$MNT/filler" bs=1k count=$((free - 200)) 2> /dev/null || true
+set +e
+"$PREPARE" --spec "$SPEC" --run "$MNT/run" -q --force 2> "$OUT/stderr"
+echo $? > "$OUT/code"
+digest > "$OUT/after"
+"#;
+    let result = run(Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .env("MNT", &mnt)
+        .env("OUT", &out)
+        .env("PREPARE", bin("kiln-prepare"))
+        .env("SPEC", workspace_root().join("examples/adult/spec.yaml"))
+        .env("KILN_ADULT_DIR", adult_dir())
+        .env("MLFLOW_TRACKING_URI", ""));
+    assert!(result.status.success(), "{}", stderr(&result));
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let text = read("stderr");
+    assert_eq!(read("code").trim(), "1", "a full disk is exit 1: {text}");
+    assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
+    assert!(
+        text.contains("No space left on device") && text.contains("prepare"),
+        "names the cause and what was written: {text}"
+    );
+    let before = read("before");
+    assert!(before.contains("manifest.json"), "{before}");
+    assert_eq!(read("after"), before, "the previous result is untouched");
+}

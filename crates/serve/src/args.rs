@@ -107,6 +107,9 @@ pub struct ServeArgs {
     /// Rows the window needs before drift is reported.
     #[arg(long, default_value_t = 200)]
     pub drift_min_rows: usize,
+    /// Seconds without a served row after which drift reads "no data" (NaN).
+    #[arg(long, default_value_t = 300.0, value_name = "S")]
+    pub drift_max_idle: f64,
     /// PSI above which an input counts as drifted.
     #[arg(long, default_value_t = 0.2)]
     pub drift_threshold: f64,
@@ -119,9 +122,15 @@ pub struct ServeArgs {
     /// Longest a logged row waits before its file is written, in milliseconds.
     #[arg(long, default_value_t = 5_000, value_name = "MS")]
     pub log_flush_ms: u64,
-    /// Requests the prediction-log buffer holds before records are dropped (and counted).
-    #[arg(long, default_value_t = 65_536)]
-    pub log_buffer: usize,
+    /// Bytes of served rows the prediction-log buffer holds before records are dropped
+    /// (and counted).
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub log_buffer_bytes: usize,
+    /// Local folder where prediction-log files wait while the store is unreachable
+    /// (re-sent when it is back; default: kiln-prediction-log/<hash of the URI> under
+    /// the temp folder).
+    #[arg(long, env = "KILN_LOG_SPILL_DIR", value_name = "PATH")]
+    pub log_spill_dir: Option<PathBuf>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, default_value_t = 20.0, value_name = "S")]
     pub shutdown_grace: f64,
@@ -176,13 +185,23 @@ impl ServeArgs {
             drift: DriftOptions {
                 window: self.drift_window,
                 min_rows: self.drift_min_rows,
+                max_idle: seconds(self.drift_max_idle),
                 threshold: self.drift_threshold,
             },
             log: self.log_predictions.as_ref().map(|uri| LogOptions {
                 uri: uri.clone(),
                 batch_rows: self.log_batch_rows,
                 flush_interval: Duration::from_millis(self.log_flush_ms.max(1)),
-                buffer_records: self.log_buffer,
+                buffer_bytes: self.log_buffer_bytes,
+                spill_dir: self.log_spill_dir.clone().unwrap_or_else(|| {
+                    // One folder per log URI: servers sharing a machine never re-send
+                    // each other's files to the wrong store.
+                    use sha2::Digest;
+                    let key = sha2::Sha256::digest(uri.as_bytes());
+                    std::env::temp_dir()
+                        .join("kiln-prediction-log")
+                        .join(format!("{key:x}").get(..16).unwrap_or_default())
+                }),
             }),
             shutdown_grace: seconds(self.shutdown_grace),
         }

@@ -27,6 +27,9 @@ pub struct DriftOptions {
     pub window: usize,
     /// Rows needed before drift is reported.
     pub min_rows: usize,
+    /// With no row served for this long, the window says nothing (no data), instead of
+    /// repeating a reading of traffic long gone.
+    pub max_idle: std::time::Duration,
     /// PSI above which a feature counts as drifted.
     pub threshold: f64,
 }
@@ -99,6 +102,7 @@ pub struct DriftMonitor {
     ring: Vec<u16>,
     next: usize,
     filled: usize,
+    last_row: Option<std::time::Instant>,
 }
 
 /// One reading of the window.
@@ -107,7 +111,7 @@ pub struct DriftReading {
     pub rows: usize,
     /// `(feature, psi)`; empty until the window holds `min_rows` rows.
     pub features: Vec<(String, f64)>,
-    /// Share of features above the threshold; `None` until enough rows.
+    /// Share of features above the threshold; `None` without enough recent rows.
     pub drifted_share: Option<f64>,
 }
 
@@ -161,11 +165,20 @@ impl DriftMonitor {
             ring: vec![0; options.window.max(1) * width],
             next: 0,
             filled: 0,
+            last_row: None,
         }
+    }
+
+    /// The features the window follows.
+    pub fn feature_names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| f.name.as_str())
     }
 
     /// Adds a batch of served rows.
     pub fn update(&mut self, batch: &RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.last_row = Some(std::time::Instant::now());
+        }
         let width = self.features.len();
         if width == 0 {
             return;
@@ -201,9 +214,13 @@ impl DriftMonitor {
         }
     }
 
-    /// The current PSI of each feature and the drifted share.
+    /// The current PSI of each feature and the drifted share: nothing (no data) until
+    /// the window holds `min_rows` rows, and again once no row came for `max_idle`.
     pub fn reading(&self) -> DriftReading {
-        if self.filled < self.options.min_rows.max(1) || self.features.is_empty() {
+        let idle = self
+            .last_row
+            .is_none_or(|t| t.elapsed() > self.options.max_idle);
+        if idle || self.filled < self.options.min_rows.max(1) || self.features.is_empty() {
             return DriftReading {
                 rows: self.filled,
                 features: Vec::new(),
@@ -267,6 +284,7 @@ mod tests {
         let options = DriftOptions {
             window: 1000,
             min_rows: 200,
+            max_idle: std::time::Duration::from_secs(300),
             threshold: 0.2,
         };
         let columns = vec!["x".to_string(), "c".to_string()];
@@ -292,5 +310,30 @@ mod tests {
         assert_eq!(reading.drifted_share, Some(1.0));
         monitor.update(&same.slice(0, 1000));
         assert_eq!(monitor.reading().drifted_share, Some(0.0));
+    }
+
+    #[test]
+    fn a_window_without_recent_rows_reads_no_data() {
+        let (profile, same) = reference();
+        let options = DriftOptions {
+            window: 1000,
+            min_rows: 200,
+            max_idle: std::time::Duration::from_millis(50),
+            threshold: 0.2,
+        };
+        let columns = vec!["x".to_string(), "c".to_string()];
+        let mut monitor = DriftMonitor::new(&profile, &columns, options);
+        assert_eq!(monitor.reading().drifted_share, None, "nothing served yet");
+        monitor.update(&same.slice(0, 1000));
+        assert_eq!(monitor.reading().drifted_share, Some(0.0));
+        std::thread::sleep(std::time::Duration::from_millis(80));
+        let idle = monitor.reading();
+        assert_eq!(
+            idle.drifted_share, None,
+            "idle: no data, not the last value"
+        );
+        assert!(idle.features.is_empty());
+        monitor.update(&same.slice(0, 1));
+        assert_eq!(monitor.reading().drifted_share, Some(0.0), "traffic again");
     }
 }

@@ -441,6 +441,7 @@ mod tests {
             drift: DriftOptions {
                 window: 100,
                 min_rows: 10,
+                max_idle: Duration::from_secs(300),
                 threshold: 0.2,
             },
             log: None,

@@ -165,7 +165,7 @@ impl Metrics {
             log_rows: IntCounterVec::new(
                 labelled(
                     "kiln_prediction_log_rows_total",
-                    "Rows of the prediction log: written, or dropped because the buffer was full or a write failed",
+                    "Rows of the prediction log: written; spilled to local disk while the store was unreachable, and resent once it was back; dropped (buffer full, or the spill failed)",
                 ),
                 &["outcome"],
             )
@@ -215,7 +215,7 @@ impl Metrics {
                 .register(collector)
                 .expect("each series is registered once");
         }
-        for outcome in ["written", "dropped"] {
+        for outcome in ["written", "spilled", "resent", "dropped"] {
             m.log_rows.with_label_values(&[outcome]);
         }
         for stage in ["body", "tls_handshake"] {

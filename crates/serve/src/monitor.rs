@@ -107,12 +107,19 @@ impl Monitor {
         }
     }
 
-    /// Refreshes the drift gauges (at scrape time).
+    /// Refreshes the drift gauges (at scrape time). Without a reading (too few rows, or
+    /// none served for `--drift-max-idle`) every drift gauge is NaN: no data, which
+    /// the drift SLO leaves out instead of counting it as good time.
     pub fn refresh_drift(&self) {
         let Ok(drift) = self.drift.lock() else {
             return;
         };
         let reading = drift.reading();
+        let names: Vec<String> = if reading.drifted_share.is_none() {
+            drift.feature_names().map(str::to_string).collect()
+        } else {
+            Vec::new()
+        };
         drop(drift);
         self.metrics.drift_samples.set(reading.rows as i64);
         for (feature, psi) in &reading.features {
@@ -121,9 +128,15 @@ impl Monitor {
                 .with_label_values(&[feature])
                 .set(*psi);
         }
-        if let Some(share) = reading.drifted_share {
-            self.metrics.drifted_share.set(share);
+        for feature in &names {
+            self.metrics
+                .feature_drift
+                .with_label_values(&[feature])
+                .set(f64::NAN);
         }
+        self.metrics
+            .drifted_share
+            .set(reading.drifted_share.unwrap_or(f64::NAN));
     }
 
     /// Drops the log sender so the writer can finish.

@@ -21,6 +21,12 @@ print(json.dumps({
   "columns": [] if t is None else t.column_names,
   "versions": [] if t is None else sorted(set(t.column("model_version").to_pylist())),
   "probability_in_range": t is None or all(0 <= p <= 1 for p in t.column("probability").to_pylist()),
+  # Each file sits in the date= partition of its rows' served_at (UTC).
+  "partitions_match": all(
+    {str(ts.date()) for ts in pq.read_table(f).column("served_at").to_pylist()}
+    == {f.parent.name.removeprefix("date=")}
+    for f in files
+  ),
 }))
 "#;
     let out = run(Command::new(serve_python()).args(["-c", script]).arg(dir));

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use kiln_testkit::{Prometheus, S3Server};
+use kiln_testkit::{FaultProxy, Prometheus, S3Op, S3Server};
 use serde_json::{Value, json};
 
 #[test]
@@ -351,4 +351,93 @@ fn sigterm_with_stuck_connections_exits_within_the_grace_period_and_logs_every_a
         log["rows"], answered,
         "every answered row is in the log: {log}"
     );
+}
+
+fn log_rows(server: &Server, outcome: &str) -> u64 {
+    let series =
+        format!("kiln_prediction_log_rows_total{{model_name=\"{MODEL}\",outcome=\"{outcome}\"}}");
+    server
+        .metrics()
+        .lines()
+        .find(|l| l.starts_with(&series))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series}"))
+}
+
+fn spilled_files(dir: &std::path::Path) -> usize {
+    let mut count = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(folder).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+#[test]
+fn the_prediction_log_survives_a_store_outage_with_every_row_written_once_it_is_back() {
+    let p = pipeline();
+    let s3 = S3Server::start(&["logs"]);
+    // Every upload fails from the start: the store is down.
+    let outage = FaultProxy::s3(&s3.endpoint, S3Op::Upload, 1);
+    let spill = tempfile::tempdir().expect("temp dir");
+    let mut env: Vec<(&'static str, String)> = s3
+        .env()
+        .into_iter()
+        .map(|(k, v)| match k {
+            "AWS_ENDPOINT_URL" => (k, outage.uri.clone()),
+            _ => (k, v),
+        })
+        .collect();
+    env.push(("KILN_S3_RETRY_TIMEOUT_SECS", "1".into()));
+    let server = Server::start(
+        &[
+            "--log-predictions",
+            "s3://logs/predictions",
+            "--log-flush-ms",
+            "200",
+            "--log-spill-dir",
+            spill.path().to_str().expect("path"),
+        ],
+        &env,
+    );
+    let (requests, sent) = send_and_log(&server, &p.rows[..400]);
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}: {}", server.stderr());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("every row spilled to local disk", &|| {
+        log_rows(&server, "spilled") == sent as u64
+    });
+    assert!(spilled_files(spill.path()) > 0);
+    assert_eq!(log_rows(&server, "written"), 0, "the store took nothing");
+    assert!(
+        !s3.root.path().join("logs/predictions").exists(),
+        "nothing reached the store during the outage"
+    );
+    // The store is back: the spilled files are re-sent, oldest first.
+    outage.disarm();
+    wait("every spilled row re-sent", &|| {
+        log_rows(&server, "resent") == sent as u64
+    });
+    assert_eq!(
+        spilled_files(spill.path()),
+        0,
+        "the spill folder is empty again"
+    );
+    assert_eq!(log_rows(&server, "dropped"), 0);
+    assert_eq!(server.terminate().code(), Some(0));
+    let log = read_log(&s3.root.path().join("logs/predictions"));
+    assert_eq!(log["rows"], sent, "every row, once: {log}");
+    assert_eq!(log["request_ids"], requests, "{log}");
+    assert_eq!(log["partitions_match"], true, "{log}");
 }
