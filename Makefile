@@ -35,7 +35,7 @@ endif
         infra-init infra-plan infra-apply infra-destroy \
         serve deploy-dev deploy-dev-stop canary-demo rollback deploy-staging deploy-prod \
         metrics logs slo-rules slo-check \
-        lint-manifests check-cuda bench bench-prepare bench-train bench-audit bench-validate \
+        lint-manifests chaos check-cuda bench bench-prepare bench-train bench-audit bench-validate \
         bench-validate-memory bench-tune bench-tune-parallel bench-serve bench-slo-probe
 
 ##@ Setup
@@ -187,6 +187,9 @@ slo-check: build ## Each SLO's SLI, budget left and burn rates from PROMETHEUS_U
 lint-manifests: ## Check Argo, Kubernetes, Dockerfiles, Terraform and the CI workflow offline
 	$(DEPS) lint
 	KILN_LINT_STRICT=1 tests/manifests/lint.sh all
+
+chaos: test-deps ## The fault battery: slow clients, SIGTERM under load, S3/MLflow/Prometheus down, a full disk, kill -9 (scripts/chaos.sh)
+	MLFLOW_TRACKING_URI= $(ADULT) scripts/chaos.sh
 
 check-cuda: ## Check that the CUDA training build compiles (no GPU or CUDA toolkit needed)
 	cargo build --locked -p kiln-train --features cuda
