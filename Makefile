@@ -155,10 +155,10 @@ rollback: build ## The previous version back: HAProxy's weights and the alias un
 	KILN=$(KILN) scripts/rollback.sh
 
 deploy-staging: ## Render infra/k8s/serving/overlays/staging and apply it to the current kubectl context (DRY_RUN=1: server-side dry run)
-	scripts/deploy-k8s.sh staging
+	KILN=$(KILN) scripts/deploy-k8s.sh staging
 
 deploy-prod: ## Render infra/k8s/serving/overlays/prod and apply it to the current kubectl context (DRY_RUN=1: server-side dry run)
-	scripts/deploy-k8s.sh prod
+	KILN=$(KILN) scripts/deploy-k8s.sh prod
 
 ##@ Monitoring
 

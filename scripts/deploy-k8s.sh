@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `make deploy-staging` / `make deploy-prod`: render an overlay of infra/k8s/serving
-# with kustomize and apply it with kubectl to the current context. With DRY_RUN=1 the
+# with kustomize, pin it (`kiln rollout pin`: the overlay's alias resolved in MLflow to
+# the version it points at now and that version's bundle digest, so the cluster never
+# resolves an alias) and apply it with kubectl to the current context. With DRY_RUN=1 the
 # apply is a server-side dry run. Needs kubectl and a current context: without either,
 # one line naming what is missing and exit 2.
 set -euo pipefail
@@ -14,6 +16,9 @@ context=$("$kubectl" config current-context 2> /dev/null) || { echo "make deploy
 rendered=$(mktemp)
 trap 'rm -f "$rendered"' EXIT
 "$kubectl" kustomize "$overlay" > "$rendered"
+kiln="${KILN:-kiln}"
+command -v "$kiln" > /dev/null 2>&1 || { echo "make deploy-$env: $kiln not found (make build)" >&2; exit 2; }
+"$kiln" rollout pin "$rendered" --out "$rendered"
 echo "make deploy-$env: applying $(grep -c '^kind:' "$rendered") resources of $overlay to context $context"
 "$kubectl" apply ${DRY_RUN:+--dry-run=server} -f "$rendered"
 if [ -z "${DRY_RUN:-}" ]; then

@@ -115,6 +115,7 @@ fn the_rollout_patches_are_exact_and_keep_the_inference_service_valid() {
         json!([
             {"op": "test", "path": "/spec/predictor/containers/0/args/0", "value": "--model=models:/adult-income@production"},
             {"op": "replace", "path": "/spec/predictor/containers/0/args/0", "value": "--model=models:/adult-income/7"},
+            {"op": "add", "path": "/metadata/annotations/kiln.dev~1rollout-pin", "value": "{\"model\":\"models:/adult-income/7\"}"},
             {"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": 10}
         ])
     );
@@ -292,4 +293,67 @@ fn cluster_targets_name_what_is_missing_and_exit_2() {
         "{}",
         stderr(&out)
     );
+}
+
+/// `make deploy-*` pins what it applies: the rendered overlay's alias resolved to the
+/// version it points at and that version's bundle digest, still valid against KServe's
+/// CRD; an alias that points nowhere is one line and exit 2.
+#[test]
+fn the_rendered_inference_service_pins_a_version_and_its_bundle_digest() {
+    let p = kiln_testkit::pipeline();
+    let dir = tempfile::tempdir().unwrap();
+    let rendered = render("staging", dir.path());
+    let before = inference_service(&rendered);
+    let args = before["spec"]["predictor"]["containers"][0]["args"].clone();
+    assert_eq!(args[0], "--model=models:/adult-income@staging", "{args}");
+    let pinned = dir.path().join("pinned.yaml");
+    let registry = p.registry.to_str().unwrap();
+    let out = run(Command::new(bin("kiln"))
+        .args(["rollout", "pin"])
+        .arg(&rendered)
+        .arg("--out")
+        .arg(&pinned)
+        .args(["--registry", registry])
+        .env_remove("MLFLOW_TRACKING_URI"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let record: Value = serde_json::from_slice(
+        &std::fs::read(p.registry.join("adult-income/versions/1/version.json")).unwrap(),
+    )
+    .unwrap();
+    let digest = record["tags"]["kiln.bundle_sha256"].as_str().unwrap();
+    let isvc = inference_service(&pinned);
+    let args = isvc["spec"]["predictor"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(args[0], "--model=models:/adult-income/1");
+    assert!(
+        args.contains(&json!(format!("--bundle-sha256={digest}"))),
+        "{args:?}"
+    );
+    // Every other document is carried over.
+    let count = |path: &Path| {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("kind:"))
+            .count()
+    };
+    assert_eq!(count(&pinned), count(&rendered));
+    let isvc_file = dir.path().join("pinned-isvc.json");
+    std::fs::write(&isvc_file, isvc.to_string()).unwrap();
+    let out = check_crd(std::slice::from_ref(&isvc_file));
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    // The prod overlay's alias is not set in this registry: exit 2, one line.
+    let prod = render("prod", dir.path());
+    let out = run(Command::new(bin("kiln"))
+        .args(["rollout", "pin"])
+        .arg(&prod)
+        .args(["--registry", registry])
+        .env_remove("MLFLOW_TRACKING_URI"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(e.contains("alias `production`"), "{e}");
 }

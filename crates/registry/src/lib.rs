@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use kiln_core::store::ArtifactStore;
 use kiln_core::{Error, Result};
 use kiln_mlflow::{MlflowClient, ModelVersion, RunLink};
-use kiln_model::bundle::BUNDLE_FILES;
+use kiln_model::bundle::{BUNDLE_FILES, bundle_digest};
 
 /// `version.json` of a local version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +65,15 @@ pub enum Registry {
     Mlflow(MlflowClient),
 }
 
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Registry::Local(root) => f.debug_tuple("Local").field(&root.uri()).finish(),
+            Registry::Mlflow(client) => f.debug_tuple("Mlflow").field(client).finish(),
+        }
+    }
+}
+
 pub use kiln_core::contracts::register::Registered;
 
 /// An alias change, as `promote` and `rollback` report it.
@@ -77,6 +86,10 @@ pub struct AliasChange {
 }
 
 /// Registered-model tag that keeps an alias's history in MLflow.
+/// The version tag (local `version.json` tags, MLflow model-version tags) holding the
+/// registered bundle's digest ([`kiln_model::bundle::bundle_digest`]).
+pub const BUNDLE_SHA256_TAG: &str = "kiln.bundle_sha256";
+
 /// The file that reserves a local version number (created if absent, before the copy).
 const CLAIM: &str = "claim.json";
 /// How many taken numbers a registration steps over before it gives up.
@@ -301,6 +314,21 @@ impl Registry {
         extra: &[(&str, bytes::Bytes)],
     ) -> Result<(String, String)> {
         let sha = tags.get("kiln.model_sha256").cloned().unwrap_or_default();
+        // The registered bundle (the trained files, with `extra` over them) is pinned by
+        // its digest: deploy and rollout write it beside the version, kiln-serve checks it.
+        let mut files: BTreeMap<&str, Bytes> = BTreeMap::new();
+        for file in BUNDLE_FILES {
+            if bundle.exists(file).await? {
+                files.insert(file, bundle.get(file).await?);
+            }
+        }
+        for (file, bytes) in extra {
+            files.insert(file, bytes.clone());
+        }
+        let views: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_ref())).collect();
+        let mut tags = tags.clone();
+        tags.insert(BUNDLE_SHA256_TAG.into(), bundle_digest(&views));
+        let tags = &tags;
         match self {
             Registry::Local(root) => {
                 let next = Self::claim_version(root, model, run_uri).await?;
@@ -356,6 +384,31 @@ impl Registry {
                     .wait_until_ready(model, &version.version, std::time::Duration::from_secs(120))
                     .await?;
                 Ok((ready.version, source))
+            }
+        }
+    }
+
+    /// The digest a version's bundle was registered with (`None` for versions
+    /// registered before digests were recorded).
+    pub async fn bundle_sha256(&self, model: &str, version: &str) -> Result<Option<String>> {
+        match self {
+            Registry::Local(root) => {
+                let path = format!("{model}/versions/{version}/version.json");
+                if !root.exists(&path).await? {
+                    return Err(Error::usage(format!(
+                        "{model}: no version {version} in {}",
+                        root.uri()
+                    )));
+                }
+                let record: LocalVersion = root.get_json(&path).await?;
+                Ok(record.tags.get(BUNDLE_SHA256_TAG).cloned())
+            }
+            Registry::Mlflow(client) => {
+                let v = client.get_model_version(model, version).await?;
+                Ok(v.tags
+                    .iter()
+                    .find(|t| t.key == BUNDLE_SHA256_TAG)
+                    .map(|t| t.value.clone()))
             }
         }
     }

@@ -15,6 +15,8 @@ pub enum RolloutCommand {
     Smoke(SmokeArgs),
     /// Print the Kubernetes patches a KServe rollout sends, and the InferenceService each one produces, without a cluster.
     Patches(PatchesArgs),
+    /// Pin every InferenceService of a rendered manifest (kubectl kustomize output) that serves an alias: the alias resolved to its version now, and that version's bundle digest (--bundle-sha256), so every pod of a revision serves the same bytes.
+    Pin(PinManifestArgs),
 }
 
 /// Which router.
@@ -178,6 +180,27 @@ pub struct PatchesArgs {
     /// Write the patches and the patched resources here (else print the patches).
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
+}
+
+/// `kiln rollout pin`
+#[derive(Debug, Clone, Args)]
+pub struct PinManifestArgs {
+    /// The rendered manifest (YAML, any number of documents).
+    pub file: PathBuf,
+    /// Write the pinned manifest here (may be FILE itself; default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The local registry (ignored when MLFLOW_TRACKING_URI is set: MLflow's).
+    #[arg(
+        long,
+        env = "KILN_REGISTRY",
+        default_value = "kiln-runs/registry",
+        value_name = "URI"
+    )]
+    pub registry: String,
+    /// The predictor container running kiln-serve.
+    #[arg(long, default_value = "kserve-container")]
+    pub container: String,
 }
 
 /// `kiln rollout smoke`

@@ -8,7 +8,8 @@ use kiln_slo::windows::PromDuration;
 use serde_json::Value;
 
 use crate::args::{
-    PatchesArgs, RevertArgs, RolloutCommand, RouterArgs, RouterKind, RunArgs, SmokeArgs,
+    PatchesArgs, PinManifestArgs, RevertArgs, RolloutCommand, RouterArgs, RouterKind, RunArgs,
+    SmokeArgs,
 };
 use crate::error::{Result, RolloutError};
 use crate::rollout::{Plan, Rollout};
@@ -23,13 +24,22 @@ pub async fn execute(command: &RolloutCommand) -> Result<()> {
     match command {
         RolloutCommand::Run(args) => match args.router.router {
             RouterKind::Haproxy => run(args, &haproxy(&args.router)?).await,
-            RouterKind::Kserve => run(args, &kserve(&args.router, &args.model)?).await,
+            RouterKind::Kserve => {
+                let mut router = kserve(&args.router, &args.model)?;
+                router.registry = Some(std::sync::Arc::new(Registry::open(&args.registry)?));
+                run(args, &router).await
+            }
         },
         RolloutCommand::Revert(args) => match args.router.router {
             RouterKind::Haproxy => revert(args, &haproxy(&args.router)?).await,
-            RouterKind::Kserve => revert(args, &kserve(&args.router, &args.model)?).await,
+            RouterKind::Kserve => {
+                let mut router = kserve(&args.router, &args.model)?;
+                router.registry = Some(std::sync::Arc::new(Registry::open(&args.registry)?));
+                revert(args, &router).await
+            }
         },
         RolloutCommand::Patches(args) => patches(args),
+        RolloutCommand::Pin(args) => pin(args).await,
         RolloutCommand::Smoke(args) => smoke(args).await,
     }
 }
@@ -171,6 +181,22 @@ async fn smoke(args: &SmokeArgs) -> Result<()> {
     };
     let line = smoke.run().await?;
     stdout(&format!("{line}\n"))
+}
+
+async fn pin(args: &PinManifestArgs) -> Result<()> {
+    let file = args.file.display().to_string();
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| RolloutError::Usage(format!("{file}: cannot read: {e}")))?;
+    let registry = Registry::open(&args.registry)?;
+    let (pinned, pins) =
+        crate::pinning::pin_manifest(&text, &file, &registry, &args.container).await?;
+    for line in &pins {
+        tracing::info!("{line}");
+    }
+    match &args.out {
+        Some(out) => write_atomically(out, &pinned),
+        None => stdout(&pinned),
+    }
 }
 
 /// Reads the InferenceService out of a YAML or JSON file (possibly many documents).

@@ -12,6 +12,7 @@
 //! - [`rollout`]: the loop, from the first traffic to the decision.
 //! - [`router`]: KServe (Kubernetes API patches) and HAProxy (runtime API).
 //! - [`report`]: what `rollout.json` holds.
+//! - [`pinning`]: a rendered manifest's aliases resolved to versions and bundle digests.
 //! - [`tracking`]: the rollout as an MLflow run.
 //! - [`smoke`]: the deploy workflow's V2 request against a new revision.
 //!
@@ -24,6 +25,7 @@ pub mod args;
 #[cfg(feature = "cli")]
 pub mod command;
 pub mod error;
+pub mod pinning;
 pub mod report;
 pub mod rollout;
 pub mod router;

@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// The name clients use in URLs (default: the registered model's name, else `model`).
     #[arg(long, env = "KILN_MODEL_NAME")]
     pub model_name: Option<String>,
+    /// The digest the bundle must have (the registry's `kiln.bundle_sha256` tag);
+    /// a bundle with any other is refused at load (exit 2).
+    #[arg(long, env = "KILN_BUNDLE_SHA256", value_name = "SHA256")]
+    pub bundle_sha256: Option<String>,
     /// The local registry for `name@alias` and `name/version` references.
     #[arg(
         long,
@@ -148,6 +152,7 @@ impl ServeArgs {
                 registry: self.registry.clone(),
                 name: self.model_name.clone(),
                 max_request_rows: self.max_request_rows,
+                bundle_sha256: self.bundle_sha256.clone(),
             },
             http: self.http,
             grpc: (!self.no_grpc).then_some(self.grpc),

@@ -421,6 +421,7 @@ mod tests {
                 registry: p.registry.to_str().expect("path").into(),
                 name: None,
                 max_request_rows: 10_000,
+                bundle_sha256: None,
             },
             http: loopback(0),
             grpc: None,

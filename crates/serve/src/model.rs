@@ -10,7 +10,7 @@ use kiln_core::spec::ColumnType;
 use kiln_core::store::ArtifactStore;
 use kiln_core::{Error, Result};
 use kiln_features::{Feature, FittedTransform};
-use kiln_model::bundle::{MODEL_RECORD, REFERENCE_PROFILE, decide_batch, predict_matrix};
+use kiln_model::bundle::{REFERENCE_PROFILE, decide_batch, predict_matrix};
 use kiln_model::{Classifier, CpuBackend, FeatureLayout, ModelBundle};
 use kiln_registry::{ModelReference, resolve};
 use kiln_stats::profile::{ColumnStats, TableProfile};
@@ -55,6 +55,9 @@ pub struct ModelSource {
     pub name: Option<String>,
     /// Most rows one request may carry.
     pub max_request_rows: usize,
+    /// The bundle digest the model must have (`--bundle-sha256`): anything else is
+    /// refused at load.
+    pub bundle_sha256: Option<String>,
 }
 
 impl ServedModel {
@@ -73,7 +76,15 @@ impl ServedModel {
                 )),
                 other => other,
             })?;
-        let bundle_sha256 = resolved.bundle.object(MODEL_RECORD).hash().await?.sha256;
+        let bundle_sha256 = kiln_model::bundle::bundle_digest_of(&resolved.bundle).await?;
+        if let Some(pinned) = &source.bundle_sha256
+            && !pinned.eq_ignore_ascii_case(&bundle_sha256)
+        {
+            return Err(Error::usage(format!(
+                "--model {}: the bundle's sha256 is {bundle_sha256}, not the pinned {pinned} (--bundle-sha256): refusing a bundle that changed since it was registered",
+                source.reference
+            )));
+        }
         let reference: TableProfile = resolved.bundle.get_json(REFERENCE_PROFILE).await?;
         let columns = input_columns(&bundle);
         let name = source

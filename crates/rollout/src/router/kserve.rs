@@ -210,34 +210,155 @@ fn find_model_flag(
     ))
 }
 
-/// The JSON patch that starts a canary: `--model` pinned to `model_ref` (guarded by a
-/// `test` of its current value) and `canaryTrafficPercent`, in one request.
+/// The annotation where a pin records which version it set and which revision served
+/// before it, so a rollout retried after exit 75 resumes instead of pinning again.
+pub const PIN_ANNOTATION: &str = "kiln.dev/rollout-pin";
+
+/// What a pin writes: the version's reference and, when the registry recorded it, the
+/// bundle's digest (`--bundle-sha256`: kiln-serve refuses any other bundle).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pin<'a> {
+    pub model_ref: &'a str,
+    pub bundle_sha256: Option<&'a str>,
+}
+
+/// The predictor container's index and its `args` (if it has them).
+fn container_of<'v>(isvc: &'v Value, container: &str) -> Option<(usize, &'v Value)> {
+    let containers = isvc.pointer("/spec/predictor/containers")?.as_array()?;
+    let i = containers.iter().position(|c| c["name"] == container)?;
+    Some((i, &containers[i]))
+}
+
+/// The JSON patch that pins a version: guarded by a `test` of the resource version (a
+/// concurrent edit makes the API server refuse it) and of the current `--model`, it
+/// sets `--model`, sets or removes `--bundle-sha256`, records the pin in an annotation
+/// and, with `percent`, sets `canaryTrafficPercent` — one request, so the new revision
+/// never gets more than that share.
+pub fn pin_patch(
+    isvc: &Value,
+    container: &str,
+    pin: &Pin<'_>,
+    percent: Option<u8>,
+    marker: &Value,
+) -> std::result::Result<Value, String> {
+    let (flag, current) = find_model_flag(isvc, container)?;
+    let (path, value) = match flag {
+        ModelFlag::Joined(i, j) => (
+            format!("/spec/predictor/containers/{i}/args/{j}"),
+            json!(format!("--model={}", pin.model_ref)),
+        ),
+        ModelFlag::Separate(i, j) => (
+            format!("/spec/predictor/containers/{i}/args/{j}"),
+            json!(pin.model_ref),
+        ),
+        ModelFlag::Env(i, j) => (
+            format!("/spec/predictor/containers/{i}/env/{j}/value"),
+            json!(pin.model_ref),
+        ),
+    };
+    let mut ops = Vec::new();
+    if let Some(version) = isvc.pointer("/metadata/resourceVersion") {
+        ops.push(json!({"op": "test", "path": "/metadata/resourceVersion", "value": version}));
+    }
+    ops.push(json!({"op": "test", "path": path, "value": current}));
+    ops.push(json!({"op": "replace", "path": path, "value": value}));
+    ops.extend(sha_ops(isvc, container, &flag, pin.bundle_sha256));
+    match isvc.pointer("/metadata/annotations") {
+        Some(Value::Object(_)) => ops.push(json!({
+            "op": "add",
+            "path": format!("/metadata/annotations/{}", PIN_ANNOTATION.replace('/', "~1")),
+            "value": marker.to_string(),
+        })),
+        _ => ops.push(json!({
+            "op": "add",
+            "path": "/metadata/annotations",
+            "value": {PIN_ANNOTATION: marker.to_string()},
+        })),
+    }
+    if let Some(percent) = percent {
+        ops.push(
+            json!({"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": percent}),
+        );
+    }
+    Ok(Value::Array(ops))
+}
+
+/// The operations that set (or, without a digest, remove) `--bundle-sha256`: an argument
+/// where the model is an argument, `KILN_BUNDLE_SHA256` where it is a variable.
+fn sha_ops(isvc: &Value, container: &str, flag: &ModelFlag, sha: Option<&str>) -> Vec<Value> {
+    let Some((i, c)) = container_of(isvc, container) else {
+        return Vec::new();
+    };
+    const FLAG: &str = "--bundle-sha256=";
+    const VAR: &str = "KILN_BUNDLE_SHA256";
+    let mut ops = Vec::new();
+    if let ModelFlag::Env(..) = flag {
+        let env = c["env"].as_array().cloned().unwrap_or_default();
+        match (env.iter().position(|e| e["name"] == VAR), sha) {
+            (Some(j), Some(sha)) => ops.push(json!({"op": "replace", "path": format!("/spec/predictor/containers/{i}/env/{j}/value"), "value": sha})),
+            (Some(j), None) => ops.push(json!({"op": "remove", "path": format!("/spec/predictor/containers/{i}/env/{j}")})),
+            (None, Some(sha)) => ops.push(json!({"op": "add", "path": format!("/spec/predictor/containers/{i}/env/-"), "value": {"name": VAR, "value": sha}})),
+            (None, None) => {}
+        }
+        return ops;
+    }
+    let args = c["args"].as_array().cloned().unwrap_or_default();
+    let at = args
+        .iter()
+        .position(|a| a.as_str().is_some_and(|a| a.starts_with(FLAG)));
+    match (at, sha) {
+        (Some(j), Some(sha)) => {
+            ops.push(json!({"op": "test", "path": format!("/spec/predictor/containers/{i}/args/{j}"), "value": args[j]}));
+            ops.push(json!({"op": "replace", "path": format!("/spec/predictor/containers/{i}/args/{j}"), "value": format!("{FLAG}{sha}")}));
+        }
+        (Some(j), None) => {
+            ops.push(json!({"op": "test", "path": format!("/spec/predictor/containers/{i}/args/{j}"), "value": args[j]}));
+            ops.push(json!({"op": "remove", "path": format!("/spec/predictor/containers/{i}/args/{j}")}));
+        }
+        (None, Some(sha)) => ops.push(json!({"op": "add", "path": format!("/spec/predictor/containers/{i}/args/-"), "value": format!("{FLAG}{sha}")})),
+        (None, None) => {}
+    }
+    ops
+}
+
+/// The JSON patch that starts a canary: [`pin_patch`] with the share, without a digest
+/// or a recorded revision (what `kiln rollout patches` shows for a version).
 pub fn canary_patch(
     isvc: &Value,
     container: &str,
     model_ref: &str,
     percent: u8,
 ) -> std::result::Result<Value, String> {
-    let (flag, current) = find_model_flag(isvc, container)?;
-    let (path, value) = match flag {
-        ModelFlag::Joined(i, j) => (
-            format!("/spec/predictor/containers/{i}/args/{j}"),
-            json!(format!("--model={model_ref}")),
-        ),
-        ModelFlag::Separate(i, j) => (
-            format!("/spec/predictor/containers/{i}/args/{j}"),
-            json!(model_ref),
-        ),
-        ModelFlag::Env(i, j) => (
-            format!("/spec/predictor/containers/{i}/env/{j}/value"),
-            json!(model_ref),
-        ),
+    let pin = Pin {
+        model_ref,
+        bundle_sha256: None,
     };
-    Ok(json!([
-        {"op": "test", "path": path, "value": current},
-        {"op": "replace", "path": path, "value": value},
-        {"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": percent},
-    ]))
+    pin_patch(
+        isvc,
+        container,
+        &pin,
+        Some(percent),
+        &json!({"model": model_ref}),
+    )
+}
+
+/// The pin an InferenceService records ([`PIN_ANNOTATION`]), if any.
+pub fn recorded_pin(isvc: &Value) -> Option<Value> {
+    let key = PIN_ANNOTATION.replace('/', "~1");
+    let text = isvc
+        .pointer(&format!("/metadata/annotations/{key}"))?
+        .as_str()?;
+    serde_json::from_str(text).ok()
+}
+
+/// The reference the predictor's `--model` holds now.
+pub fn current_model(isvc: &Value, container: &str) -> Option<String> {
+    let (flag, value) = find_model_flag(isvc, container).ok()?;
+    let value = value.as_str()?;
+    Some(match flag {
+        ModelFlag::Joined(..) => value.trim_start_matches("--model=").to_string(),
+        _ => value.to_string(),
+    })
 }
 
 /// The predictor's latest created revision, from the status.
@@ -267,6 +388,8 @@ pub struct KserveRouter {
     pub model: String,
     /// How a version is referenced: `{model}` and `{version}` filled in.
     pub model_template: String,
+    /// Where each version's bundle digest is looked up (pinned as `--bundle-sha256`).
+    pub registry: Option<std::sync::Arc<kiln_registry::Registry>>,
     before: Mutex<Option<String>>,
 }
 
@@ -279,6 +402,7 @@ impl KserveRouter {
             container: "kserve-container".into(),
             model: model.into(),
             model_template: "models:/{model}/{version}".into(),
+            registry: None,
             before: Mutex::new(None),
         }
     }
@@ -296,12 +420,48 @@ impl KserveRouter {
             .replace("{version}", version)
     }
 
-    async fn pin(&self, version: &str, percent: u8) -> Result<()> {
+    async fn pin_once(&self, version: &str, percent: u8) -> Result<()> {
         let path = self.path();
         let isvc = self.api.get(&path).await?;
-        *self.before.lock().expect("not poisoned") = latest_created(&isvc);
-        let patch = canary_patch(&isvc, &self.container, &self.model_ref(version), percent)
-            .map_err(|m| {
+        let model_ref = self.model_ref(version);
+        let bundle_sha256 = match &self.registry {
+            Some(registry) => registry
+                .bundle_sha256(&self.model, version)
+                .await
+                .map_err(RolloutError::from)?,
+            None => None,
+        };
+        // A retry after exit 75: this very pin is in place (the annotation says so and
+        // `--model` holds it). Resume from the revision it recorded instead of patching
+        // again, which would start no new revision and time out waiting for one.
+        if let Some(marker) = recorded_pin(&isvc)
+            && marker["model"] == model_ref.as_str()
+            && marker["bundle_sha256"] == json!(bundle_sha256)
+            && current_model(&isvc, &self.container).as_deref() == Some(model_ref.as_str())
+        {
+            tracing::info!(
+                version,
+                "the pin is already in place (a retried rollout): resuming"
+            );
+            *self.before.lock().expect("not poisoned") =
+                marker["before"].as_str().map(str::to_string);
+            let share = isvc.pointer("/spec/predictor/canaryTrafficPercent");
+            if share != Some(&json!(percent)) {
+                self.api
+                    .patch(&path, MERGE_PATCH, &traffic_patch(percent))
+                    .await?;
+            }
+            return Ok(());
+        }
+        let before = latest_created(&isvc);
+        *self.before.lock().expect("not poisoned") = before.clone();
+        let marker = json!({"model": model_ref, "bundle_sha256": bundle_sha256, "before": before});
+        let pin = Pin {
+            model_ref: &model_ref,
+            bundle_sha256: bundle_sha256.as_deref(),
+        };
+        let patch =
+            pin_patch(&isvc, &self.container, &pin, Some(percent), &marker).map_err(|m| {
                 RolloutError::Usage(format!(
                     "InferenceService {}/{}: {m}",
                     self.namespace, self.name
@@ -309,6 +469,24 @@ impl KserveRouter {
             })?;
         tracing::info!(patch = %patch, "patching {path}");
         self.api.patch(&path, JSON_PATCH, &patch).await.map(drop)
+    }
+
+    /// [`Self::pin_once`], read again and retried when the resource changed between
+    /// the read and the patch (409 Conflict, or the `test` of its version failing).
+    async fn pin(&self, version: &str, percent: u8) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            match self.pin_once(version, percent).await {
+                Err(RolloutError::Router { message, .. })
+                    if attempt < 3
+                        && (message.contains("HTTP 409") || message.contains("HTTP 422")) =>
+                {
+                    attempt += 1;
+                    tracing::warn!(%message, "the InferenceService changed meanwhile: reading it again");
+                }
+                other => return other,
+            }
+        }
     }
 }
 
@@ -384,6 +562,7 @@ mod tests {
             json!([
                 {"op": "test", "path": "/spec/predictor/containers/1/args/0", "value": "--model=models:/adult-income@production"},
                 {"op": "replace", "path": "/spec/predictor/containers/1/args/0", "value": "--model=models:/adult-income/7"},
+                {"op": "add", "path": "/metadata/annotations", "value": {PIN_ANNOTATION: "{\"model\":\"models:/adult-income/7\"}"}},
                 {"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": 10}
             ])
         );
@@ -403,6 +582,55 @@ mod tests {
             e,
             "container `kserve-container` sets no --model argument or KILN_MODEL variable"
         );
+    }
+
+    #[test]
+    fn a_pin_guards_the_resource_version_and_sets_or_clears_the_digest() {
+        let mut doc = isvc(json!([
+            "--model=models:/m@production",
+            "--bundle-sha256=old"
+        ]));
+        doc["metadata"] = json!({"resourceVersion": "41", "annotations": {"a": "b"}});
+        let pin = Pin {
+            model_ref: "models:/m/7",
+            bundle_sha256: Some("abc"),
+        };
+        let marker = json!({"model": "models:/m/7", "bundle_sha256": "abc", "before": "r-1"});
+        let patch = pin_patch(&doc, "kserve-container", &pin, None, &marker).unwrap();
+        assert_eq!(
+            patch,
+            json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "41"},
+                {"op": "test", "path": "/spec/predictor/containers/1/args/0", "value": "--model=models:/m@production"},
+                {"op": "replace", "path": "/spec/predictor/containers/1/args/0", "value": "--model=models:/m/7"},
+                {"op": "test", "path": "/spec/predictor/containers/1/args/1", "value": "--bundle-sha256=old"},
+                {"op": "replace", "path": "/spec/predictor/containers/1/args/1", "value": "--bundle-sha256=abc"},
+                {"op": "add", "path": "/metadata/annotations/kiln.dev~1rollout-pin", "value": marker.to_string()},
+            ])
+        );
+        let mut after = doc.clone();
+        crate::router::patch::json_patch(&mut after, &patch).unwrap();
+        assert_eq!(recorded_pin(&after), Some(marker));
+        assert_eq!(
+            current_model(&after, "kserve-container").as_deref(),
+            Some("models:/m/7")
+        );
+        // Without a digest a stale one is removed: it would refuse the new bundle.
+        let unpinned = Pin {
+            model_ref: "models:/m/8",
+            bundle_sha256: None,
+        };
+        let patch = pin_patch(&after, "kserve-container", &unpinned, Some(10), &json!({})).unwrap();
+        assert!(
+            patch
+                .as_array()
+                .unwrap()
+                .contains(&json!({"op": "remove", "path": "/spec/predictor/containers/1/args/1"}))
+        );
+        // A variable-configured container gets the digest as a variable.
+        let env = json!({"spec": {"predictor": {"containers": [{"name": "kserve-container", "env": [{"name": "KILN_MODEL", "value": "m@production"}]}]}}});
+        let patch = pin_patch(&env, "kserve-container", &pin, None, &json!({})).unwrap();
+        assert!(patch.as_array().unwrap().contains(&json!({"op": "add", "path": "/spec/predictor/containers/0/env/-", "value": {"name": "KILN_BUNDLE_SHA256", "value": "abc"}})));
     }
 
     #[test]

@@ -314,3 +314,55 @@ fn tritonclient_and_kserve_work_over_tls_with_a_token_and_nothing_works_without_
         "{mtls}"
     );
 }
+
+#[test]
+fn a_pinned_bundle_is_served_and_a_changed_one_is_refused_at_load() {
+    let p = pipeline();
+    let version = p.registry.join(format!("{MODEL}/versions/1"));
+    let record: Value =
+        serde_json::from_slice(&std::fs::read(version.join("version.json")).expect("record"))
+            .expect("JSON");
+    let pinned = record["tags"]["kiln.bundle_sha256"]
+        .as_str()
+        .expect("the registry records the bundle's digest")
+        .to_string();
+    // The digest is what coreutils computes over the bundle's files, in name order.
+    let files = "decision_policy.json metadata.json model.bin model_config.json reference_profile.json training_config.json transform.json";
+    let out = run(Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "sha256sum $(ls {files} 2>/dev/null) | sha256sum | cut -d' ' -f1"
+        ))
+        .current_dir(version.join("model")));
+    assert_eq!(stdout(&out).trim(), pinned, "{}", stderr(&out));
+
+    let server = Server::start(&["--bundle-sha256", &pinned], &[]);
+    let (status, _) = server
+        .post(&predict_path(), &v1_body(&p.rows[..2]))
+        .expect("answer");
+    assert_eq!(status, 200);
+    let metrics = server.metrics();
+    assert!(metrics.contains(&format!("bundle_sha256=\"{pinned}\"")));
+    drop(server);
+
+    // One byte more in the decision policy (still valid JSON): refused, exit 2, one line.
+    let copy = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(version.join("model")).expect("bundle") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).expect("copy");
+    }
+    let policy = copy.path().join("decision_policy.json");
+    let mut text = std::fs::read(&policy).expect("policy");
+    text.push(b'\n');
+    std::fs::write(&policy, text).expect("tamper");
+    let out = run(Command::new(bin("kiln-serve"))
+        .arg("--model")
+        .arg(copy.path())
+        .args(["--bundle-sha256", &pinned, "--no-grpc"])
+        .args(["--http", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let e = stderr(&out);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(e.contains("not the pinned") && e.contains(&pinned), "{e}");
+}
