@@ -19,6 +19,19 @@ pub enum RolloutCommand {
     Pin(PinManifestArgs),
 }
 
+/// Where versions and aliases are: the local registry, or MLflow's.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArg {
+    /// The local registry (MLflow's when MLFLOW_TRACKING_URI is set).
+    #[arg(
+        long = "registry",
+        env = "KILN_REGISTRY",
+        default_value = "kiln-runs/registry",
+        value_name = "URI"
+    )]
+    pub uri: String,
+}
+
 /// Which router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RouterKind {
@@ -92,14 +105,8 @@ pub struct RunArgs {
     /// The name kiln-serve serves the model under (default: the model).
     #[arg(long)]
     pub served_name: Option<String>,
-    /// The local registry (MLflow's when MLFLOW_TRACKING_URI is set).
-    #[arg(
-        long,
-        env = "KILN_REGISTRY",
-        default_value = "kiln-runs/registry",
-        value_name = "URI"
-    )]
-    pub registry: String,
+    #[command(flatten)]
+    pub registry: RegistryArg,
     /// Prometheus's base URL.
     #[arg(
         long,
@@ -147,14 +154,8 @@ pub struct RevertArgs {
     /// The alias to move back.
     #[arg(long, default_value = "production")]
     pub alias: String,
-    /// The local registry (MLflow's when MLFLOW_TRACKING_URI is set).
-    #[arg(
-        long,
-        env = "KILN_REGISTRY",
-        default_value = "kiln-runs/registry",
-        value_name = "URI"
-    )]
-    pub registry: String,
+    #[command(flatten)]
+    pub registry: RegistryArg,
     #[command(flatten)]
     pub router: RouterArgs,
 }
@@ -190,14 +191,8 @@ pub struct PinManifestArgs {
     /// Write the pinned manifest here (may be FILE itself; default: standard output).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// The local registry (ignored when MLFLOW_TRACKING_URI is set: MLflow's).
-    #[arg(
-        long,
-        env = "KILN_REGISTRY",
-        default_value = "kiln-runs/registry",
-        value_name = "URI"
-    )]
-    pub registry: String,
+    #[command(flatten)]
+    pub registry: RegistryArg,
     /// The predictor container running kiln-serve.
     #[arg(long, default_value = "kserve-container")]
     pub container: String,

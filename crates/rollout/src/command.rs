@@ -26,7 +26,7 @@ pub async fn execute(command: &RolloutCommand) -> Result<()> {
             RouterKind::Haproxy => run(args, &haproxy(&args.router)?).await,
             RouterKind::Kserve => {
                 let mut router = kserve(&args.router, &args.model)?;
-                router.registry = Some(std::sync::Arc::new(Registry::open(&args.registry)?));
+                router.registry = Some(std::sync::Arc::new(Registry::open(&args.registry.uri)?));
                 run(args, &router).await
             }
         },
@@ -34,7 +34,7 @@ pub async fn execute(command: &RolloutCommand) -> Result<()> {
             RouterKind::Haproxy => revert(args, &haproxy(&args.router)?).await,
             RouterKind::Kserve => {
                 let mut router = kserve(&args.router, &args.model)?;
-                router.registry = Some(std::sync::Arc::new(Registry::open(&args.registry)?));
+                router.registry = Some(std::sync::Arc::new(Registry::open(&args.registry.uri)?));
                 revert(args, &router).await
             }
         },
@@ -121,7 +121,7 @@ pub fn settings(args: &RunArgs) -> Result<Settings> {
 async fn run<R: Router>(args: &RunArgs, router: &R) -> Result<()> {
     let settings = settings(args)?;
     let prometheus = PrometheusClient::new(&args.prometheus)?;
-    let registry = Registry::open(&args.registry)?;
+    let registry = Registry::open(&args.registry.uri)?;
     let plan = Plan {
         model: args.model.clone(),
         served_name: args
@@ -155,7 +155,7 @@ async fn run<R: Router>(args: &RunArgs, router: &R) -> Result<()> {
 }
 
 async fn revert<R: Router>(args: &RevertArgs, router: &R) -> Result<()> {
-    let registry = Registry::open(&args.registry)?;
+    let registry = Registry::open(&args.registry.uri)?;
     let change = registry.rollback(&args.model, &args.alias).await?;
     router.revert(&change.to).await?;
     stdout(&format!(
@@ -187,7 +187,7 @@ async fn pin(args: &PinManifestArgs) -> Result<()> {
     let file = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file)
         .map_err(|e| RolloutError::Usage(format!("{file}: cannot read: {e}")))?;
-    let registry = Registry::open(&args.registry)?;
+    let registry = Registry::open(&args.registry.uri)?;
     let (pinned, pins) =
         crate::pinning::pin_manifest(&text, &file, &registry, &args.container).await?;
     for line in &pins {

@@ -62,34 +62,22 @@ fn slow_clients_are_cut_after_their_timeouts_while_every_other_request_is_answer
         &[],
     );
     let opened = Instant::now();
-    let connect = || TcpStream::connect(&server.http).expect("connect");
+    // A connection that sends `text` and then nothing.
+    let stalled = |text: String| {
+        let mut socket = TcpStream::connect(&server.http).expect("connect");
+        socket.write_all(text.as_bytes()).expect("send");
+        socket
+    };
     // Six uploads that announce 100 kB and send one byte; six clients that never finish
     // their request head; six idle connections.
+    let path = predict_path();
     let mut uploads: Vec<TcpStream> = (0..6)
-        .map(|_| {
-            let mut s = connect();
-            write!(
-                s,
-                "POST {} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{",
-                predict_path()
-            )
-            .expect("send");
-            s
-        })
+        .map(|_| stalled(format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{")))
         .collect();
     let mut heads: Vec<TcpStream> = (0..6)
-        .map(|_| {
-            let mut s = connect();
-            write!(
-                s,
-                "POST {} HTTP/1.1\r\nHost: x\r\nContent-Le",
-                predict_path()
-            )
-            .expect("send");
-            s
-        })
+        .map(|_| stalled(format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Le")))
         .collect();
-    let mut idle: Vec<TcpStream> = (0..6).map(|_| connect()).collect();
+    let mut idle: Vec<TcpStream> = (0..6).map(|_| stalled(String::new())).collect();
     // Meanwhile every normal request is answered.
     let mut answered = 0;
     for chunk in p.rows[..60].chunks(5) {
