@@ -412,8 +412,10 @@ fn an_mlflow_reference_is_resolved_and_downloaded_through_the_artifact_proxy() {
     // The served bundle is the one this run trained: same model bytes, same scores
     // and decisions as its evaluate and fairness steps.
     let script = r#"
-import hashlib, json, sys, pyarrow.parquet as pq
-run = sys.argv[1]
+import hashlib, json, sys, urllib.request, pyarrow.parquet as pq
+run, mlflow = sys.argv[1], sys.argv[2]
+url = f"{mlflow}/api/2.0/mlflow/model-versions/get?name=adult-income&version=1"
+tags = {t["key"]: t["value"] for t in json.load(urllib.request.urlopen(url))["model_version"]["tags"]}
 rows = pq.read_table(f"{run}/prepare/test.parquet").slice(0, 50).to_pylist()
 meta = json.load(open(f"{run}/train/model/metadata.json"))
 names = [c["name"] for c in meta["inputs"]]
@@ -422,13 +424,19 @@ print(json.dumps({
   "scores": pq.read_table(f"{run}/evaluate/predictions.parquet").column("score").to_pylist()[:50],
   "decisions": pq.read_table(f"{run}/fairness/decisions.parquet").column("decision").to_pylist()[:50],
   "sha256": hashlib.sha256(open(f"{run}/train/model/model.bin", "rb").read()).hexdigest(),
+  "tags": tags,
 }))
 "#;
     let out = run(Command::new(serve_python())
         .args(["-c", script])
-        .arg(&run_dir));
+        .arg(&run_dir)
+        .arg(&mlflow.uri));
     assert!(out.status.success(), "{}", stderr(&out));
     let expected: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        expected["tags"]["kiln.model_sha256"], expected["sha256"],
+        "MLflow's version holds this run's model bytes"
+    );
     let rows = expected["rows"].as_array().expect("rows");
     let (status, text) = server
         .post(&predict_path(), &v1_body(rows))
@@ -450,10 +458,12 @@ print(json.dumps({
         );
     }
     let metrics = server.metrics();
-    let sha = expected["sha256"].as_str().expect("sha");
+    let digest = expected["tags"]["kiln.bundle_sha256"]
+        .as_str()
+        .expect("the registered bundle's digest");
     assert!(
-        metrics.contains(&format!("bundle_sha256=\"{sha}\"")),
-        "model info names the bundle"
+        metrics.contains(&format!("bundle_sha256=\"{digest}\"")),
+        "model info names the registered bundle's digest:\n{metrics}"
     );
     assert_eq!(server.terminate().code(), Some(0));
     // A reference MLflow cannot resolve is a usage error (exit 2) naming it.
