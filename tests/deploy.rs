@@ -331,6 +331,30 @@ fn the_rendered_inference_service_pins_a_version_and_its_bundle_digest() {
         args.contains(&json!(format!("--bundle-sha256={digest}"))),
         "{args:?}"
     );
+    // The server verifies the model's signature with the platform's public key,
+    // mounted read-only from its ConfigMap.
+    let key_path = "/etc/kiln/model-signing/signing.pub.pem";
+    assert!(
+        args.contains(&json!(format!("--verify-with={key_path}"))),
+        "{args:?}"
+    );
+    let predictor = &isvc["spec"]["predictor"];
+    let mount = predictor["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "model-signing")
+        .expect("the signing key is mounted");
+    assert_eq!(mount["mountPath"], "/etc/kiln/model-signing");
+    assert_eq!(mount["readOnly"], true);
+    let volume = predictor["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "model-signing")
+        .expect("the signing key's volume");
+    assert_eq!(volume["configMap"]["name"], "kiln-model-signing");
+    assert_eq!(volume["configMap"]["items"][0]["path"], "signing.pub.pem");
     // Every other document is carried over.
     let count = |path: &Path| {
         std::fs::read_to_string(path)

@@ -19,6 +19,7 @@ const LIBRARIES: &[&str] = &[
     "kiln-model",
     "kiln-mlflow",
     "kiln-registry",
+    "kiln-signing",
     "kiln-serve",
     "kiln-prepare",
     "kiln-validate",

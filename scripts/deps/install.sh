@@ -5,7 +5,8 @@
 #   scripts/deps/install.sh GROUP|ITEM...
 #
 # Groups:
-#   test          everything `make test` needs: the venvs test, serve, mlflow and feast;
+#   test          everything `make test` needs: the venvs test, serve, mlflow, feast and
+#                 provenance;
 #                 s3s-fs and oha; Prometheus, Alertmanager and HAProxy; lint; docs
 #   lint          the offline linters of `make lint-manifests`
 #   docs          mdBook, for `make docs`
@@ -111,7 +112,7 @@ install_npm() {
 
 expand() {
   case "$1" in
-    test)        echo venv:test venv:serve venv:mlflow venv:feast cargo:s3s-fs cargo:oha \
+    test)        echo venv:test venv:serve venv:mlflow venv:feast venv:provenance cargo:s3s-fs cargo:oha \
                       debian:prometheus debian:alertmanager debian:haproxy lint docs ;;
     lint)        echo venv:test venv:lint npm ;;
     docs)        echo cargo:mdbook ;;

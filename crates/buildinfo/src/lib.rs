@@ -14,6 +14,8 @@
 //! under its `src/` (paths and bytes, in path order); cargo reruns the build script when
 //! any of them changes.
 
+pub mod dependencies;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

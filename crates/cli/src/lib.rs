@@ -5,6 +5,7 @@
 //! step alone.
 
 pub mod report;
+pub mod verify;
 
 use kiln_core::Result;
 use kiln_core::driver::{self, Control, PipelineStep, StepReport, StepStatus};

@@ -66,6 +66,27 @@ enum Command {
     /// Canary rollout: a new version gets 10 % of the traffic, is checked against the stable one from Prometheus, then promoted or rolled back (as `kiln-rollout`).
     #[command(subcommand)]
     Rollout(kiln_rollout::args::RolloutCommand),
+    /// Verify a model's OMS signature (`model.sig`) against a public key: exit 0 when
+    /// every file verifies, else 2 naming the first changed, added or removed file.
+    Verify {
+        /// The model: a bundle folder or URI, `name@alias` or `name/version` in the
+        /// local registry, or `models:/name@alias` in MLflow.
+        model: String,
+        /// The PEM public key (P-256, P-384 or P-521) to verify with.
+        #[arg(long, value_name = "PEM")]
+        public_key: String,
+        /// The local registry for `name@alias` and `name/version`.
+        #[arg(
+            long,
+            env = "KILN_REGISTRY",
+            default_value = "kiln-runs/registry",
+            value_name = "URI"
+        )]
+        registry: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write one self-contained HTML report of a run: validation, metrics, fairness, registration.
     Report {
         /// The run root (a folder or a store URI).
@@ -179,6 +200,20 @@ fn main() -> ExitCode {
                 let registry = kiln_register::open_registry(args.registry.as_deref())?;
                 let change = kiln_register::rollback(&registry, &args.model, &args.alias).await?;
                 write_stdout(&kiln_register::describe(&change))
+            }
+            Command::Verify {
+                model,
+                public_key,
+                registry,
+                json,
+            } => {
+                let verified =
+                    kiln_cli::verify::verify_model(&model, &registry, &public_key).await?;
+                if json {
+                    write_stdout(&format!("{}\n", pretty(&verified.to_json())?))
+                } else {
+                    write_stdout(&verified.summary())
+                }
             }
             Command::Fairness(args) => args.execute().await,
             Command::Serve(args) => kiln_serve::serve(args.options(), None, |_| {}).await,

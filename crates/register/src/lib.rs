@@ -17,7 +17,8 @@
 use std::collections::BTreeMap;
 
 use kiln_core::contracts::{
-    self, evaluate::EvaluationReport, fairness::FairnessReport, validate::ValidateReport,
+    self, bundle::BundleMetadata, evaluate::EvaluationReport, fairness::FairnessReport,
+    validate::ValidateReport,
 };
 use serde_json::{Value, json};
 
@@ -36,6 +37,8 @@ pub mod args;
 pub use kiln_registry::{AliasChange, Aliases, LocalVersion, Registered, Registry};
 
 /// The step's name and folder.
+pub mod bom;
+
 pub const STEP: &str = "register";
 /// The spec sections register reads.
 pub const SPEC_SECTIONS: &[&str] = &["registry", "evaluate", "label"];
@@ -103,7 +106,38 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
             size: registry.len() as u64,
         },
     });
+    // The signing key is part of the key too (its public hint, never the secret):
+    // adding or changing one signs again.
+    if let Some(key) = signing_key().await? {
+        let hint = key.verifying_key().hint();
+        inputs.push(InputRecord {
+            name: "signing-key".into(),
+            uri: format!("{SIGNING_KEY_ENV} (public key sha256 {hint})"),
+            hash: kiln_core::store::ContentHash {
+                sha256: hint,
+                size: 0,
+            },
+        });
+    }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
+}
+
+/// The variable that holds the signing key: a PEM private key, or a path or URI to one.
+pub const SIGNING_KEY_ENV: &str = "KILN_SIGNING_KEY";
+
+/// The key registered versions are signed with ([`SIGNING_KEY_ENV`]), if any. A key
+/// that cannot be read is a usage error before anything is registered.
+pub async fn signing_key() -> Result<Option<kiln_signing::SigningKey>> {
+    match std::env::var(SIGNING_KEY_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(source) => kiln_signing::read_signing_key(&source)
+            .await
+            .map(Some)
+            .map_err(|e| Error::Usage(format!("{SIGNING_KEY_ENV}: {e}"))),
+        None => Ok(None),
+    }
 }
 
 /// The register step, for the driver.
@@ -197,7 +231,11 @@ async fn register(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, 
     let passed = gates.iter().all(|g| g.passed);
     let mut registered = None;
     if passed {
-        registered = Some(register_model(ctx, spec, &registry).await?);
+        let (done, bom) = register_model(ctx, spec, &registry, &metrics).await?;
+        if let Some(bytes) = bom {
+            writer.put(bom::BOM_FILE, bytes).await?;
+        }
+        registered = Some(done);
     }
     let decision = Decision {
         format_version: <Decision as kiln_core::contracts::Artifact>::FORMAT_VERSION,
@@ -281,7 +319,8 @@ async fn register_model(
     ctx: &StepContext,
     spec: &RegistrySpec,
     registry: &Registry,
-) -> Result<Registered> {
+    metrics: &EvaluationReport,
+) -> Result<(Registered, Option<bytes::Bytes>)> {
     let bundle = ctx.run.child("train/model");
     let model_sha = bundle.object("model.bin").hash().await?.sha256;
     let mut tags = BTreeMap::new();
@@ -316,6 +355,7 @@ async fn register_model(
     let existing = registry
         .find(&spec.model_name, ctx.run.uri(), run_id, &model_sha)
         .await?;
+    let mut bom_bytes = None;
     let (version, source, reused) = match existing {
         Some(version) => {
             let source = match registry {
@@ -340,10 +380,17 @@ async fn register_model(
             } else {
                 DecisionPolicy::global(threshold)
             };
-            let policy = serde_json::to_vec_pretty(&policy)
+            let policy_json = serde_json::to_vec_pretty(&policy)
                 .map_err(|e| Error::Invalid(format!("encoding the decision policy: {e}")))?;
-            let extra = vec![(DECISION_POLICY, bytes::Bytes::from(policy))];
-            let (version, source) = registry
+            let extra = vec![(DECISION_POLICY, bytes::Bytes::from(policy_json))];
+            let signer = signing_key().await?;
+            if signer.is_none() {
+                tracing::warn!(
+                    "registering {} unsigned: no signing key ({SIGNING_KEY_ENV} is not set)",
+                    spec.model_name
+                );
+            }
+            let created = registry
                 .create(
                     &spec.model_name,
                     &bundle,
@@ -351,22 +398,93 @@ async fn register_model(
                     tracked.as_ref(),
                     &tags,
                     &extra,
+                    signer.as_ref(),
                 )
                 .await?;
-            (version, source, false)
+            // The ML-BOM is stored with the version before any alias points at it.
+            let document = bill_of_materials(ctx, spec, metrics, &policy, &created).await?;
+            let text = serde_json::to_vec_pretty(&document)
+                .map_err(|e| Error::Invalid(format!("encoding the ML-BOM: {e}")))?;
+            let bytes = bytes::Bytes::from(text);
+            let uri = registry
+                .attach(
+                    &spec.model_name,
+                    &created.version,
+                    tracked.as_ref(),
+                    bom::BOM_FILE,
+                    bytes.clone(),
+                )
+                .await?;
+            tracing::info!(bom = %uri, "ML-BOM stored with the version");
+            bom_bytes = Some(bytes);
+            (created.version, created.source, false)
         }
     };
     registry
         .set_alias(&spec.model_name, &spec.alias, &version)
         .await?;
-    Ok(Registered {
-        backend: registry.backend().to_string(),
-        model: spec.model_name.clone(),
-        version,
-        alias: spec.alias.clone(),
-        source,
-        reused,
-    })
+    Ok((
+        Registered {
+            backend: registry.backend().to_string(),
+            model: spec.model_name.clone(),
+            version,
+            alias: spec.alias.clone(),
+            source,
+            reused,
+        },
+        bom_bytes,
+    ))
+}
+
+/// The ML-BOM of a version just created from this run.
+async fn bill_of_materials(
+    ctx: &StepContext,
+    spec: &RegistrySpec,
+    metrics: &EvaluationReport,
+    policy: &DecisionPolicy,
+    created: &kiln_registry::Created,
+) -> Result<Value> {
+    let bundle = ctx.run.child("train/model");
+    let metadata: BundleMetadata = contracts::read_from_run(&ctx.run).await?;
+    let training_config: Value = bundle.get_json(kiln_model::bundle::TRAINING_CONFIG).await?;
+    let raw_data = StepManifest::load(&ctx.run.child("prepare"))
+        .await?
+        .map(|m| m.inputs)
+        .unwrap_or_default();
+    let fairness: Option<FairnessReport> = if ctx
+        .run
+        .exists(&<FairnessReport as contracts::Artifact>::path())
+        .await?
+    {
+        Some(contracts::read_from_run(&ctx.run).await?)
+    } else {
+        None
+    };
+    let signature_uri = created
+        .tags
+        .contains_key(kiln_registry::SIGNATURE_SHA256_TAG)
+        .then(|| {
+            format!(
+                "{}/{}",
+                created.source.trim_end_matches('/'),
+                kiln_signing::SIGNATURE_FILE
+            )
+        });
+    let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(bom::ml_bom(&bom::BomInputs {
+        model: &spec.model_name,
+        version: &created.version,
+        bundle_uri: &created.source,
+        tags: &created.tags,
+        metadata: &metadata,
+        training_config: &training_config,
+        raw_data: &raw_data,
+        metrics,
+        fairness: fairness.as_ref(),
+        policy,
+        signature_uri,
+        timestamp: &timestamp,
+    }))
 }
 
 /// Points `alias` at a version (`kiln promote`).

@@ -37,6 +37,7 @@ fn registry_with_versions(root: &Path) {
                     None,
                     &BTreeMap::new(),
                     &[],
+                    None,
                 )
                 .await
                 .expect("register");

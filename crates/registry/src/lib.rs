@@ -89,6 +89,22 @@ pub struct AliasChange {
 /// The version tag (local `version.json` tags, MLflow model-version tags) holding the
 /// registered bundle's digest ([`kiln_model::bundle::bundle_digest`]).
 pub const BUNDLE_SHA256_TAG: &str = "kiln.bundle_sha256";
+/// A version [`Registry::create`] made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub version: String,
+    /// Where its bundle is.
+    pub source: String,
+    /// The tags it was created with (digests and signature included).
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The OMS root digest of a signed version's files (the signature's subject).
+pub const SIGNATURE_ROOT_TAG: &str = "kiln.signature.root_sha256";
+/// sha256 of the version's signature file, `model/model.sig`.
+pub const SIGNATURE_SHA256_TAG: &str = "kiln.signature.sha256";
+/// The signing key's hint: sha256 of its PEM public key.
+pub const SIGNATURE_KEY_TAG: &str = "kiln.signature.key_hint";
 
 /// The file that reserves a local version number (created if absent, before the copy).
 const CLAIM: &str = "claim.json";
@@ -304,6 +320,11 @@ impl Registry {
 
     /// Registers a bundle: local copy, or (MLflow) a version whose source is the run's
     /// uploaded `model/` artifacts. Returns the version and its source.
+    ///
+    /// With a `signer`, the registered files are signed (OMS v1.0, `model.sig` beside
+    /// them in the version's `model/` folder) before the version exists, and the
+    /// signature's digests are tagged on it.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create(
         &self,
         model: &str,
@@ -312,7 +333,8 @@ impl Registry {
         mlflow_run: Option<&kiln_mlflow::TrackedRun>,
         tags: &BTreeMap<String, String>,
         extra: &[(&str, bytes::Bytes)],
-    ) -> Result<(String, String)> {
+        signer: Option<&kiln_signing::SigningKey>,
+    ) -> Result<Created> {
         let sha = tags.get("kiln.model_sha256").cloned().unwrap_or_default();
         // The registered bundle (the trained files, with `extra` over them) is pinned by
         // its digest: deploy and rollout write it beside the version, kiln-serve checks it.
@@ -328,6 +350,27 @@ impl Registry {
         let views: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_ref())).collect();
         let mut tags = tags.clone();
         tags.insert(BUNDLE_SHA256_TAG.into(), bundle_digest(&views));
+        let mut extra: Vec<(&str, Bytes)> = extra.to_vec();
+        if let Some(key) = signer {
+            let named: Vec<(String, Bytes)> = files
+                .iter()
+                .map(|(n, b)| (n.to_string(), b.clone()))
+                .collect();
+            let signature = kiln_signing::sign("model", &named, key)
+                .map_err(|e| Error::Usage(format!("signing {model}: {e}")))?;
+            let parsed = kiln_signing::bundle::parse(&signature)?;
+            tags.insert(
+                SIGNATURE_ROOT_TAG.into(),
+                parsed.statement.subject[0].digest["sha256"].clone(),
+            );
+            tags.insert(
+                SIGNATURE_SHA256_TAG.into(),
+                kiln_core::store::sha256_hex(&signature),
+            );
+            tags.insert(SIGNATURE_KEY_TAG.into(), key.verifying_key().hint());
+            extra.push((kiln_signing::SIGNATURE_FILE, Bytes::from(signature)));
+        }
+        let extra = extra.as_slice();
         let tags = &tags;
         match self {
             Registry::Local(root) => {
@@ -352,7 +395,11 @@ impl Registry {
                 };
                 root.put_json(&format!("{dir}/version.json"), &version)
                     .await?;
-                Ok((next.to_string(), root.uri_of(&format!("{dir}/model"))))
+                Ok(Created {
+                    version: next.to_string(),
+                    source: root.uri_of(&format!("{dir}/model")),
+                    tags: tags.clone(),
+                })
             }
             Registry::Mlflow(client) => {
                 let run = mlflow_run
@@ -383,7 +430,46 @@ impl Registry {
                 let ready = client
                     .wait_until_ready(model, &version.version, std::time::Duration::from_secs(120))
                     .await?;
-                Ok((ready.version, source))
+                Ok(Created {
+                    version: ready.version,
+                    source,
+                    tags: tags.clone(),
+                })
+            }
+        }
+    }
+
+    /// Stores a document about a version beside its bundle (the ML-BOM): in the local
+    /// registry `<model>/versions/<v>/<name>`; in MLflow a run artifact `<name>`, named
+    /// on the version by the tags `kiln.<name>` (its URI) and `kiln.<name>.sha256`.
+    /// Returns its URI.
+    pub async fn attach(
+        &self,
+        model: &str,
+        version: &str,
+        mlflow_run: Option<&kiln_mlflow::TrackedRun>,
+        name: &str,
+        bytes: Bytes,
+    ) -> Result<String> {
+        match self {
+            Registry::Local(root) => {
+                let path = format!("{model}/versions/{version}/{name}");
+                root.put(&path, bytes).await?;
+                Ok(root.uri_of(&path))
+            }
+            Registry::Mlflow(client) => {
+                let run = mlflow_run
+                    .ok_or_else(|| Error::Invalid("no MLflow run to attach to".into()))?;
+                let sha = kiln_core::store::sha256_hex(&bytes);
+                client.upload_artifact(&run.info(), name, bytes).await?;
+                let uri = format!("{}/{name}", run.artifact_uri.trim_end_matches('/'));
+                client
+                    .set_model_version_tag(model, version, &format!("kiln.{name}"), &uri)
+                    .await?;
+                client
+                    .set_model_version_tag(model, version, &format!("kiln.{name}.sha256"), &sha)
+                    .await?;
+                Ok(uri)
             }
         }
     }
@@ -439,7 +525,10 @@ impl Registry {
             Registry::Local(root) => Ok(root.child(&format!("{model}/versions/{version}/model"))),
             Registry::Mlflow(client) => {
                 let v: ModelVersion = client.get_model_version(model, version).await?;
-                for file in BUNDLE_FILES {
+                for file in BUNDLE_FILES
+                    .iter()
+                    .chain(std::iter::once(&kiln_signing::SIGNATURE_FILE))
+                {
                     if let Some(bytes) = client.download_artifact(&v.source, file).await? {
                         scratch.put(file, bytes).await?;
                     }

@@ -15,10 +15,11 @@ async fn eight_concurrent_registrations_get_eight_distinct_versions() {
     let bundle = ArtifactStore::open(bundle_dir.to_str().unwrap()).unwrap();
     // Version 1 exists before the race: the racers all start from the same listing.
     let first = Registry::Local(ArtifactStore::open(root.to_str().unwrap()).unwrap());
-    let (v1, _) = first
-        .create("m", &bundle, "run-0", None, &BTreeMap::new(), &[])
+    let v1 = first
+        .create("m", &bundle, "run-0", None, &BTreeMap::new(), &[], None)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     assert_eq!(v1, "1");
 
     let racers = (1..=8).map(|i| {
@@ -28,10 +29,11 @@ async fn eight_concurrent_registrations_get_eight_distinct_versions() {
         tokio::spawn(async move {
             let registry = Registry::Local(ArtifactStore::open(root.to_str().unwrap()).unwrap());
             let run = format!("run-{i}");
-            let (version, source) = registry
-                .create("m", &bundle, &run, None, &BTreeMap::new(), &[])
+            let created = registry
+                .create("m", &bundle, &run, None, &BTreeMap::new(), &[], None)
                 .await
                 .unwrap();
+            let (version, source) = (created.version, created.source);
             (run, version, source)
         })
     });
@@ -56,9 +58,10 @@ async fn eight_concurrent_registrations_get_eight_distinct_versions() {
         );
     }
     // The next registration continues after the highest.
-    let (next, _) = first
-        .create("m", &bundle, "run-9", None, &BTreeMap::new(), &[])
+    let next = first
+        .create("m", &bundle, "run-9", None, &BTreeMap::new(), &[], None)
         .await
-        .unwrap();
+        .unwrap()
+        .version;
     assert_eq!(next, "10");
 }

@@ -271,7 +271,7 @@ fn registry(dir: &std::path::Path) -> (Arc<Registry>, BTreeMap<String, String>) 
             )
             .unwrap();
             let bundle = ArtifactStore::open(bundle_dir.to_str().unwrap()).unwrap();
-            let (version, _) = registry
+            let version = registry
                 .create(
                     "adult-income",
                     &bundle,
@@ -279,9 +279,11 @@ fn registry(dir: &std::path::Path) -> (Arc<Registry>, BTreeMap<String, String>) 
                     None,
                     &BTreeMap::new(),
                     &[],
+                    None,
                 )
                 .await
-                .unwrap();
+                .unwrap()
+                .version;
             let digest = registry
                 .bundle_sha256("adult-income", &version)
                 .await

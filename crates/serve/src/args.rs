@@ -25,6 +25,11 @@ pub struct ServeArgs {
     /// a bundle with any other is refused at load (exit 2).
     #[arg(long, env = "KILN_BUNDLE_SHA256", value_name = "SHA256")]
     pub bundle_sha256: Option<String>,
+    /// A PEM public key (P-256, P-384 or P-521): load only a bundle whose OMS
+    /// signature (`model.sig`) verifies with it; an unsigned or changed bundle is
+    /// refused at load (exit 2), before its files are decoded.
+    #[arg(long, env = "KILN_VERIFY_WITH", value_name = "PUBLIC_KEY")]
+    pub verify_with: Option<String>,
     /// The local registry for `name@alias` and `name/version` references.
     #[arg(
         long,
@@ -153,6 +158,7 @@ impl ServeArgs {
                 name: self.model_name.clone(),
                 max_request_rows: self.max_request_rows,
                 bundle_sha256: self.bundle_sha256.clone(),
+                verify_with: self.verify_with.clone(),
             },
             http: self.http,
             grpc: (!self.no_grpc).then_some(self.grpc),

@@ -422,6 +422,7 @@ mod tests {
                 name: None,
                 max_request_rows: 10_000,
                 bundle_sha256: None,
+                verify_with: None,
             },
             http: loopback(0),
             grpc: None,

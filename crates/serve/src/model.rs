@@ -58,6 +58,8 @@ pub struct ModelSource {
     /// The bundle digest the model must have (`--bundle-sha256`): anything else is
     /// refused at load.
     pub bundle_sha256: Option<String>,
+    /// A public key (`--verify-with`): the bundle's OMS signature must verify with it.
+    pub verify_with: Option<String>,
 }
 
 impl ServedModel {
@@ -66,7 +68,34 @@ impl ServedModel {
         let reference = ModelReference::parse(&source.reference)?;
         let scratch_dir = std::env::temp_dir().join(format!("kiln-serve-{}", std::process::id()));
         let scratch = ArtifactStore::open(&scratch_dir.to_string_lossy())?;
+        // The key is read before anything is downloaded: a bad key is a usage error.
+        let verifier = match &source.verify_with {
+            Some(uri) => Some(
+                kiln_signing::read_verifying_key(uri)
+                    .await
+                    .map_err(|e| Error::usage(format!("--verify-with: {e}")))?,
+            ),
+            None => None,
+        };
         let resolved = resolve(&reference, &source.registry, &scratch).await?;
+        // Downloaded or not, the files are checked against the signature before any
+        // is decoded.
+        if let Some(key) = &verifier {
+            let verified = kiln_signing::verify_store(&resolved.bundle, key)
+                .await
+                .map_err(|e| {
+                    Error::usage(format!(
+                        "--model {}: refusing a model whose signature does not verify with --verify-with: {e}",
+                        source.reference
+                    ))
+                })?;
+            tracing::info!(
+                files = verified.files.len(),
+                root_sha256 = verified.root_digest,
+                key = key.hint(),
+                "model signature verified"
+            );
+        }
         let bundle = ModelBundle::<CpuBackend>::load(&resolved.bundle, &Default::default())
             .await
             .map_err(|e| match e {

@@ -95,7 +95,8 @@ pub fn adult_command(binary: &Path, subcommand: Option<&str>, run_dir: &Path) ->
         .arg("--run")
         .arg(run_dir)
         .env("KILN_ADULT_DIR", adult_dir())
-        .env("MLFLOW_TRACKING_URI", "");
+        .env("MLFLOW_TRACKING_URI", "")
+        .env_remove("KILN_SIGNING_KEY");
     cmd
 }
 
@@ -226,6 +227,21 @@ pub fn mdbook_bin() -> PathBuf {
         ".cache/tools/bin/mdbook",
         "make test-deps",
     )
+}
+
+/// The provenance venv's tool `name` (`model_signing`, or `python` with
+/// cyclonedx-python-lib), pinned in scripts/deps/requirements-provenance.in.
+pub fn provenance_tool(name: &str) -> PathBuf {
+    let venv = std::env::var_os("KILN_TEST_PROVENANCE_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".cache/provenance-venv"));
+    let path = venv.join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{} not found (KILN_TEST_PROVENANCE_VENV); install it with `make test-deps`",
+        path.display()
+    );
+    path
 }
 
 /// The Python of the serving-clients venv (tritonclient, kserve, schemathesis, pyarrow).

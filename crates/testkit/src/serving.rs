@@ -74,9 +74,15 @@ pub fn two_versions() -> &'static Path {
 
 /// `kiln run` of the Adult example (registering in MLflow when a tracking URI is given).
 pub fn kiln_run(run_dir: &Path, epochs: u32, mlflow: Option<&str>) {
+    kiln_run_with(run_dir, epochs, mlflow, &[]);
+}
+
+/// [`kiln_run`] with more environment (`KILN_SIGNING_KEY`, ...).
+pub fn kiln_run_with(run_dir: &Path, epochs: u32, mlflow: Option<&str>, env: &[(&str, &Path)]) {
     let out = run(crate::adult_command(&bin("kiln"), Some("run"), run_dir)
         .args(["--set", &format!("train.epochs={epochs}"), "-q"])
-        .env("MLFLOW_TRACKING_URI", mlflow.unwrap_or("")));
+        .env("MLFLOW_TRACKING_URI", mlflow.unwrap_or(""))
+        .envs(env.iter().copied()));
     assert!(out.status.success(), "kiln run failed: {}", stderr(&out));
 }
 

@@ -189,6 +189,7 @@ async fn train(
             .into_iter()
             .filter_map(|name| spec.schema.iter().find(|c| c.name == name).cloned())
             .collect(),
+        libraries: linked_libraries(),
     };
     let training_config =
         serde_json::to_value(&train_spec).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -260,4 +261,11 @@ async fn effective_train_spec(ctx: &StepContext) -> Result<TrainSpec> {
         .map_err(|e| Error::usage(format!("{}: {e}", tune.uri_of(TUNED))))?;
     tracing::info!(trial = best.trial, value = best.value, params = ?best.params, "training with the tuned configuration");
     Ok(train)
+}
+
+/// The libraries this binary linked, from the workspace's `Cargo.lock` at build time
+/// (see `kiln_buildinfo::dependencies`): the ML-BOM's record of what trained a model.
+pub fn linked_libraries() -> Vec<kiln_core::contracts::bundle::Library> {
+    serde_json::from_str(include_str!(concat!(env!("OUT_DIR"), "/dependencies.json")))
+        .unwrap_or_default()
 }

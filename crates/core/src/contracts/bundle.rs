@@ -47,6 +47,23 @@ pub struct BundleMetadata {
     /// model metadata advertises). Empty in bundles written before it existed.
     #[serde(default)]
     pub inputs: Vec<ColumnSpec>,
+    /// The libraries the training binary linked (its `Cargo.lock` graph): the ML-BOM
+    /// lists them. Absent in bundles written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub libraries: Vec<Library>,
+}
+
+/// One library a binary linked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Library {
+    pub name: String,
+    pub version: String,
+    /// Where it came from (`registry+…`, `git+…`); absent for Kiln's own crates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The registry's sha256 of the published crate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 impl Artifact for BundleMetadata {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::{Map, json};
 
-use super::bundle::{BundleMetadata, TrainingMetrics};
+use super::bundle::{BundleMetadata, Library, TrainingMetrics};
 use super::evaluate::{BestF1, EvaluationReport};
 use super::fairness::{
     AttributeReport, BeforeAfter, DecisionSummary, FairnessReport, GateResult, GroupStats,
@@ -269,6 +269,12 @@ fn bundle_metadata() -> BundleMetadata {
             name: "age".into(),
             dtype: ColumnType::Int,
             nullable: false,
+        }],
+        libraries: vec![Library {
+            name: "burn".into(),
+            version: "0.21.0".into(),
+            source: Some("registry+https://github.com/rust-lang/crates.io-index".into()),
+            checksum: Some("ef".repeat(32)),
         }],
     }
 }

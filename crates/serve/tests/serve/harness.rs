@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-pub use kiln_testkit::{MODEL, Server, kiln_run, pipeline, predict_path, shifted, v1_body};
+pub use kiln_testkit::{MODEL, Server, pipeline, predict_path, shifted, v1_body};
 use kiln_testkit::{run, serve_python, stderr};
 use serde_json::{Value, json};
 

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use kiln_testkit::{MlflowServer, bin, run, serve_python, stderr, stdout, workspace_root};
+use kiln_testkit::{
+    MlflowServer, bin, kiln_run_with, run, serve_python, stderr, stdout, workspace_root,
+};
 use serde_json::{Value, json};
 
 #[test]
@@ -396,9 +398,52 @@ fn an_mlflow_reference_is_resolved_and_downloaded_through_the_artifact_proxy() {
     let mlflow = MlflowServer::start(false);
     let dir = tempfile::tempdir().expect("temp dir");
     let run_dir = dir.path().join("runs/adult");
-    kiln_run(&run_dir, 2, Some(&mlflow.uri));
+    // Signed at registration; kiln-serve verifies the download before loading it.
+    let key = dir.path().join("key.pem");
+    let public = dir.path().join("key.pub.pem");
+    for args in [
+        vec![
+            "ecparam",
+            "-name",
+            "secp384r1",
+            "-genkey",
+            "-noout",
+            "-out",
+            path_str(&key),
+        ],
+        vec![
+            "ec",
+            "-pubout",
+            "-in",
+            path_str(&key),
+            "-out",
+            path_str(&public),
+        ],
+    ] {
+        let out = run(Command::new("openssl").args(&args));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    kiln_run_with(
+        &run_dir,
+        2,
+        Some(&mlflow.uri),
+        &[("KILN_SIGNING_KEY", &key)],
+    );
     let env = [("MLFLOW_TRACKING_URI", mlflow.uri.clone())];
-    let server = Server::launch(&["--model", "models:/adult-income@staging"], &env);
+    let server = Server::launch(
+        &[
+            "--model",
+            "models:/adult-income@staging",
+            "--verify-with",
+            path_str(&public),
+        ],
+        &env,
+    );
+    assert!(
+        server.stderr().contains("model signature verified"),
+        "{}",
+        server.stderr()
+    );
     let (status, metadata) = server
         .get(&format!("/v2/models/{MODEL}"))
         .expect("metadata");
@@ -458,6 +503,19 @@ print(json.dumps({
         );
     }
     let metrics = server.metrics();
+    // The version carries its signature's digests and its ML-BOM.
+    for tag in [
+        "kiln.signature.root_sha256",
+        "kiln.signature.sha256",
+        "kiln.bom.cdx.json",
+        "kiln.bom.cdx.json.sha256",
+    ] {
+        assert!(
+            expected["tags"][tag].is_string(),
+            "{tag}: {}",
+            expected["tags"]
+        );
+    }
     let digest = expected["tags"]["kiln.bundle_sha256"]
         .as_str()
         .expect("the registered bundle's digest");
@@ -482,4 +540,8 @@ print(json.dumps({
         "{}",
         stderr(&out)
     );
+}
+
+fn path_str(path: &std::path::Path) -> &str {
+    path.to_str().expect("UTF-8 path")
 }
