@@ -332,6 +332,12 @@ fn a_signed_version_verifies_with_model_signing_and_kiln_and_any_change_is_refus
         "only what the train binary links"
     );
 
+    // The run report summarises the BOM.
+    let report = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
+    let section = &report[report.find("<h3>ML-BOM</h3>").expect("an ML-BOM section")..];
+    assert!(section.contains("signed (OMS v1.0"), "{section}");
+    assert!(section.contains("adult.data") && section.contains("adult.test"));
+
     // A key that cannot be read stops registration in one line, exit 2.
     let garbage = dir.path().join("garbage.pem");
     std::fs::write(&garbage, "not a key").expect("write");

@@ -16,7 +16,9 @@ use kiln_core::store::ArtifactStore;
 mod sections;
 mod tune;
 
-use sections::{evaluation_section, fairness_section, registration_section, validation_section};
+use sections::{
+    bom_summary, evaluation_section, fairness_section, registration_section, validation_section,
+};
 
 /// The report's file name under the run root.
 pub const REPORT: &str = "report.html";
@@ -165,6 +167,12 @@ pub async fn render(run: &ArtifactStore) -> Result<String> {
 
     if let Some(d) = load::<Decision>(run).await? {
         body.push_str(&registration_section(&d));
+        // The BOM of a version this run registered (a reused version has none here).
+        let bom_path = format!("register/{}", kiln_register::bom::BOM_FILE);
+        if run.exists(&bom_path).await? {
+            let bom: serde_json::Value = run.get_json(&bom_path).await?;
+            body.push_str(&bom_summary(&bom));
+        }
     }
 
     Ok(format!(

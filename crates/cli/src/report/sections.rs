@@ -262,6 +262,47 @@ pub(super) async fn fairness_section(run: &ArtifactStore, f: &FairnessReport) ->
     body
 }
 
+/// The ML-BOM register stored with the version, in a few lines: its datasets with
+/// their digests, the metrics and groups its model card holds, the library count and
+/// the signature.
+pub(super) fn bom_summary(bom: &serde_json::Value) -> String {
+    let components = bom["components"].as_array().cloned().unwrap_or_default();
+    let model = components.first().cloned().unwrap_or_default();
+    let datasets: Vec<Vec<String>> = components
+        .iter()
+        .filter(|c| c["type"] == "data")
+        .map(|c| {
+            let digest = c["hashes"][0]["content"].as_str().unwrap_or("");
+            vec![
+                esc(c["name"].as_str().unwrap_or("?")),
+                esc(c["properties"][0]["value"].as_str().unwrap_or("")),
+                format!("<code>{}</code>", esc(digest.get(..16).unwrap_or(digest))),
+            ]
+        })
+        .collect();
+    let libraries = components.iter().filter(|c| c["type"] == "library").count();
+    let card = &model["modelCard"];
+    let metrics = card["quantitativeAnalysis"]["performanceMetrics"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let groups = card["considerations"]["fairnessAssessments"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let signature = match model["externalReferences"][0]["hashes"][0]["content"].as_str() {
+        Some(sha) => format!(
+            "signed (OMS v1.0; signature sha256 <code>{}</code>)",
+            esc(sha.get(..16).unwrap_or(sha))
+        ),
+        None => "<span class=warn>unsigned</span> (no KILN_SIGNING_KEY)".to_string(),
+    };
+    let mut body = format!(
+        "<h3>ML-BOM</h3><p>CycloneDX {}: the model card holds {metrics} metrics and {groups} group assessments; {libraries} libraries trained it; {signature}.</p>",
+        esc(bom["specVersion"].as_str().unwrap_or("?")),
+    );
+    body.push_str(&table(&["dataset", "role", "sha256"], &datasets));
+    body
+}
+
 pub(super) fn registration_section(d: &Decision) -> String {
     let mut body = format!("<h2>Registration {}</h2>", verdict(d.passed));
     let rows: Vec<Vec<String>> = d
