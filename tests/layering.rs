@@ -20,6 +20,7 @@ const LIBRARIES: &[&str] = &[
     "kiln-mlflow",
     "kiln-registry",
     "kiln-signing",
+    "kiln-lineage",
     "kiln-serve",
     "kiln-prepare",
     "kiln-validate",

@@ -4,6 +4,7 @@
 //! same step libraries the per-step binaries use (it never shells out), or any one
 //! step alone.
 
+pub mod lineage;
 pub mod report;
 pub mod verify;
 
@@ -40,7 +41,7 @@ pub async fn run_step(
     ctx: &kiln_core::context::StepContext,
     control: Control,
 ) -> Result<kiln_core::step::StepOutcome> {
-    kiln_mlflow::driver(control).run(step(name)?, ctx).await
+    kiln_runtime::driver(control).run(step(name)?, ctx).await
 }
 
 /// Why a step would run or be skipped, without running it.
@@ -48,7 +49,7 @@ pub async fn explain_cache(
     name: &str,
     ctx: &kiln_core::context::StepContext,
 ) -> Result<kiln_core::manifest::CacheDecision> {
-    kiln_mlflow::driver(Control::default())
+    kiln_runtime::driver(Control::default())
         .explain(step(name)?, ctx)
         .await
 }
@@ -59,7 +60,7 @@ pub async fn run_pipeline(
     ctx: &kiln_core::context::StepContext,
     control: Control,
 ) -> Result<Vec<StepReport>> {
-    kiln_mlflow::driver(control)
+    kiln_runtime::driver(control)
         .run_pipeline(PIPELINE, ctx)
         .await
 }

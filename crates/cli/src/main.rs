@@ -87,6 +87,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Trace a registered or served model back to the raw files it was made from: every
+    /// step of the run that trained it, with what each read (URIs, sha256, sizes).
+    Lineage {
+        /// The model: `name@alias` or `name/version` in the local registry,
+        /// `models:/name@alias` in MLflow, or a bundle folder or URI.
+        model: String,
+        /// The local registry for `name@alias` and `name/version`.
+        #[arg(
+            long,
+            env = "KILN_REGISTRY",
+            default_value = "kiln-runs/registry",
+            value_name = "URI"
+        )]
+        registry: String,
+        /// Print the lineage as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write one self-contained HTML report of a run: validation, metrics, fairness, registration.
     Report {
         /// The run root (a folder or a store URI).
@@ -213,6 +231,18 @@ fn main() -> ExitCode {
                     write_stdout(&format!("{}\n", pretty(&verified.to_json())?))
                 } else {
                     write_stdout(&verified.summary())
+                }
+            }
+            Command::Lineage {
+                model,
+                registry,
+                json,
+            } => {
+                let lineage = kiln_cli::lineage::model_lineage(&model, &registry).await?;
+                if json {
+                    write_stdout(&format!("{}\n", pretty(&lineage)?))
+                } else {
+                    write_stdout(&lineage.describe())
                 }
             }
             Command::Fairness(args) => args.execute().await,

@@ -82,9 +82,38 @@ pub trait PipelineStep: Sync {
     }
 }
 
-/// Told about every step the driver finishes (before its gate is judged, so that a
-/// failed gate's report is tracked too) and about the end of a pipeline.
+/// How a step the driver ran ended.
+#[derive(Debug)]
+pub enum StepEnd<'a> {
+    /// Its outputs are committed and its gate passed; `cached` when it reused them.
+    Completed { cached: bool },
+    /// It failed, its gate included: the error the driver returns.
+    Failed(&'a Error),
+}
+
+/// Told about every step the driver starts, finishes (before its gate is judged, so
+/// that a failed gate's report is tracked too) and ends, and about the end of a
+/// pipeline.
 pub trait Observer: Sync {
+    /// The driver is about to check, plan and run a step. Cannot fail the step.
+    fn step_started<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+        _step: &'a dyn PipelineStep,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// The step ended, successfully or not (after its gate). Cannot fail the step.
+    fn step_ended<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+        _step: &'a dyn PipelineStep,
+        _end: &'a StepEnd<'a>,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
     /// A step's outputs are committed (ran or cached).
     fn step_finished<'a>(
         &'a self,
@@ -153,8 +182,30 @@ impl<'a> Driver<'a> {
         self
     }
 
-    /// Checks, plans, executes, tells the observers, then judges the gate.
+    /// Checks, plans, executes, tells the observers, then judges the gate. The
+    /// observers hear when the step starts and how it ended, whatever happened.
     pub async fn run(&self, step: &dyn PipelineStep, ctx: &StepContext) -> Result<StepOutcome> {
+        for observer in &self.observers {
+            observer.step_started(ctx, step).await;
+        }
+        let result = self.run_observed(step, ctx).await;
+        let end = match &result {
+            Ok(outcome) => StepEnd::Completed {
+                cached: outcome.cached(),
+            },
+            Err(e) => StepEnd::Failed(e),
+        };
+        for observer in &self.observers {
+            observer.step_ended(ctx, step, &end).await;
+        }
+        result
+    }
+
+    async fn run_observed(
+        &self,
+        step: &dyn PipelineStep,
+        ctx: &StepContext,
+    ) -> Result<StepOutcome> {
         step.preflight(ctx, &self.control)?;
         let planned = step.plan(ctx).await?;
         let outcome = step.execute(ctx, &self.control, planned).await?;
@@ -351,6 +402,33 @@ transform: {numeric: [{column: x, standardize: true}]}
     struct Recorder(&'static Mutex<Vec<String>>);
 
     impl Observer for Recorder {
+        fn step_started<'a>(
+            &'a self,
+            _ctx: &'a StepContext,
+            step: &'a dyn PipelineStep,
+        ) -> BoxFuture<'a, ()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("started {}", step.name()));
+            Box::pin(async {})
+        }
+        fn step_ended<'a>(
+            &'a self,
+            _ctx: &'a StepContext,
+            step: &'a dyn PipelineStep,
+            end: &'a StepEnd<'a>,
+        ) -> BoxFuture<'a, ()> {
+            let how = match end {
+                StepEnd::Completed { cached } => format!("completed (cached {cached})"),
+                StepEnd::Failed(e) => format!("failed with exit {}", e.class().code()),
+            };
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("ended {} {how}", step.name()));
+            Box::pin(async {})
+        }
         fn step_finished<'a>(
             &'a self,
             _ctx: &'a StepContext,
@@ -414,16 +492,20 @@ transform: {numeric: [{column: x, standardize: true}]}
         assert_eq!(
             *log.lock().unwrap(),
             [
+                "started a",
                 "check a",
                 "plan a",
                 "execute a on Cpu",
                 "observed a",
                 "gate a",
+                "ended a completed (cached false)",
+                "started c",
                 "check c",
                 "plan c",
                 "execute c on Cpu",
                 "observed c",
                 "gate c",
+                "ended c failed with exit 3",
                 "finished false",
             ]
         );

@@ -34,7 +34,7 @@ impl EvaluateArgs {
             return self.output.emit(&report, &report.table());
         }
         let ctx = self.step.context().await?;
-        kiln_mlflow::driver(Control::default())
+        kiln_runtime::driver(Control::default())
             .run(&Evaluate, &ctx)
             .await
             .map(drop)

@@ -43,7 +43,7 @@ impl FairnessArgs {
             return self.output.emit(&report, &report.table());
         }
         let ctx = self.step.context().await?;
-        kiln_mlflow::driver(Control::default())
+        kiln_runtime::driver(Control::default())
             .run(&Fairness, &ctx)
             .await
             .map(drop)

@@ -19,7 +19,7 @@ pub use client::{
     Auth, ErrorCode, Metric, MlflowClient, MlflowConfig, MlflowError, ModelVersion, RunInfo, Tag,
     split_credentials,
 };
-pub use observer::{Tracking, driver};
+pub use observer::Tracking;
 pub use tracking::{
     ChildRun, RUN_FILE, RunLink, TrackedRun, ensure_run, finish_run, track_children, track_step,
 };

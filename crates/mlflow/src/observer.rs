@@ -6,7 +6,7 @@
 use futures::future::BoxFuture;
 use kiln_core::Result;
 use kiln_core::context::StepContext;
-use kiln_core::driver::{Control, Driver, Observer, PipelineStep};
+use kiln_core::driver::{Observer, PipelineStep};
 
 use crate::tracking::{finish_run, track_step};
 
@@ -29,9 +29,4 @@ impl Observer for Tracking {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(finish_run(ctx, succeeded))
     }
-}
-
-/// The driver every Kiln binary runs steps with: MLflow tracking observes it.
-pub fn driver(control: Control) -> Driver<'static> {
-    Driver::new(control).observe(&Tracking)
 }

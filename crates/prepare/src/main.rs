@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     main_with(&cli.log, || async {
         let ctx = cli.step.context().await?;
-        kiln_mlflow::driver(Control::default())
+        kiln_runtime::driver(Control::default())
             .run(&kiln_prepare::Prepare, &ctx)
             .await
             .map(drop)

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     main_with(&cli.log, || async move {
         let ctx = cli.args.context().await?;
-        kiln_mlflow::driver(Control::default())
+        kiln_runtime::driver(Control::default())
             .run(&kiln_register::Register, &ctx)
             .await
             .map(drop)

@@ -474,6 +474,32 @@ impl Registry {
         }
     }
 
+    /// A version's tags (`kiln.run_uri`, `kiln.model_sha256`, `kiln.bundle_sha256`, the
+    /// data and signature digests, ...).
+    pub async fn tags(&self, model: &str, version: &str) -> Result<BTreeMap<String, String>> {
+        match self {
+            Registry::Local(root) => {
+                let path = format!("{model}/versions/{version}/version.json");
+                if !root.exists(&path).await? {
+                    return Err(Error::usage(format!(
+                        "{model}: no version {version} in {}",
+                        root.uri()
+                    )));
+                }
+                let record: LocalVersion = root.get_json(&path).await?;
+                let mut tags = record.tags;
+                tags.entry("kiln.run_uri".into()).or_insert(record.run_uri);
+                tags.entry("kiln.model_sha256".into())
+                    .or_insert(record.model_sha256);
+                Ok(tags)
+            }
+            Registry::Mlflow(client) => {
+                let v = client.get_model_version(model, version).await?;
+                Ok(v.tags.into_iter().map(|t| (t.key, t.value)).collect())
+            }
+        }
+    }
+
     /// The digest a version's bundle was registered with (`None` for versions
     /// registered before digests were recorded).
     pub async fn bundle_sha256(&self, model: &str, version: &str) -> Result<Option<String>> {
@@ -738,15 +764,57 @@ pub async fn resolve(
     local_registry: &str,
     scratch: &ArtifactStore,
 ) -> Result<ResolvedModel> {
+    let Some(located) = locate(reference, local_registry).await? else {
+        let ModelReference::Bundle(uri) = reference else {
+            return Err(Error::Invalid(
+                "a registry reference located nothing".into(),
+            ));
+        };
+        return Ok(ResolvedModel {
+            bundle: ArtifactStore::open(uri)?,
+            model: None,
+            version: None,
+            description: uri.clone(),
+        });
+    };
+    let bundle = located
+        .registry
+        .bundle_of(&located.model, &located.version, scratch)
+        .await?;
+    Ok(ResolvedModel {
+        description: located.describe(),
+        bundle,
+        model: Some(located.model),
+        version: Some(located.version),
+    })
+}
+
+/// A registered version a reference names: its registry, model and version.
+#[derive(Debug)]
+pub struct Located {
+    pub registry: Registry,
+    pub model: String,
+    pub version: String,
+}
+
+impl Located {
+    /// `adult-income version 3 (local registry)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} version {} ({} registry)",
+            self.model,
+            self.version,
+            self.registry.backend()
+        )
+    }
+}
+
+/// The registered version a reference names, its alias resolved (`None` for a bundle
+/// folder or URI, which no registry knows). An unknown alias or version is a usage
+/// error naming it.
+pub async fn locate(reference: &ModelReference, local_registry: &str) -> Result<Option<Located>> {
     let (registry, model, selector) = match reference {
-        ModelReference::Bundle(uri) => {
-            return Ok(ResolvedModel {
-                bundle: ArtifactStore::open(uri)?,
-                model: None,
-                version: None,
-                description: uri.clone(),
-            });
-        }
+        ModelReference::Bundle(_) => return Ok(None),
         ModelReference::Local { model, selector } => (
             Registry::Local(ArtifactStore::open(local_registry)?),
             model,
@@ -780,16 +848,11 @@ pub async fn resolve(
             root.uri()
         )));
     }
-    let bundle = registry.bundle_of(model, &version, scratch).await?;
-    Ok(ResolvedModel {
-        description: format!(
-            "{model} version {version} ({} registry)",
-            registry.backend()
-        ),
-        bundle,
-        model: Some(model.clone()),
-        version: Some(version),
-    })
+    Ok(Some(Located {
+        registry,
+        model: model.clone(),
+        version,
+    }))
 }
 
 #[cfg(test)]

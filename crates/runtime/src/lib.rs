@@ -15,6 +15,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use args::{LogArgs, LogFormat, OptionalStepArgs, PredictionsArgs, ReportOutput, StepArgs};
+
+/// The driver every Kiln binary runs steps with: MLflow tracking (when
+/// `MLFLOW_TRACKING_URI` is set) and OpenLineage (when `OPENLINEAGE_URL` or a file
+/// transport is set) observe it.
+pub fn driver(control: kiln_core::driver::Control) -> kiln_core::driver::Driver<'static> {
+    kiln_core::driver::Driver::new(control)
+        .observe(&kiln_mlflow::Tracking)
+        .observe(&*kiln_lineage::EMITTER)
+}
 use kiln_core::{Error, Result};
 
 /// A flag set when the process receives SIGTERM (what Kubernetes sends before a spot

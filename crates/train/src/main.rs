@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             stop: shutdown_flag(),
         };
         let ctx = cli.step.context().await?;
-        kiln_mlflow::driver(control)
+        kiln_runtime::driver(control)
             .run(&kiln_train::Train, &ctx)
             .await
             .map(drop)

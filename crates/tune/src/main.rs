@@ -69,7 +69,7 @@ fn main() -> ExitCode {
             kiln_tune::run_one_trial(&ctx, &options, index, cli.trial_params.as_deref()).await?;
             return Ok(());
         }
-        kiln_mlflow::driver(options)
+        kiln_runtime::driver(options)
             .run(&kiln_tune::Tune, &ctx)
             .await
             .map(drop)

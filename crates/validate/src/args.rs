@@ -46,7 +46,7 @@ impl ValidateArgs {
             {
                 v.allow_unknown = true;
             }
-            return kiln_mlflow::driver(Control::default())
+            return kiln_runtime::driver(Control::default())
                 .run(&Validate, &ctx)
                 .await
                 .map(drop);
