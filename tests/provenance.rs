@@ -332,6 +332,60 @@ fn a_signed_version_verifies_with_model_signing_and_kiln_and_any_change_is_refus
         "only what the train binary links"
     );
 
+    // The same registration into a registry on S3 (s3s-fs): the signature and the BOM
+    // are written there; both verifiers accept it (model_signing reads the bucket's
+    // files on disk), and kiln-serve loads it from S3 after verifying it.
+    let s3 = kiln_testkit::S3Server::start(&["models"]);
+    let out = run(adult_command(&bin("kiln"), Some("run"), &run_dir)
+        .args(["--set", "train.epochs=2", "-q"])
+        .args(["--set", "registry.local_uri=s3://models/registry"])
+        .env("KILN_SIGNING_KEY", &keys.private)
+        .envs(s3.env()));
+    assert!(out.status.success(), "kiln run to S3: {}", stderr(&out));
+    let on_disk = s3
+        .root
+        .path()
+        .join("models/registry/adult-income/versions/1");
+    assert!(on_disk.join("bom.cdx.json").exists(), "the BOM is on S3");
+    let out = reference_verify(&on_disk.join("model"), &keys.public);
+    assert!(out.status.success(), "model_signing, S3: {}", stderr(&out));
+    let out = run(Command::new(bin("kiln"))
+        .args([
+            "verify",
+            "s3://models/registry/adult-income/versions/1/model",
+        ])
+        .arg("--public-key")
+        .arg(&keys.public)
+        .envs(s3.env()));
+    assert!(out.status.success(), "kiln verify, S3: {}", stderr(&out));
+    let server = Server::launch(
+        &[
+            "--model",
+            "s3://models/registry/adult-income/versions/1/model",
+            "--verify-with",
+            &public,
+        ],
+        &s3.env(),
+    );
+    assert_eq!(server.terminate().code(), Some(0));
+    std::fs::write(on_disk.join("model/extra.bin"), "x").expect("write");
+    let out = run(Command::new(bin("kiln-serve"))
+        .args([
+            "--model",
+            "s3://models/registry/adult-income/versions/1/model",
+        ])
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--no-grpc",
+        ])
+        .args(["--verify-with", &public])
+        .envs(s3.env()));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(one_line(&out).contains("extra.bin was added after signing"));
+
     // The run report summarises the BOM.
     let report = std::fs::read_to_string(run_dir.join("report.html")).expect("report");
     let section = &report[report.find("<h3>ML-BOM</h3>").expect("an ML-BOM section")..];
