@@ -104,7 +104,7 @@ fn every_step_sends_start_and_complete_and_the_datasets_chain_from_step_to_step(
             .or_default()
             .push(e);
     }
-    let parent = all[0]["run"]["facets"]["parent"]["run"]["runId"].clone();
+    let parent = all[1]["run"]["facets"]["parent"]["run"]["runId"].clone();
     let mut completed: BTreeMap<&str, &Value> = BTreeMap::new();
     for step in STEPS {
         let job = format!("adult.{step}");
@@ -124,6 +124,18 @@ fn every_step_sends_start_and_complete_and_the_datasets_chain_from_step_to_step(
         completed.insert(step, list[1]);
     }
     assert!(!by_job.contains_key("adult.tune"), "tune is skipped");
+    // The pipeline run itself: START first, COMPLETE last, the parent of every step.
+    let pipeline = &by_job["adult"];
+    assert_eq!(pipeline.len(), 2);
+    assert_eq!(
+        all.first().map(|e| &e["job"]["name"]),
+        Some(&Value::from("adult"))
+    );
+    assert_eq!(
+        all.last().map(|e| &e["eventType"]),
+        Some(&Value::from("COMPLETE"))
+    );
+    assert_eq!(pipeline[0]["run"]["runId"], parent);
 
     // What prepare wrote, train and validate read: same names, same versions.
     let prepare_out = versions(&completed["prepare"]["outputs"]);
@@ -249,7 +261,7 @@ fn every_step_sends_start_and_complete_and_the_datasets_chain_from_step_to_step(
         .env("OPENLINEAGE__TRANSPORT__LOG_FILE_PATH", &file));
     assert!(out.status.success(), "{}", stderr(&out));
     let cached = events(&file);
-    assert_eq!(cached.len(), 2 * STEPS.len(), "{cached:?}");
+    assert_eq!(cached.len(), 2 * STEPS.len() + 2, "{cached:?}");
     validate(&file);
 
     // The receiver down: the run succeeds; each undelivered event is logged and kept.
@@ -258,14 +270,14 @@ fn every_step_sends_start_and_complete_and_the_datasets_chain_from_step_to_step(
         .env("OPENLINEAGE_URL", format!("http://127.0.0.1:{port}")));
     assert!(out.status.success(), "{}", stderr(&out));
     let log = stderr(&out);
+    let expected = 2 * STEPS.len() + 2;
     let failures = log.matches("not delivered to").count();
-    assert_eq!(failures, 2 * STEPS.len(), "{log}");
+    assert_eq!(failures, expected, "{log}");
     assert!(log.contains(&format!(
-        "{} event(s) of this run were not delivered",
-        2 * STEPS.len()
+        "{expected} event(s) of this run were not delivered"
     )));
     let kept = std::fs::read_dir(run_dir.join("lineage/undelivered"))
         .expect("kept events")
         .count();
-    assert_eq!(kept, 2 * STEPS.len());
+    assert_eq!(kept, expected);
 }

@@ -83,6 +83,20 @@ fn kiln_verify(model: &str, registry: &Path, public: &Path) -> Output {
         .arg(public))
 }
 
+/// kiln-serve loading `model` with `--verify-with public` on free ports (for the
+/// cases that must refuse at load).
+fn serve_verifying(model: &str, public: &str) -> Command {
+    let mut cmd = Command::new(bin("kiln-serve"));
+    cmd.args(["--model", model, "--verify-with", public]).args([
+        "--http",
+        "127.0.0.1:0",
+        "--admin",
+        "127.0.0.1:0",
+        "--no-grpc",
+    ]);
+    cmd
+}
+
 fn one_line(out: &Output) -> String {
     let text = stderr(out);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -214,20 +228,7 @@ fn a_signed_version_verifies_with_model_signing_and_kiln_and_any_change_is_refus
     let (status, _) = server.get("/v2/models/adult-income/ready").expect("ready");
     assert_eq!(status, 200);
     assert_eq!(server.terminate().code(), Some(0));
-    let refused = |model: &Path| {
-        run(Command::new(bin("kiln-serve"))
-            .arg("--model")
-            .arg(model)
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--admin",
-                "127.0.0.1:0",
-                "--no-grpc",
-                "--verify-with",
-                &public,
-            ]))
-    };
+    let refused = |model: &Path| run(&mut serve_verifying(model.to_str().expect("path"), &public));
     let out = refused(&dir.path().join("tampered-changed"));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(one_line(&out).contains("model.bin changed since it was signed"));
@@ -369,20 +370,11 @@ fn a_signed_version_verifies_with_model_signing_and_kiln_and_any_change_is_refus
     );
     assert_eq!(server.terminate().code(), Some(0));
     std::fs::write(on_disk.join("model/extra.bin"), "x").expect("write");
-    let out = run(Command::new(bin("kiln-serve"))
-        .args([
-            "--model",
-            "s3://models/registry/adult-income/versions/1/model",
-        ])
-        .args([
-            "--http",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-            "--no-grpc",
-        ])
-        .args(["--verify-with", &public])
-        .envs(s3.env()));
+    let out = run(serve_verifying(
+        "s3://models/registry/adult-income/versions/1/model",
+        &public,
+    )
+    .envs(s3.env()));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(one_line(&out).contains("extra.bin was added after signing"));
 

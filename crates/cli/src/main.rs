@@ -69,41 +69,17 @@ enum Command {
     /// Verify a model's OMS signature (`model.sig`) against a public key: exit 0 when
     /// every file verifies, else 2 naming the first changed, added or removed file.
     Verify {
-        /// The model: a bundle folder or URI, `name@alias` or `name/version` in the
-        /// local registry, or `models:/name@alias` in MLflow.
-        model: String,
+        #[command(flatten)]
+        target: ModelArg,
         /// The PEM public key (P-256, P-384 or P-521) to verify with.
         #[arg(long, value_name = "PEM")]
         public_key: String,
-        /// The local registry for `name@alias` and `name/version`.
-        #[arg(
-            long,
-            env = "KILN_REGISTRY",
-            default_value = "kiln-runs/registry",
-            value_name = "URI"
-        )]
-        registry: String,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Trace a registered or served model back to the raw files it was made from: every
     /// step of the run that trained it, with what each read (URIs, sha256, sizes).
     Lineage {
-        /// The model: `name@alias` or `name/version` in the local registry,
-        /// `models:/name@alias` in MLflow, or a bundle folder or URI.
-        model: String,
-        /// The local registry for `name@alias` and `name/version`.
-        #[arg(
-            long,
-            env = "KILN_REGISTRY",
-            default_value = "kiln-runs/registry",
-            value_name = "URI"
-        )]
-        registry: String,
-        /// Print the lineage as JSON.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        target: ModelArg,
     },
     /// Write one self-contained HTML report of a run: validation, metrics, fairness, registration.
     Report {
@@ -120,6 +96,25 @@ enum Command {
         #[command(flatten)]
         args: StepArgs,
     },
+}
+
+/// A model to look at, and how to print what is found.
+#[derive(Debug, clap::Args)]
+struct ModelArg {
+    /// The model: a bundle folder or URI, `name@alias` or `name/version` in the local
+    /// registry, or `models:/name@alias` in MLflow.
+    model: String,
+    /// The local registry for `name@alias` and `name/version`.
+    #[arg(
+        long,
+        env = "KILN_REGISTRY",
+        default_value = "kiln-runs/registry",
+        value_name = "URI"
+    )]
+    registry: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -219,27 +214,20 @@ fn main() -> ExitCode {
                 let change = kiln_register::rollback(&registry, &args.model, &args.alias).await?;
                 write_stdout(&kiln_register::describe(&change))
             }
-            Command::Verify {
-                model,
-                public_key,
-                registry,
-                json,
-            } => {
+            Command::Verify { target, public_key } => {
                 let verified =
-                    kiln_cli::verify::verify_model(&model, &registry, &public_key).await?;
-                if json {
+                    kiln_cli::verify::verify_model(&target.model, &target.registry, &public_key)
+                        .await?;
+                if target.json {
                     write_stdout(&format!("{}\n", pretty(&verified.to_json())?))
                 } else {
                     write_stdout(&verified.summary())
                 }
             }
-            Command::Lineage {
-                model,
-                registry,
-                json,
-            } => {
-                let lineage = kiln_cli::lineage::model_lineage(&model, &registry).await?;
-                if json {
+            Command::Lineage { target } => {
+                let lineage =
+                    kiln_cli::lineage::model_lineage(&target.model, &target.registry).await?;
+                if target.json {
                     write_stdout(&format!("{}\n", pretty(&lineage)?))
                 } else {
                     write_stdout(&lineage.describe())

@@ -121,6 +121,11 @@ pub trait Observer: Sync {
         step: &'a dyn PipelineStep,
     ) -> BoxFuture<'a, Result<()>>;
 
+    /// `kiln run` is about to run the DAG. Cannot fail the pipeline.
+    fn pipeline_started<'a>(&'a self, _ctx: &'a StepContext) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
     /// `kiln run` ended, with every step passed or not.
     fn pipeline_finished<'a>(
         &'a self,
@@ -232,6 +237,9 @@ impl<'a> Driver<'a> {
         dag: &[&dyn PipelineStep],
         ctx: &StepContext,
     ) -> Result<Vec<StepReport>> {
+        for observer in &self.observers {
+            observer.pipeline_started(ctx).await;
+        }
         let result = self.run_steps(dag, ctx).await;
         let mut finished = Ok(());
         for observer in &self.observers {

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::future::BoxFuture;
 use kiln_core::context::StepContext;
-use kiln_core::contracts::{self, validate::ValidateReport};
+use kiln_core::contracts::{self, register::Decision, validate::ValidateReport};
 use kiln_core::driver::{Observer, PipelineStep, StepEnd};
 use kiln_core::manifest::{InputRecord, StepManifest};
 use kiln_core::store::ObjectRef;
@@ -115,6 +115,11 @@ fn namespace() -> String {
         .unwrap_or_else(|| "kiln".into())
 }
 
+/// Whether `OPENLINEAGE_PARENT_ID` names the parent run (someone else reports it).
+fn external_parent() -> bool {
+    std::env::var("OPENLINEAGE_PARENT_ID").is_ok_and(|v| !v.is_empty())
+}
+
 /// The run this step belongs to: `OPENLINEAGE_PARENT_ID` (`namespace/job/runId`, as
 /// the Argo workflow passes it), else the pipeline run of this run folder.
 fn parent(ctx: &StepContext) -> RunRef {
@@ -190,6 +195,15 @@ async fn datasets(ctx: &StepContext, step: &str) -> (Vec<Dataset>, Vec<Dataset>)
         inputs.push(d);
     }
     let mut outputs = Vec::new();
+    // register's real output is the model version it created (or reused).
+    if step == "register"
+        && let Ok(decision) = contracts::read_from_run::<Decision>(&ctx.run).await
+        && let Some(registered) = decision.registered
+    {
+        let mut d = Dataset::at(&registered.source);
+        d.version = Some(format!("{}/{}", registered.model, registered.version));
+        outputs.push(d);
+    }
     for output in &manifest.outputs {
         let uri = dir.uri_of(&output.path);
         let mut d = Dataset::at(&uri);
@@ -326,12 +340,49 @@ impl Observer for Emitter {
         Box::pin(async { Ok(()) })
     }
 
+    fn pipeline_started<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            // The pipeline run is ours to report unless a parent (Argo) owns it.
+            if self.transport().is_none() || external_parent() {
+                return;
+            }
+            let parent = parent(ctx);
+            let event = RunEvent {
+                event_type: EventType::Start,
+                time: Utc::now(),
+                run: &parent,
+                parent: None,
+                inputs: &[],
+                outputs: &[],
+                error: None,
+            };
+            self.emit(ctx, &event).await;
+        })
+    }
+
     fn pipeline_finished<'a>(
         &'a self,
         ctx: &'a StepContext,
-        _succeeded: bool,
+        succeeded: bool,
     ) -> BoxFuture<'a, kiln_core::Result<()>> {
         Box::pin(async move {
+            if self.transport().is_some() && !external_parent() {
+                let parent = parent(ctx);
+                let event = RunEvent {
+                    event_type: if succeeded {
+                        EventType::Complete
+                    } else {
+                        EventType::Fail
+                    },
+                    time: Utc::now(),
+                    run: &parent,
+                    parent: None,
+                    inputs: &[],
+                    outputs: &[],
+                    error: (!succeeded).then_some("a step of the pipeline failed"),
+                };
+                self.emit(ctx, &event).await;
+            }
             let n = undelivered();
             if n > 0 {
                 tracing::warn!(

@@ -88,6 +88,29 @@ pub fn dataset_name(uri: &str) -> (String, String) {
         let (store, key) = rest.split_once('/').unwrap_or((rest, ""));
         return (format!("memory://{store}"), key.to_string());
     }
+    // Another scheme (`mlflow-artifacts:/…`, `https://host/…`): the scheme and host are
+    // the namespace, the rest the name.
+    if !uri.starts_with("file://")
+        && let Some((scheme, rest)) = uri.split_once(':')
+        && !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && scheme.len() > 1
+    {
+        let rest = rest.trim_start_matches('/');
+        let (host, path) = if uri[scheme.len() + 1..].starts_with("//") {
+            rest.split_once('/').unwrap_or((rest, ""))
+        } else {
+            ("", rest)
+        };
+        let namespace = if host.is_empty() {
+            scheme.to_string()
+        } else {
+            format!("{scheme}://{host}")
+        };
+        return (namespace, path.to_string());
+    }
     let path = uri.strip_prefix("file://").unwrap_or(uri);
     let absolute = std::path::absolute(path)
         .map(|p| p.to_string_lossy().into_owned())
@@ -275,6 +298,13 @@ mod tests {
         assert_eq!(
             dataset_name("file:///data/./adult/../adult/adult.data"),
             ("file".to_string(), "/data/adult/adult.data".to_string())
+        );
+        assert_eq!(
+            dataset_name("mlflow-artifacts:/1/abc/artifacts/model"),
+            (
+                "mlflow-artifacts".to_string(),
+                "1/abc/artifacts/model".to_string()
+            )
         );
         let (ns, name) = dataset_name("relative/x.parquet");
         assert_eq!(ns, "file");

@@ -503,26 +503,7 @@ impl Registry {
     /// The digest a version's bundle was registered with (`None` for versions
     /// registered before digests were recorded).
     pub async fn bundle_sha256(&self, model: &str, version: &str) -> Result<Option<String>> {
-        match self {
-            Registry::Local(root) => {
-                let path = format!("{model}/versions/{version}/version.json");
-                if !root.exists(&path).await? {
-                    return Err(Error::usage(format!(
-                        "{model}: no version {version} in {}",
-                        root.uri()
-                    )));
-                }
-                let record: LocalVersion = root.get_json(&path).await?;
-                Ok(record.tags.get(BUNDLE_SHA256_TAG).cloned())
-            }
-            Registry::Mlflow(client) => {
-                let v = client.get_model_version(model, version).await?;
-                Ok(v.tags
-                    .iter()
-                    .find(|t| t.key == BUNDLE_SHA256_TAG)
-                    .map(|t| t.value.clone()))
-            }
-        }
+        Ok(self.tags(model, version).await?.remove(BUNDLE_SHA256_TAG))
     }
 
     /// The version an alias points at.
