@@ -1,24 +1,18 @@
 //! Online drift: for each input column, the population stability index (PSI) between
 //! the last `window` served rows and the training profile in the bundle.
 //!
-//! Bins: a numeric column uses the profile's equal-width histogram (its exact train
-//! counts; values outside the range fall in the first or last bin) plus a bin for
-//! missing values; a categorical column uses the profile's listed categories, one
-//! bin for all other values and one for missing. PSI = Σ (p − q) · ln(p / q) over the
-//! bins, with each share floored at 1e-4 so an empty bin stays finite. A feature has
-//! drifted when its PSI exceeds the threshold (default 0.2, the usual "significant
+//! The bins, the bin of a value and the PSI are `kiln_stats::drift`'s, the ones
+//! validate's offline drift uses, so both give the same PSI on the same rows. A feature
+//! has drifted when its PSI exceeds the threshold (default 0.2, the usual "significant
 //! shift" line). Nothing is reported until the window holds `min_rows` rows: a PSI
 //! over a handful of rows is noise.
 //!
 //! The window is a ring of bin indices (2 bytes per feature per row) with running
 //! counts, so an update is O(features) and a reading O(bins).
 
-use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
-use kiln_stats::profile::{ColumnStats, TableProfile, category_key, numeric_values};
-
-/// Floor of a bin's share in the PSI.
-const EPSILON: f64 = 1e-4;
+use kiln_stats::drift::FeatureBins;
+use kiln_stats::profile::TableProfile;
 
 /// Drift settings.
 #[derive(Debug, Clone, Copy)]
@@ -34,65 +28,11 @@ pub struct DriftOptions {
     pub threshold: f64,
 }
 
-enum Binning {
-    Numeric {
-        edges: Vec<f64>,
-    },
-    Categorical {
-        categories: std::collections::HashMap<String, u16>,
-    },
-}
-
 struct FeatureWindow {
     name: String,
-    binning: Binning,
-    /// Reference share of each bin (the last bin is "missing").
-    reference: Vec<f64>,
+    bins: FeatureBins,
     counts: Vec<u64>,
 }
-
-impl FeatureWindow {
-    fn bins(&self) -> usize {
-        self.reference.len()
-    }
-
-    fn bin_of(&self, array: &dyn Array, numbers: Option<&[Option<f64>]>, row: usize) -> u16 {
-        let missing = (self.bins() - 1) as u16;
-        match &self.binning {
-            Binning::Numeric { edges } => match numbers.and_then(|n| n[row]) {
-                None => missing,
-                Some(x) => {
-                    let inner = edges.len().saturating_sub(1);
-                    let bin = edges.partition_point(|e| *e <= x).saturating_sub(1);
-                    bin.min(inner.saturating_sub(1)) as u16
-                }
-            },
-            Binning::Categorical { categories } => match category_key(array, row) {
-                None => missing,
-                Some(key) => categories
-                    .get(&key)
-                    .copied()
-                    .unwrap_or((self.bins() - 2) as u16),
-            },
-        }
-    }
-
-    fn psi(&self, rows: u64) -> f64 {
-        let n = rows.max(1) as f64;
-        self.reference
-            .iter()
-            .zip(&self.counts)
-            .map(|(&q, &c)| {
-                let p = (c as f64 / n).max(EPSILON);
-                let q = q.max(EPSILON);
-                (p - q) * (p / q).ln()
-            })
-            .sum()
-    }
-}
-
-/// A served column and, for a numeric feature, its values as numbers.
-type WindowColumn = (std::sync::Arc<dyn Array>, Option<Vec<Option<f64>>>);
 
 /// The drift window of one model.
 pub struct DriftMonitor {
@@ -120,42 +60,13 @@ impl DriftMonitor {
     pub fn new(profile: &TableProfile, columns: &[String], options: DriftOptions) -> Self {
         let mut features = Vec::new();
         for name in columns {
-            let Some(column) = profile.column(name) else {
+            let Some(bins) = profile.column(name).and_then(FeatureBins::from_profile) else {
                 continue;
             };
-            let total = (column.count + column.nulls).max(1) as f64;
-            let (binning, mut reference) = match &column.stats {
-                ColumnStats::Numeric { histogram, .. } if !histogram.counts.is_empty() => (
-                    Binning::Numeric {
-                        edges: histogram.edges.clone(),
-                    },
-                    histogram
-                        .counts
-                        .iter()
-                        .map(|&c| c as f64 / total)
-                        .collect::<Vec<_>>(),
-                ),
-                ColumnStats::Categorical {
-                    top, other_count, ..
-                } => {
-                    let categories = top
-                        .iter()
-                        .enumerate()
-                        .map(|(i, (v, _))| (v.clone(), i as u16))
-                        .collect();
-                    let mut shares: Vec<f64> = top.iter().map(|(_, c)| *c as f64 / total).collect();
-                    shares.push(*other_count as f64 / total);
-                    (Binning::Categorical { categories }, shares)
-                }
-                _ => continue,
-            };
-            reference.push(column.nulls as f64 / total);
-            let bins = reference.len();
             features.push(FeatureWindow {
                 name: name.clone(),
-                binning,
-                reference,
-                counts: vec![0; bins],
+                counts: vec![0; bins.len()],
+                bins,
             });
         }
         let width = features.len();
@@ -184,24 +95,27 @@ impl DriftMonitor {
             return;
         }
         let window = self.options.window.max(1);
-        let columns: Vec<Option<WindowColumn>> = self
+        let rows = batch.num_rows();
+        // Each feature's bin for every row of the batch (a column the batch lacks
+        // leaves its feature's window as it was).
+        let bins: Vec<Option<Vec<usize>>> = self
             .features
             .iter()
             .map(|f| {
                 batch.column_by_name(&f.name).map(|a| {
-                    let numbers = matches!(f.binning, Binning::Numeric { .. })
-                        .then(|| numeric_values(a.as_ref()));
-                    (a.clone(), numbers)
+                    let mut out = Vec::with_capacity(rows);
+                    f.bins.bins_of(a.as_ref(), &mut out);
+                    out
                 })
             })
             .collect();
-        for row in 0..batch.num_rows() {
+        for row in 0..rows {
             let slot = self.next * width;
             for (i, feature) in self.features.iter_mut().enumerate() {
-                let Some((array, numbers)) = &columns[i] else {
+                let Some(column) = &bins[i] else {
                     continue;
                 };
-                let bin = feature.bin_of(array.as_ref(), numbers.as_deref(), row);
+                let bin = column[row] as u16;
                 if self.filled == window {
                     let old = self.ring[slot + i] as usize;
                     feature.counts[old] -= 1;
@@ -230,7 +144,7 @@ impl DriftMonitor {
         let features: Vec<(String, f64)> = self
             .features
             .iter()
-            .map(|f| (f.name.clone(), f.psi(self.filled as u64)))
+            .map(|f| (f.name.clone(), f.bins.psi(&f.counts)))
             .collect();
         let drifted = features
             .iter()

@@ -170,8 +170,9 @@ impl QuantileSketch {
         let mut counts = vec![0u64; bins];
         for (key, weight) in &self.counts {
             let v = from_key(*key);
+            // The rule drift bins served and validated values with.
             let idx = if width > 0.0 {
-                (((v - min) / width) as usize).min(bins - 1)
+                crate::drift::bin_of(&edges, v)
             } else {
                 0
             };

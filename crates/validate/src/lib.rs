@@ -48,7 +48,7 @@ use kiln_core::{Error, Result};
 use kiln_stats::profile::{TableProfile, TableProfiler};
 
 pub use condition::Condition;
-pub use drift::{ColumnDrift, DriftCheck, DriftMeasure, DriftReport, ks, psi};
+pub use drift::{ColumnDrift, DriftCheck, DriftMeasure, DriftReport, ks};
 pub use engine::{ExceptionInfo, ExpectationResult, Statistics, ValidationResult, Validator};
 pub use expectations::SUPPORTED;
 pub use infer::infer_suite;
