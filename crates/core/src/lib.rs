@@ -49,6 +49,7 @@ pub mod split;
 pub mod step;
 pub mod store;
 pub mod table;
+pub mod uuid;
 
 pub use decision::DecisionPolicy;
 pub use error::{Context, Error, ExitClass, Result};

@@ -6,8 +6,8 @@
 //! fails the step.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -38,7 +38,8 @@ pub fn undelivered() -> u64 {
 
 /// The OpenLineage observer (see the module's doc).
 pub struct Emitter {
-    transport: Mutex<Option<Option<Transport>>>,
+    /// Read from the environment on first use; `None`: lineage is off.
+    transport: OnceLock<Option<Transport>>,
     runs: Mutex<HashMap<String, RunRef>>,
 }
 
@@ -51,23 +52,22 @@ impl Default for Emitter {
 impl Emitter {
     pub fn new() -> Emitter {
         Emitter {
-            transport: Mutex::new(None),
+            transport: OnceLock::new(),
             runs: Mutex::new(HashMap::new()),
         }
     }
 
     /// The transport, read from the environment once; a bad setting is logged and
     /// turns lineage off rather than failing a step.
-    fn transport(&self) -> Option<Transport> {
-        let mut slot = self.transport.lock().unwrap_or_else(|p| p.into_inner());
-        slot.get_or_insert_with(|| match Transport::from_env() {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!("OpenLineage is off: {e}");
-                None
-            }
-        })
-        .clone()
+    fn transport(&self) -> Option<&Transport> {
+        self.transport
+            .get_or_init(|| {
+                Transport::from_env().unwrap_or_else(|e| {
+                    tracing::warn!("OpenLineage is off: {e}");
+                    None
+                })
+            })
+            .as_ref()
     }
 
     async fn emit(&self, ctx: &StepContext, event: &RunEvent<'_>) {

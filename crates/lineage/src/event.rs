@@ -148,32 +148,13 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
     let mut b = [0u8; 16];
     b[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
     b[6..].copy_from_slice(&random[..10]);
-    b[6] = (b[6] & 0x0f) | 0x70;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    uuid_text(&b)
+    kiln_core::uuid::format(b, 7)
 }
 
-/// A stable UUID for a name (version 5 layout over sha256): the pipeline run of a run
-/// folder keeps its id across steps and processes.
+/// A stable UUID for a name: the pipeline run of a run folder keeps its id across
+/// steps and processes.
 pub fn stable_run_id(name: &str) -> String {
-    let digest = Sha256::digest(name.as_bytes());
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&digest[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    uuid_text(&b)
-}
-
-fn uuid_text(b: &[u8; 16]) -> String {
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    kiln_core::uuid::from_name(name)
 }
 
 fn facet(schema: &str) -> Map<String, Value> {

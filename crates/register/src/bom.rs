@@ -18,7 +18,6 @@ use kiln_core::contracts::fairness::FairnessReport;
 use kiln_core::decision::DecisionPolicy;
 use kiln_core::manifest::InputRecord;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 /// The BOM's file name, beside a version's bundle.
 pub const BOM_FILE: &str = "bom.cdx.json";
@@ -46,21 +45,12 @@ pub struct BomInputs<'a> {
     pub timestamp: &'a str,
 }
 
-/// A deterministic UUID (name-based, version 5 layout) for the BOM's serial number:
-/// the same version of the same bundle always gets the same one.
+/// A deterministic serial number: the same version of the same bundle always gets
+/// the same one.
 fn serial_number(parts: &[&str]) -> String {
-    let digest = Sha256::digest(parts.join("\u{0}").as_bytes());
-    let mut b: [u8; 16] = digest[..16].try_into().unwrap_or([0; 16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
     format!(
-        "urn:uuid:{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
+        "urn:uuid:{}",
+        kiln_core::uuid::from_name(&parts.join("\u{0}"))
     )
 }
 
@@ -353,21 +343,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_serial_number_is_a_stable_rfc_4122_urn() {
+    fn the_serial_number_is_a_urn_that_names_the_version() {
         let a = serial_number(&["m", "1", "ab"]);
         assert_eq!(a, serial_number(&["m", "1", "ab"]));
         assert_ne!(a, serial_number(&["m", "2", "ab"]));
-        let hex = a.trim_start_matches("urn:uuid:");
-        let groups: Vec<&str> = hex.split('-').collect();
-        assert_eq!(
-            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
-            [8, 4, 4, 4, 12]
-        );
-        assert!(groups[2].starts_with('5'));
-        assert!(matches!(
-            groups[3].chars().next(),
-            Some('8' | '9' | 'a' | 'b')
-        ));
+        // The parts are kept apart: ("m1", "") is not ("m", "1").
+        assert_ne!(serial_number(&["m1", ""]), serial_number(&["m", "1"]));
+        assert!(a.starts_with("urn:uuid:") && a.len() == 9 + 36, "{a}");
     }
 
     #[test]

@@ -356,19 +356,15 @@ impl Registry {
                 .iter()
                 .map(|(n, b)| (n.to_string(), b.clone()))
                 .collect();
-            let signature = kiln_signing::sign("model", &named, key)
+            let signed = kiln_signing::sign("model", &named, key)
                 .map_err(|e| Error::Usage(format!("signing {model}: {e}")))?;
-            let parsed = kiln_signing::bundle::parse(&signature)?;
-            tags.insert(
-                SIGNATURE_ROOT_TAG.into(),
-                parsed.statement.subject[0].digest["sha256"].clone(),
-            );
+            tags.insert(SIGNATURE_ROOT_TAG.into(), signed.root_digest);
             tags.insert(
                 SIGNATURE_SHA256_TAG.into(),
-                kiln_core::store::sha256_hex(&signature),
+                kiln_core::store::sha256_hex(&signed.bytes),
             );
             tags.insert(SIGNATURE_KEY_TAG.into(), key.verifying_key().hint());
-            extra.push((kiln_signing::SIGNATURE_FILE, Bytes::from(signature)));
+            extra.push((kiln_signing::SIGNATURE_FILE, Bytes::from(signed.bytes)));
         }
         let extra = extra.as_slice();
         let tags = &tags;

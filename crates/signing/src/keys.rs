@@ -5,7 +5,6 @@
 
 use ecdsa::signature::{Signer, Verifier};
 use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding};
-use sha2::{Digest, Sha256};
 
 use crate::SignatureError;
 
@@ -146,7 +145,7 @@ impl VerifyingKey {
 
     /// The key's hint in a bundle: sha256 of its PEM, in hex (as `model_signing` writes it).
     pub fn hint(&self) -> String {
-        hex::encode(Sha256::digest(self.to_pem().as_bytes()))
+        kiln_core::store::sha256_hex(self.to_pem().as_bytes())
     }
 
     /// Checks a DER signature over `message`.

@@ -22,8 +22,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use kiln_core::store::ArtifactStore;
+use kiln_core::store::sha256_hex;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 pub use bundle::{Method, ParsedBundle, Resource, Serialization, Statement};
 pub use keys::{SigningKey, VerifyingKey};
@@ -105,18 +105,23 @@ fn ignored(path: &str, ignore_paths: &[String]) -> bool {
             .any(|p| path == p || path.starts_with(&format!("{p}/")))
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+/// A signature just made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signed {
+    /// The signature file's bytes ([`SIGNATURE_FILE`]).
+    pub bytes: Vec<u8>,
+    /// The OMS root digest the statement's subject carries.
+    pub root_digest: String,
 }
 
 /// Signs a model's files (relative `/`-separated paths and their bytes) with the
-/// `key` method; returns the signature file's bytes. `model_name` is the subject's
-/// name (the bundle folder's name, by OMS's convention).
+/// `key` method. `model_name` is the subject's name (the bundle folder's name, by
+/// OMS's convention).
 pub fn sign(
     model_name: &str,
     files: &[(String, Bytes)],
     key: &SigningKey,
-) -> Result<Vec<u8>, SignatureError> {
+) -> Result<Signed, SignatureError> {
     let mut ignore_paths: Vec<String> = DEFAULT_IGNORED
         .iter()
         .chain(std::iter::once(&SIGNATURE_FILE))
@@ -167,10 +172,13 @@ pub fn sign(
             "signatures": [{"sig": STANDARD.encode(&signature), "keyid": ""}],
         },
     });
-    let mut out = serde_json::to_vec_pretty(&document)
+    let mut bytes = serde_json::to_vec_pretty(&document)
         .map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    out.push(b'\n');
-    Ok(out)
+    bytes.push(b'\n');
+    Ok(Signed {
+        bytes,
+        root_digest: root,
+    })
 }
 
 /// Verifies a signature file against a public key and the model's files as they are
@@ -335,29 +343,6 @@ async fn read_all(store: &ArtifactStore) -> kiln_core::Result<Vec<(String, Bytes
         files.push((name, bytes));
     }
     Ok(files)
-}
-
-/// The subject name for a bundle in a store: its last path component.
-fn model_name(store: &ArtifactStore) -> String {
-    store
-        .uri()
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("model")
-        .to_string()
-}
-
-/// Signs every file of the bundle in `store` and writes [`SIGNATURE_FILE`] beside
-/// them; returns the root digest.
-pub async fn sign_store(store: &ArtifactStore, key: &SigningKey) -> kiln_core::Result<String> {
-    let files = read_all(store).await?;
-    let signature = sign(&model_name(store), &files, key)
-        .map_err(|e| kiln_core::Error::Usage(format!("signing {}: {e}", store.uri())))?;
-    let parsed = bundle::parse(&signature)?;
-    store.put(SIGNATURE_FILE, Bytes::from(signature)).await?;
-    Ok(parsed.statement.subject[0].digest["sha256"].clone())
 }
 
 /// Verifies the bundle in `store` against its [`SIGNATURE_FILE`]; an unsigned

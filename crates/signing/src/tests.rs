@@ -29,8 +29,10 @@ fn files() -> Vec<(String, Bytes)> {
 #[test]
 fn a_signature_verifies_on_every_curve_and_lists_every_file_but_the_ignored() {
     for key in keys() {
-        let signature = sign("model", &files(), &key).expect("sign");
+        let signed = sign("model", &files(), &key).expect("sign");
+        let signature = signed.bytes;
         let verified = verify(&signature, &key.verifying_key(), &files()).expect("verify");
+        assert_eq!(verified.root_digest, signed.root_digest);
         assert_eq!(
             verified.files,
             vec!["metadata.json", "model.bin", "sub/transform.json"]
@@ -47,7 +49,7 @@ fn a_signature_verifies_on_every_curve_and_lists_every_file_but_the_ignored() {
 #[test]
 fn the_first_changed_added_or_removed_file_is_named() {
     let key = p256_key(7);
-    let signature = sign("model", &files(), &key).expect("sign");
+    let signature = sign("model", &files(), &key).expect("sign").bytes;
     let public = key.verifying_key();
     let mut changed = files();
     changed[0].1 = Bytes::from_static(b"weightz");
@@ -73,7 +75,7 @@ fn the_first_changed_added_or_removed_file_is_named() {
 
 #[test]
 fn another_key_or_an_edited_statement_is_refused() {
-    let signature = sign("model", &files(), &p256_key(7)).expect("sign");
+    let signature = sign("model", &files(), &p256_key(7)).expect("sign").bytes;
     let e = verify(&signature, &p256_key(8).verifying_key(), &files()).expect_err("other key");
     assert!(matches!(e, SignatureError::WrongKey { .. }), "{e}");
     // Rewrite the payload (a consistent manifest for other bytes): the DSSE
@@ -81,7 +83,7 @@ fn another_key_or_an_edited_statement_is_refused() {
     let mut doc: serde_json::Value = serde_json::from_slice(&signature).expect("JSON");
     let mut tampered = files();
     tampered[0].1 = Bytes::from_static(b"other weights");
-    let forged = sign("model", &tampered, &p256_key(9)).expect("sign");
+    let forged = sign("model", &tampered, &p256_key(9)).expect("sign").bytes;
     let forged: serde_json::Value = serde_json::from_slice(&forged).expect("JSON");
     doc["dsseEnvelope"]["payload"] = forged["dsseEnvelope"]["payload"].clone();
     let bytes = serde_json::to_vec(&doc).expect("JSON");
