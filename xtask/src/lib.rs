@@ -6,12 +6,16 @@
 //!   Schema that `kiln spec schema` prints, so the page cannot drift from the types;
 //! - [`links`]: the manual's link check (every internal link and anchor of the built
 //!   book, and the README's links) that `make test` runs;
-//! - [`install`]: every `kiln*` binary of the workspace, found with `cargo metadata`.
+//! - [`install`]: every `kiln*` binary of the workspace, found with `cargo metadata`;
+//! - [`sbom`]: an image's CycloneDX SBOM, the crates linked into its binary;
+//! - [`images`]: the manifests' image references pinned to `images.lock`'s digests.
 //!
 //! `cargo xtask help` lists the commands; the binary only parses arguments.
 
+pub mod images;
 pub mod install;
 pub mod links;
+pub mod sbom;
 pub mod spec_reference;
 
 use std::path::{Path, PathBuf};

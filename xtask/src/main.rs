@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use xtask::{Error, Result, install, links, spec_reference, workspace_root};
+use xtask::{Error, Result, images, install, links, sbom, spec_reference, workspace_root};
 
 const HELP: &str = "cargo xtask COMMAND
 
@@ -19,6 +19,15 @@ Commands:
                                (profile fast-release by default)
   binaries                     list the kiln* binaries and the packages that build them
   version                      print Kiln's version
+  pin-images [--check] [--root DIR]
+                               set every Kiln image reference in argo/ and infra/k8s/
+                               to its digest in images.lock (--check: fail when one
+                               differs or is a tag)
+  sbom PACKAGE [--features F] [--workspace-build] --out FILE
+                               the CycloneDX SBOM of the crates linked into
+                               PACKAGE's binary (an image's SBOM), built with
+                               `cargo build -p PACKAGE` or, with --workspace-build,
+                               with the workspace's `cargo build --bins`
 ";
 
 fn main() -> ExitCode {
@@ -144,6 +153,51 @@ fn run(args: &[String]) -> Result<ExitCode> {
                     println_line(&format!("{binary}\t{}", package.name));
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        "pin-images" => {
+            known(rest, &["--check"], &["--root"])?;
+            let check = rest.iter().any(|a| a == "--check");
+            let root = option(rest, "--root")?.map_or(root, PathBuf::from);
+            let report = images::run(&root, check)?;
+            if check {
+                if !report.is_empty() {
+                    for line in &report {
+                        eprintln_line(line);
+                    }
+                    return Err(Error::Invalid(format!(
+                        "{} image references disagree with {}",
+                        report.len(),
+                        images::LOCK
+                    )));
+                }
+                let exceptions: Vec<String> = images::unpinned().collect();
+                eprintln_line(&format!(
+                    "every Kiln image is pinned to images.lock's digest (by tag until published: {})",
+                    exceptions.join(", ")
+                ));
+            } else {
+                for file in &report {
+                    eprintln_line(&format!("pinned {file}"));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        "sbom" => {
+            let (package, flags) = rest.split_first().ok_or_else(|| {
+                Error::Invalid("sbom needs a package; see `cargo xtask help`".into())
+            })?;
+            known(flags, &["--workspace-build"], &["--features", "--out"])?;
+            let out = option(flags, "--out")?
+                .ok_or_else(|| Error::Invalid("sbom needs --out FILE".into()))?;
+            let features = option(flags, "--features")?;
+            let build = if flags.iter().any(|a| a == "--workspace-build") {
+                sbom::Build::Workspace
+            } else {
+                sbom::Build::Package
+            };
+            let count = sbom::write(&root, package, features.as_deref(), build, Path::new(&out))?;
+            eprintln_line(&format!("{out}: {package} and the {count} crates it links"));
             Ok(ExitCode::SUCCESS)
         }
         "version" => {
