@@ -15,6 +15,8 @@ SPEC        ?= examples/adult/spec.yaml
 RUN         ?= kiln-runs/adult
 # `make run` builds with this profile: optimised, but cheap to build cold (see Cargo.toml).
 RUN_PROFILE ?= fast-release
+# `make images` packs binaries of this profile (stripped) into the images.
+IMAGE_PROFILE ?= fast-release
 KILN        := $(CARGO_TARGET_DIR)/$(RUN_PROFILE)/kiln
 DEV_KILN    := $(CARGO_TARGET_DIR)/debug/kiln
 DEPS        := scripts/deps/install.sh
@@ -30,7 +32,7 @@ ifdef SCHEMAS
 export KILN_SCHEMAS_DIR := $(abspath $(SCHEMAS))
 endif
 
-.PHONY: help install build data test test-deps docs lint fmt version clean distclean \
+.PHONY: help install build data test test-deps docs lint fmt version clean distclean images publish pin-images \
         run prepare validate data-quality train tune evaluate fairness register compat-ge \
         infra-init infra-plan infra-apply infra-destroy \
         serve deploy-dev deploy-dev-stop canary-demo rollback deploy-staging deploy-prod \
@@ -117,6 +119,19 @@ compat-ge: ## Validate Adult with every supported expectation type in GE and in 
 	cargo build --locked --bins
 	$(ADULT) KILN=$(DEV_KILN) tests/compat/compat-ge.sh
 
+##@ Images (podman; settings under .cache/containers, scripts/images.sh)
+
+images: ## Build every image with podman from the host's binaries (PROFILE=fast-release) on a base assembled from Debian packages
+	$(DEPS) images
+	scripts/images.sh build --profile $(IMAGE_PROFILE)
+
+publish: ## Push every built image to REGISTRY=host:port/prefix, signed by SIGN_BY=<GPG fingerprint>; writes images.lock
+	@test -n "$(REGISTRY)" -a -n "$(SIGN_BY)" || { echo "usage: make publish REGISTRY=host:port/prefix SIGN_BY=<GPG fingerprint>" >&2; exit 2; }
+	scripts/images.sh publish $(REGISTRY) $(SIGN_BY)
+
+pin-images: ## Set every Kiln image reference in argo/ and infra/k8s/ to its digest in images.lock
+	cargo xtask pin-images
+
 ##@ Infrastructure (terraform in infra/terraform)
 
 infra-init: ## terraform init (TF_STATE_BUCKET: the state bucket)
@@ -184,9 +199,10 @@ slo-check: build ## Each SLO's SLI, budget left and burn rates from PROMETHEUS_U
 
 ##@ Tools (checks and benchmarks; results in docs/benchmarks.md)
 
-lint-manifests: ## Check Argo, Kubernetes, Dockerfiles, Terraform and the CI workflow offline
+lint-manifests: ## Check Argo, Kubernetes, Dockerfiles, Terraform and the CI workflow offline, and that every image is pinned to images.lock
 	$(DEPS) lint
 	KILN_LINT_STRICT=1 tests/manifests/lint.sh all
+	cargo xtask pin-images --check
 
 chaos: test-deps ## The fault battery: slow clients, SIGTERM under load, S3/MLflow/Prometheus down, a full disk, kill -9 (scripts/chaos.sh)
 	MLFLOW_TRACKING_URI= $(ADULT) scripts/chaos.sh

@@ -13,10 +13,14 @@
 # sidecar or on a laptop's loopback-published ports as above, KILN_INSECURE=true.
 # 8082 is the admin listener: health and /metrics.
 #
-# Same stages as containers/Dockerfile (cargo-chef dependency layer, then the binary).
+# Same stages and build arguments as containers/Dockerfile: BUILD=cargo (CI: cargo-chef
+# dependency layer, then the binary) or BUILD=host (`make images`: the host's binary);
+# BASE is distroless cc upstream or the one assembled from Debian packages.
 
 ARG RUST_VERSION=1.95.0
 ARG DEBIAN_RELEASE=bookworm
+ARG BUILD=cargo
+ARG BASE=gcr.io/distroless/cc-debian12:nonroot
 
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS chef
 ARG CARGO_CHEF_VERSION=0.1.78
@@ -27,15 +31,25 @@ FROM chef AS planner
 COPY . .
 RUN cargo chef prepare --recipe-path recipe.json
 
-FROM chef AS builder
+FROM chef AS build-cargo
 ARG PROFILE=release
 COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --locked --profile "${PROFILE}" --recipe-path recipe.json --package kiln-serve
 COPY . .
 RUN cargo build --locked --profile "${PROFILE}" --package kiln-serve --bin kiln-serve \
- && install -D -m 0755 "target/${PROFILE}/kiln-serve" /out/kiln-serve
+ && install -D -m 0755 "target/${PROFILE}/kiln-serve" /out/kiln-serve \
+ && cargo xtask sbom kiln-serve --out /out/sbom.cdx.json
 
-FROM gcr.io/distroless/cc-debian12:nonroot
+FROM scratch AS build-host
+COPY bin/kiln-serve /out/kiln-serve
+COPY sbom/kiln-serve.cdx.json /out/sbom.cdx.json
+
+# checkov:skip=CKV_DOCKER_7:build-${BUILD} names a stage of this file (build-cargo or build-host), not an image
+# hadolint ignore=DL3006
+FROM build-${BUILD} AS build
+
+# hadolint ignore=DL3006
+FROM ${BASE}
 ARG VERSION=0.0.0-dev
 ARG REVISION=unknown
 ARG SOURCE=https://github.com/kiln-mlops/kiln
@@ -44,14 +58,16 @@ LABEL org.opencontainers.image.title="kiln-serve" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.kiln.sbom="/usr/share/kiln/sbom.cdx.json"
 ENV KILN_SOURCE_REVISION="${REVISION}" \
     TMPDIR=/tmp \
     KILN_MODEL=/mnt/models \
     KILN_HTTP=0.0.0.0:8080 \
     KILN_GRPC=0.0.0.0:8081 \
     KILN_ADMIN=0.0.0.0:8082
-COPY --from=builder /out/kiln-serve /usr/local/bin/kiln-serve
+COPY --from=build /out/kiln-serve /usr/local/bin/kiln-serve
+COPY --from=build /out/sbom.cdx.json /usr/share/kiln/sbom.cdx.json
 USER 65532:65532
 WORKDIR /work
 EXPOSE 8080 8081 8082

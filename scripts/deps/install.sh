@@ -7,7 +7,7 @@
 # Groups:
 #   test          everything `make test` needs: the venvs test, serve, mlflow, feast and
 #                 provenance;
-#                 s3s-fs and oha; Prometheus, Alertmanager and HAProxy; lint; docs
+#                 s3s-fs and oha; Prometheus, Alertmanager and HAProxy; images; lint; docs
 #   lint          the offline linters of `make lint-manifests`
 #   docs          mdBook, for `make docs`
 #   compat-ge     Great Expectations, for `make compat-ge` and the validate benchmarks
@@ -16,6 +16,7 @@
 #   canary        oha, for `make canary-demo`
 #   bench         the Python peers of the training, audit and tuning benchmarks
 #   bench-serve   oha and the two Python model servers `make bench-serve` compares with
+#   images        see below
 #
 # Items (the pins live in the files beside this script, where Dependabot reads them):
 #   venv:NAME     .cache/NAME-venv (`test`: .cache/venv) from requirements-NAME.txt,
@@ -25,6 +26,10 @@
 #   debian:DIR    Debian packages unpacked (not installed) under .cache/tools/DIR, as
 #                 debian-packages.txt lists them; the tests run them on loopback ports
 #   npm           .cache/node from package.json and package-lock.json (npm ci)
+#   images        podman, runc, skopeo and Debian's docker-registry (an OCI registry),
+#                 installed with apt-get (they need the system: storage drivers, the
+#                 runtime, network namespaces); configured under .cache/containers by
+#                 scripts/images.sh, never in /etc
 #
 # Each item is skipped when its stamp says it is installed from the same pins; a changed
 # pin file reinstalls it. Nothing here starts a service.
@@ -110,10 +115,28 @@ install_npm() {
   echo "$hash" > "$dir/.installed"
 }
 
+# The container tools, from Debian's packages (apt-get install: podman needs its runtime,
+# conmon and network plugins installed where it looks for them).
+install_images() {
+  local missing=() package
+  for package in podman runc skopeo docker-registry gpg; do
+    dpkg-query -W -f '${Status}' "$package" 2> /dev/null | grep -q 'install ok installed' || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "apt-get install ${missing[*]}"
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  if ! "${sudo[@]}" apt-get install -y -q "${missing[@]}" > /dev/null; then
+    "${sudo[@]}" apt-get update -qq > /dev/null
+    "${sudo[@]}" apt-get install -y -q "${missing[@]}" > /dev/null
+  fi
+}
+
 expand() {
   case "$1" in
     test)        echo venv:test venv:serve venv:mlflow venv:feast venv:provenance cargo:s3s-fs cargo:oha \
-                      debian:prometheus debian:alertmanager debian:haproxy lint docs ;;
+                      debian:prometheus debian:alertmanager debian:haproxy images lint docs ;;
     lint)        echo venv:test venv:lint npm ;;
     docs)        echo cargo:mdbook ;;
     compat-ge)   echo venv:ge ;;
@@ -140,6 +163,7 @@ install_item() {
       cargo:*)  install_cargo_tool "${item#cargo:}" ;;
       debian:*) install_debian "${item#debian:}" ;;
       npm)      install_npm ;;
+      images)   install_images ;;
       *)        say "unknown group or item '$item' (see scripts/deps/install.sh)"; exit 2 ;;
     esac
   done
