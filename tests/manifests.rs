@@ -126,17 +126,24 @@ fn the_argo_dag_runs_the_steps_in_kiln_run_order() {
         kiln_cli::step_names(),
         "argo/kiln-pipeline.yaml and `kiln run` disagree"
     );
-    // The images default to the release this template ships with (CI pushes a tag per
-    // release and per commit; `latest` exists only after a tag push).
-    let parameters = doc["spec"]["arguments"]["parameters"]
-        .as_sequence()
-        .unwrap();
-    let tag = parameters
-        .iter()
-        .find(|p| p["name"] == "image-tag")
-        .and_then(|p| p["value"].as_str())
-        .unwrap();
-    assert_eq!(tag, env!("CARGO_PKG_VERSION"), "the default image tag");
+    // Every step runs its own image, by the digest images.lock pins (never a tag): the
+    // DAG hands each `step` template its `kiln-<step>@sha256:…`. Train runs
+    // kiln-train-cuda on the GPU nodes, the one image referenced by tag until a publish
+    // that builds it pins it (xtask/src/images.rs, UNPINNED).
+    let text = std::fs::read_to_string(workspace_root().join("argo/kiln-pipeline.yaml")).unwrap();
+    let lock = std::fs::read_to_string(workspace_root().join("images.lock")).unwrap();
+    for step in kiln_cli::step_names().into_iter().filter(|s| *s != "train") {
+        let image = format!("kiln-{step}");
+        let digest = lock
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{image} ")))
+            .unwrap_or_else(|| panic!("{image} is not in images.lock"));
+        assert!(
+            text.contains(&format!("{image}@{digest}")),
+            "argo/kiln-pipeline.yaml does not run {image}@{digest}"
+        );
+    }
+    assert!(!text.contains("image-tag"), "no image is chosen by tag");
 }
 
 /// Writes a copy of `file` with `from` replaced by `to` (which must be there) into `dir`.

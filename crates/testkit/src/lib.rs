@@ -253,6 +253,7 @@ pub fn serve_python() -> PathBuf {
     )
 }
 
+mod containers;
 mod faults;
 mod http;
 pub mod manifests;
@@ -260,6 +261,7 @@ mod monitoring;
 mod routing;
 mod servers;
 mod serving;
+pub use containers::*;
 pub use faults::*;
 pub use http::*;
 pub use monitoring::*;

@@ -108,28 +108,38 @@ impl Server {
     }
 
     pub fn launch(args: &[&str], env: &[(&'static str, String)]) -> Server {
+        Server::launch_with(|http, grpc, admin| {
+            let mut cmd = Command::new(bin("kiln-serve"));
+            cmd.args(["--http", http, "--grpc", grpc, "--admin", admin])
+                .args(args)
+                .env_remove("MLFLOW_TRACKING_URI")
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+            cmd
+        })
+    }
+
+    /// A server started by the command `build` makes from the HTTP, gRPC and admin
+    /// addresses (free loopback ports): kiln-serve itself, or a container running it.
+    /// Waits until it reports ready.
+    pub fn launch_with(build: impl FnOnce(&str, &str, &str) -> Command) -> Server {
         let (http_port, grpc_port, admin_port) = (free_port(), free_port(), free_port());
         let log = tempfile::NamedTempFile::new()
             .expect("log file")
             .into_temp_path()
             .keep()
             .expect("keep");
-        let child = Command::new(bin("kiln-serve"))
-            .args(["--http", &format!("127.0.0.1:{http_port}")])
-            .args(["--grpc", &format!("127.0.0.1:{grpc_port}")])
-            .args(["--admin", &format!("127.0.0.1:{admin_port}")])
-            .args(args)
-            .env_remove("MLFLOW_TRACKING_URI")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        let http = format!("127.0.0.1:{http_port}");
+        let admin = format!("127.0.0.1:{admin_port}");
+        let child = build(&http, &format!("127.0.0.1:{grpc_port}"), &admin)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("start kiln-serve");
         let server = Server {
             child: Some(child),
-            http: format!("127.0.0.1:{http_port}"),
+            http,
             grpc_port,
-            admin: format!("127.0.0.1:{admin_port}"),
+            admin,
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
