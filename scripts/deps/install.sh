@@ -93,7 +93,11 @@ install_debian() {
     "$deps/debian-package.sh" "$package" "$dir"
   done
   if [ "$name" = haproxy ]; then
-    KILN_HAPROXY_DIR="$dir" "$root/scripts/haproxy.sh" -v | head -1 >&2
+    # The whole output, then its first line: `| head -1` could end the writer with
+    # SIGPIPE, which pipefail turns into a failed install.
+    local version
+    version=$(KILN_HAPROXY_DIR="$dir" "$root/scripts/haproxy.sh" -v)
+    echo "${version%%$'\n'*}" >&2
   fi
   echo "$line" > "$stamp"
 }
