@@ -19,8 +19,9 @@ spec="$root/examples/adult/spec.yaml"
 "$target/$profile/kiln-prepare" --spec "$spec" --run "$work/run" -q
 /usr/bin/time -v -o "$work/time.txt" "$target/$profile/kiln-train" --spec "$spec" --run "$work/run" -q
 summary=$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["summary"]))' "$work/run/train/manifest.json")
-(cd "$root" && cargo run --quiet --profile "$profile" -p kiln-model --example score -- \
-   "$work/run/train/model" "$work/run/prepare/test.parquet" income) > "$work/score.json"
+# The test split scored by evaluate (the one scoring path): its ROC AUC and accuracy.
+"$target/$profile/kiln-evaluate" --spec "$spec" --run "$work/run" -q
+cp "$work/run/evaluate/metrics.json" "$work/score.json"
 rss_kb=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$work/time.txt")
 python3 - "$summary" "$work/score.json" "$rss_kb" <<'PY'
 import json, sys

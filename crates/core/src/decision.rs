@@ -4,6 +4,13 @@
 //! and, when fairness mitigation chose them, one threshold per group of a sensitive
 //! attribute. evaluate, fairness, register's champion scoring and serve all decide
 //! through [`DecisionPolicy::decide`], so a version decides the same way everywhere.
+//!
+//! **A missing group value** (the attribute is null in a row) is decided with the
+//! group thresholds' `default_threshold`, exactly as a group mitigation did not list
+//! (unseen, or too small to get its own threshold): fairness's `decisions.parquet`,
+//! register's champion check and kiln-serve all apply this one rule
+//! ([`GroupThresholds::threshold`]). A batch without the attribute's column at all is
+//! refused: the column is part of the version's input contract.
 
 use std::collections::BTreeMap;
 
@@ -35,7 +42,8 @@ pub struct GroupThresholds {
 }
 
 impl GroupThresholds {
-    /// The threshold of a group (the default for an unlisted or missing group).
+    /// The threshold of a group: the default for an unlisted group and for a missing
+    /// value (`None`), the module's one rule.
     pub fn threshold(&self, group: Option<&str>) -> f64 {
         group
             .and_then(|g| self.thresholds.get(g))
@@ -107,21 +115,17 @@ impl DecisionPolicy {
     }
 
     /// The decision for one score. `group` is the row's value of [`attribute`]
-    /// (ignored by a global policy). A policy with group thresholds refuses a row
-    /// without its attribute rather than fall back silently.
+    /// (ignored by a global policy; `None` when the row's value is missing, which the
+    /// module's rule decides with the default threshold).
     ///
     /// [`attribute`]: Self::attribute
-    pub fn decide(&self, score: f64, group: Option<&str>) -> Result<u8> {
-        if let (Some(g), None) = (&self.groups, group) {
-            return Err(Error::usage(format!(
-                "the decision policy needs attribute `{}` with every row (group thresholds)",
-                g.attribute
-            )));
-        }
-        Ok(u8::from(score >= self.threshold_for(group)))
+    pub fn decide(&self, score: f64, group: Option<&str>) -> u8 {
+        u8::from(score >= self.threshold_for(group))
     }
 
-    /// Decisions for many rows; `groups` is empty for a global policy.
+    /// Decisions for many rows: `groups` holds each row's value of the attribute (empty
+    /// for a global policy). A grouped policy given no groups is refused, naming the
+    /// attribute.
     pub fn decide_all(&self, scores: &[f64], groups: &[Option<String>]) -> Result<Vec<u8>> {
         match &self.groups {
             None => Ok(scores
@@ -135,20 +139,7 @@ impl DecisionPolicy {
                         g.attribute
                     )));
                 }
-                scores
-                    .iter()
-                    .zip(groups)
-                    .enumerate()
-                    .map(|(row, (&s, group))| {
-                        self.decide(s, group.as_deref()).map_err(|_| {
-                            Error::usage(format!(
-                                "row {}: attribute `{}` is missing; the decision policy needs it",
-                                row + 1,
-                                g.attribute
-                            ))
-                        })
-                    })
-                    .collect()
+                Ok(g.decide(scores, groups))
             }
         }
     }
@@ -176,24 +167,37 @@ mod tests {
     #[test]
     fn group_thresholds_apply_per_group() {
         let p = policy();
-        assert_eq!(p.decide(0.4, Some("Female")).unwrap(), 1);
-        assert_eq!(p.decide(0.4, Some("Male")).unwrap(), 0);
-        assert_eq!(p.decide(0.55, Some("Other")).unwrap(), 1);
-        assert_eq!(p.decide(0.6, Some("Male")).unwrap(), 1);
+        assert_eq!(p.decide(0.4, Some("Female")), 1);
+        assert_eq!(p.decide(0.4, Some("Male")), 0);
+        assert_eq!(p.decide(0.55, Some("Other")), 1);
+        assert_eq!(p.decide(0.6, Some("Male")), 1);
         let global = DecisionPolicy::global(0.5);
-        assert_eq!(global.decide(0.5, None).unwrap(), 1);
-        assert_eq!(global.decide(0.49, None).unwrap(), 0);
+        assert_eq!(global.decide(0.5, None), 1);
+        assert_eq!(global.decide(0.49, None), 0);
     }
 
     #[test]
-    fn a_missing_attribute_is_an_error_naming_it() {
-        let e = policy().decide(0.4, None).unwrap_err().to_string();
+    fn a_missing_group_value_gets_the_default_threshold_like_an_unseen_group() {
+        let p = policy();
+        // default 0.5: a missing value decides as "Other" does, not as Female (0.3).
+        assert_eq!(p.decide(0.4, None), 0);
+        assert_eq!(p.decide(0.5, None), 1);
+        let groups = [
+            Some("Female".to_string()),
+            None,
+            Some("Other".to_string()),
+            None,
+        ];
+        let scores = [0.4, 0.4, 0.4, 0.55];
+        assert_eq!(p.decide_all(&scores, &groups).unwrap(), [1, 0, 0, 1]);
+        assert_eq!(
+            p.decide_all(&scores, &groups).unwrap(),
+            p.groups.as_ref().unwrap().decide(&scores, &groups),
+            "the policy and mitigation's thresholds are one rule"
+        );
+        // No column at all is refused, naming the attribute.
+        let e = p.decide_all(&[0.1, 0.2], &[]).unwrap_err().to_string();
         assert!(e.contains("`sex`"), "{e}");
-        let e = policy()
-            .decide_all(&[0.1, 0.2], &[Some("Male".into()), None])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("row 2") && e.contains("`sex`"), "{e}");
     }
 
     #[test]

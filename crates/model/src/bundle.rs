@@ -274,7 +274,7 @@ pub fn decide_batch(
                 .collect()
         }
     };
-    // A row without its group is refused (with its row number), never decided by a fallback.
+    // A null group value gets the default threshold (kiln_core::decision's one rule).
     policy.decide_all(scores, &groups)
 }
 

@@ -26,32 +26,39 @@ pub fn pipeline() -> &'static Pipeline {
         let dir = tempfile::tempdir().expect("temp dir").keep();
         let run_dir = dir.join("runs/adult");
         kiln_run(&run_dir, 4, None);
-        let script = "import json, sys, pyarrow.parquet as pq\nrows = pq.read_table(sys.argv[1]).to_pylist()\nprint(json.dumps(rows, default=str))";
-        let out = run(Command::new(serve_python())
-            .args(["-c", script])
-            .arg(run_dir.join("prepare/test.parquet")));
-        assert!(out.status.success(), "{}", stderr(&out));
-        let mut rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
-        let metadata: Value = serde_json::from_slice(
-            &std::fs::read(run_dir.join("train/model/metadata.json")).expect("metadata"),
-        )
-        .expect("metadata JSON");
-        let inputs: Vec<String> = metadata["inputs"]
-            .as_array()
-            .expect("inputs")
-            .iter()
-            .map(|c| c["name"].as_str().expect("name").to_string())
-            .collect();
-        for row in &mut rows {
-            let record = row.as_object_mut().expect("record");
-            record.retain(|k, _| inputs.contains(k));
-        }
+        let rows = v1_rows(&run_dir);
         Pipeline {
             registry: dir.join("runs/registry"),
             run: run_dir,
             rows,
         }
     })
+}
+
+/// A run's prepared test rows as V1 records: the columns the trained bundle takes, in
+/// test order (`null` where a value is missing).
+pub fn v1_rows(run_dir: &Path) -> Vec<Value> {
+    let script = "import json, sys, pyarrow.parquet as pq\nrows = pq.read_table(sys.argv[1]).to_pylist()\nprint(json.dumps(rows, default=str))";
+    let out = run(Command::new(serve_python())
+        .args(["-c", script])
+        .arg(run_dir.join("prepare/test.parquet")));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
+    let metadata: Value = serde_json::from_slice(
+        &std::fs::read(run_dir.join("train/model/metadata.json")).expect("metadata"),
+    )
+    .expect("metadata JSON");
+    let inputs: Vec<String> = metadata["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .map(|c| c["name"].as_str().expect("name").to_string())
+        .collect();
+    for row in &mut rows {
+        let record = row.as_object_mut().expect("record");
+        record.retain(|k, _| inputs.contains(k));
+    }
+    rows
 }
 
 /// The shared pipeline's registry with a second version of the model (a second

@@ -33,8 +33,9 @@ use kiln_model::training::{CheckpointStore, Control, Dataset, Io};
 
 /// The step's name and folder.
 pub const STEP: &str = "train";
-/// The spec sections train reads (prepare's outputs are hashed as inputs).
-pub const SPEC_SECTIONS: &[&str] = &["train", "label"];
+/// The spec sections train reads (prepare's outputs are hashed as inputs); the
+/// bundle's decision threshold is the spec's `evaluate.threshold`.
+pub const SPEC_SECTIONS: &[&str] = &["train", "label", "evaluate.threshold"];
 /// With a `tune:` section, the tune output train reads.
 const TUNED: &str = "best.json";
 /// The prepare outputs train reads.
@@ -183,7 +184,9 @@ async fn train(
         feature_names: transform.output_names.clone(),
         data: inputs,
         metrics,
-        decision_threshold: 0.5,
+        // The threshold evaluate decides with, so a train bundle served as it is
+        // decides as evaluate did (register's policy starts from the same value).
+        decision_threshold: spec.evaluate.threshold,
         inputs: transform
             .input_columns()
             .into_iter()

@@ -165,6 +165,52 @@ fn json_file(path: &Path) -> serde_json::Value {
 }
 
 #[test]
+fn the_bundle_decides_with_the_specs_threshold_and_only_that_field_retrains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    prepare(&dir);
+    let metadata = |dir: &Path| json_file(&dir.join("train/model/metadata.json"));
+    let out = train(&dir, &["-q", "--set", "train.epochs=1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        metadata(&dir)["decision_threshold"],
+        0.5,
+        "the example's evaluate.threshold"
+    );
+    // Another field of evaluate: still a cache hit.
+    let before = std::fs::read(dir.join("train/manifest.json")).unwrap();
+    let out = train(
+        &dir,
+        &[
+            "-q",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "evaluate.bootstrap_resamples=7",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(dir.join("train/manifest.json")).unwrap(),
+        before,
+        "not retrained"
+    );
+    // The threshold: a new bundle that decides with it.
+    let out = train(
+        &dir,
+        &[
+            "-q",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "evaluate.threshold=0.35",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(metadata(&dir)["decision_threshold"], 0.35);
+}
+
+#[test]
 fn two_runs_with_the_same_seed_give_identical_predictions() {
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));

@@ -82,16 +82,18 @@ impl PipelineSpec {
         serde_json::to_value(schemars::schema_for!(PipelineSpec)).unwrap_or(serde_json::Value::Null)
     }
 
-    /// A stable sha256 over the named top-level sections, so that each step reruns
-    /// only when the part of the spec it reads changes.
+    /// A stable sha256 over the named sections (top-level, or one field of one as
+    /// `section.field`), so that each step reruns only when the part of the spec it
+    /// reads changes.
     pub fn fingerprint(&self, sections: &[&str]) -> String {
         let value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         let mut picked = serde_json::Map::new();
         for section in sections {
+            let pointer = format!("/{}", section.replace('.', "/"));
             picked.insert(
                 (*section).to_string(),
                 value
-                    .get(*section)
+                    .pointer(&pointer)
                     .cloned()
                     .unwrap_or(serde_json::Value::Null),
             );

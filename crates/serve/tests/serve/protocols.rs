@@ -121,7 +121,6 @@ fn malformed_requests_are_4xx_naming_the_problem() {
             400,
             "missing column `sex`",
         ),
-        (predict_path(), v1_body(&[null_sex]), 400, "attribute `sex`"),
         (
             predict_path(),
             v1_body(&[text_age]),
@@ -223,6 +222,31 @@ fn malformed_requests_are_4xx_naming_the_problem() {
         let (status, text) = server.get(path).expect("an answer");
         assert_eq!(status, 404, "{path}: {text}");
     }
+    // A missing value of the policy's attribute is not an error: the policy's default
+    // threshold decides it, as fairness decided such rows (kiln_core::decision).
+    let (status, text) = server
+        .post(&predict_path(), &v1_body(&[null_sex]))
+        .expect("an answer");
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).expect("JSON");
+    let policy: Value = serde_json::from_slice(
+        &std::fs::read(
+            p.registry
+                .join(format!("{MODEL}/versions/1/model/decision_policy.json")),
+        )
+        .expect("policy"),
+    )
+    .expect("policy JSON");
+    let default = policy["groups"]["default_threshold"]
+        .as_f64()
+        .expect("default");
+    let prediction = &answer["predictions"][0];
+    let probability = prediction["probability"].as_f64().expect("probability");
+    assert_eq!(
+        prediction["label"].as_i64(),
+        Some(i64::from(probability >= default)),
+        "{prediction}"
+    );
     // gRPC has the same bound as REST bodies: a message over --max-body-bytes is refused
     // from its length prefix, and one under it is served.
     let script = r#"
