@@ -100,6 +100,10 @@ fn adult_is_prepared_with_the_published_counts() {
             assert!(!artifact.exists(), "no MLflow, no link");
             continue;
         }
+        if path == "tune/best.json" {
+            assert!(!artifact.exists(), "the example has no tune: section");
+            continue;
+        }
         assert!(artifact.exists(), "{path} missing");
         if let Err(e) = kiln_testkit::check_json_schema(&schema, &artifact) {
             panic!("{path} does not fit {}: {e}", schema.display());

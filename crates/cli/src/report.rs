@@ -144,7 +144,7 @@ pub async fn render(run: &ArtifactStore) -> Result<String> {
         body.push_str(&validation_section(&v));
     }
 
-    body.push_str(&tune::section(run).await);
+    body.push_str(&tune::section(run).await?);
 
     if let Some(m) = load::<EvaluationReport>(run).await? {
         body.push_str(&evaluation_section(&m));

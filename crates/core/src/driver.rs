@@ -295,7 +295,8 @@ pub async fn verdict_gate<T: crate::contracts::Verdict>(
     ctx: &StepContext,
     what: &str,
 ) -> Result<()> {
-    let verdict: T = ctx.run.child(T::STEP).get_json(T::FILE).await?;
+    // Through the contract: a report newer than this build is refused, not misread.
+    let verdict: T = crate::contracts::read_from_run(&ctx.run).await?;
     if verdict.passed() {
         return Ok(());
     }

@@ -20,7 +20,7 @@ use kiln_core::contracts::Artifact;
 use kiln_core::contracts::train::{TrainHistory, TrainSummary};
 use kiln_core::driver::{self, PipelineStep};
 use kiln_core::manifest::InputRecord;
-use kiln_core::spec::{BEST_CONFIG_FORMAT, BestConfig, TrainSpec, apply_params};
+use kiln_core::spec::{BestConfig, TrainSpec, apply_params};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::sha256_hex;
 use kiln_core::{Error, Result};
@@ -252,14 +252,7 @@ async fn effective_train_spec(ctx: &StepContext) -> Result<TrainSpec> {
         return Ok(spec.train.clone());
     }
     let tune = ctx.run.child("tune");
-    let best: BestConfig = tune.get_json(TUNED).await?;
-    if best.format_version != BEST_CONFIG_FORMAT {
-        return Err(Error::Invalid(format!(
-            "{}: format {} is not supported (expected {BEST_CONFIG_FORMAT})",
-            tune.uri_of(TUNED),
-            best.format_version
-        )));
-    }
+    let best: BestConfig = kiln_core::contracts::read(&tune).await?;
     let train = apply_params(&spec.train, &best.params)
         .map_err(|e| Error::usage(format!("{}: {e}", tune.uri_of(TUNED))))?;
     tracing::info!(trial = best.trial, value = best.value, params = ?best.params, "training with the tuned configuration");

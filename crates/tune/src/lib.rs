@@ -49,6 +49,10 @@ pub const SPEC_SECTIONS: &[&str] = &["tune", "train", "label"];
 const INPUTS: &[&str] = &["train.parquet", "transform.json"];
 /// The file train reads.
 pub const BEST: &str = "best.json";
+/// Every finished trial, in the step folder.
+pub const TRIALS: &str = "trials.json";
+/// [`TRIALS`] from a run root.
+pub const TRIALS_PATH: &str = "tune/trials.json";
 
 /// The step with its cache key: prepare's outputs and the tune and train sections.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
@@ -302,7 +306,7 @@ async fn search(
         trial: best.index,
         params: best.params.clone(),
     };
-    writer.put_json("trials.json", &finished).await?;
+    writer.put_json(TRIALS, &finished).await?;
     writer.put_json(BEST, &config).await?;
     let pruned = finished.iter().filter(|t| t.pruned).count();
     let seconds = started.elapsed().as_secs_f64();

@@ -10,7 +10,7 @@ use kiln_core::store::sha256_hex;
 use kiln_mlflow::{ChildRun, Metric};
 
 use crate::search::TrialRecord;
-use crate::{BEST, BestConfig, STEP};
+use crate::{BestConfig, STEP};
 
 /// Logs the finished search's trials (from `trials.json`) as child runs.
 pub(crate) async fn track_trials(ctx: &StepContext) -> Result<()> {
@@ -23,7 +23,7 @@ pub(crate) async fn track_trials(ctx: &StepContext) -> Result<()> {
         return Ok(());
     };
     let trials: Vec<TrialRecord> = dir.get_json("trials.json").await?;
-    let best: BestConfig = dir.get_json(BEST).await?;
+    let best: BestConfig = kiln_core::contracts::read(&dir).await?;
     let at = manifest.finished_at.timestamp_millis();
     let children: Vec<ChildRun> = trials
         .iter()

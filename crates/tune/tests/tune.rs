@@ -61,6 +61,20 @@ fn the_tuned_model_meets_the_bar_on_adult_test_and_repeats_for_a_seed() {
     assert_eq!(trials.len(), 8);
     let best = json(&dir.join("tune/best.json"));
     let best_value = best["value"].as_f64().unwrap();
+    // best.json is a contract: it fits its committed schema.
+    kiln_testkit::check_json_schema(
+        &workspace_root().join("docs/contracts/tune.best.schema.json"),
+        &dir.join("tune/best.json"),
+    )
+    .unwrap_or_else(|e| panic!("tune/best.json: {e}"));
+    // The run's report reads both through their contracts.
+    let out = run(Command::new(bin("kiln")).arg("report").arg(&dir));
+    assert!(out.status.success(), "kiln report: {}", stderr(&out));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Hyperparameter search</h2><p>8 trials"),
+        "the tune section"
+    );
     // The best is the top unpruned trial, and every trial's value is a validation AUC.
     for t in trials {
         let v = t["value"].as_f64().unwrap();

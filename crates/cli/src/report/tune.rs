@@ -2,19 +2,20 @@
 //! `tune/best.json`), a plot of the metric by trial, a parallel-coordinates plot of the
 //! parameters against the metric, and the chosen configuration.
 
+use kiln_core::Result;
 use kiln_core::spec::BestConfig;
 use kiln_core::store::ArtifactStore;
 use kiln_tune::TrialRecord;
 
 use super::{esc, table};
 
-/// The section's HTML, or nothing when the run has no search.
-pub async fn section(run: &ArtifactStore) -> String {
-    let trials: Option<Vec<TrialRecord>> = run.get_json("tune/trials.json").await.ok();
-    let best: Option<BestConfig> = run.get_json("tune/best.json").await.ok();
-    let (Some(trials), Some(best)) = (trials, best) else {
-        return String::new();
+/// The section's HTML, or nothing when the run has no search; an unreadable
+/// `best.json` or `trials.json` is an error naming the file, not a missing section.
+pub async fn section(run: &ArtifactStore) -> Result<String> {
+    let Some(best) = super::load::<BestConfig>(run).await? else {
+        return Ok(String::new());
     };
+    let trials: Vec<TrialRecord> = run.get_json(kiln_tune::TRIALS_PATH).await?;
     let metric = best.metric.name();
     let mut out = format!(
         "<h2>Hyperparameter search</h2><p>{} trials, {} pruned; best: trial {} with {metric} {:.4} (on train's validation rows).</p>",
@@ -59,7 +60,7 @@ pub async fn section(run: &ArtifactStore) -> String {
         .collect();
     out.push_str("<h3>Trials</h3>");
     out.push_str(&table(&headers, &rows));
-    out
+    Ok(out)
 }
 
 fn short(v: &serde_json::Value) -> String {

@@ -21,6 +21,7 @@ pub mod measures;
 pub mod register;
 pub mod tracking;
 pub mod train;
+pub mod tune;
 pub mod validate;
 
 /// An artifact a step writes for others to read.
@@ -137,6 +138,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         entry::<validate::ValidateReport>(),
         entry::<train::TrainSummary>(),
         entry::<train::TrainHistory>(),
+        entry::<crate::spec::BestConfig>(),
         entry::<bundle::BundleMetadata>(),
         entry::<evaluate::EvaluationReport>(),
         entry::<fairness::FairnessReport>(),

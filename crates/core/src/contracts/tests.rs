@@ -411,5 +411,5 @@ fn committed_schemas_match_the_types() {
     );
     // Every artifact has a schema of its own and a snapshot above.
     let paths: Vec<String> = schemas().into_iter().map(|(p, _)| p).collect();
-    assert_eq!(paths.len(), 9, "{paths:?}");
+    assert_eq!(paths.len(), 10, "{paths:?}");
 }

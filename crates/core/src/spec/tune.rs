@@ -123,8 +123,8 @@ fn default_reduction() -> usize {
 pub const BEST_CONFIG_FORMAT: u32 = 1;
 
 /// `tune/best.json`: what train trains the final model with (written by tune, read
-/// by train; both use this type).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// by train; both use this type, a contract: `kiln_core::contracts::read`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BestConfig {
     pub format_version: u32,
     pub metric: TuneMetric,
