@@ -43,6 +43,7 @@ pub mod local_file;
 pub mod manifest;
 pub mod output;
 pub mod parquet_io;
+pub mod predictions;
 pub mod progress;
 pub mod spec;
 pub mod split;

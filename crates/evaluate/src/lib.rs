@@ -22,17 +22,16 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, AsArray, Float64Array, Int32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use futures::TryStreamExt;
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt};
 use kiln_core::context::StepContext;
-use kiln_core::csv_source::{CsvRead, stream_csv};
 use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
-use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, EvaluateSpec};
+use kiln_core::spec::{ColumnType, EvaluateSpec};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::{ArtifactStore, ObjectRef};
-use kiln_core::table::{ROW_ID, binary_column, conform_batch};
+use kiln_core::table::{ROW_ID, binary_column};
 use kiln_core::{Error, Result};
 use kiln_model::{CpuBackend, ModelBundle};
 
@@ -276,54 +275,25 @@ pub async fn audit(
 ) -> Result<EvaluationReport> {
     let object = ObjectRef::parse(predictions)?;
     let columns = vec![
-        ColumnSpec {
-            name: label.to_string(),
-            dtype: ColumnType::Int,
-            nullable: false,
-        },
-        ColumnSpec {
-            name: score.to_string(),
-            dtype: ColumnType::Float,
-            nullable: false,
-        },
+        kiln_core::predictions::wanted(label, ColumnType::Int, false),
+        kiln_core::predictions::wanted(score, ColumnType::Float, false),
     ];
-    let mut batches: Vec<RecordBatch> = Vec::new();
-    if predictions.ends_with(".csv") {
-        let read = CsvRead {
-            options: CsvOptions {
-                header: true,
-                ..CsvOptions::default()
-            },
-            skip_lines: 0,
-            columns,
-            batch_rows: 65_536,
-        };
-        let mut stream = stream_csv(&object, read).await?;
-        while let Some(typed) = stream.next().await {
-            batches.push(typed?.batch);
-        }
-    } else {
-        let (_, mut stream) = read_parquet(&object, 65_536).await?;
-        while let Some(batch) = stream.try_next().await? {
-            batches.push(conform_batch(&batch, &columns, predictions)?);
-        }
-    }
     let (mut scores, mut labels) = (Vec::new(), Vec::new());
-    for batch in &batches {
+    for batch in &kiln_core::predictions::open(&object, columns).await? {
+        let first_row = labels.len() as u64;
         labels.extend(binary_column(
             batch,
             "label",
             label,
             predictions,
-            labels.len() as u64,
+            first_row,
         )?);
-        let s = column(batch, score, predictions)?;
-        scores.extend(
-            s.as_primitive::<arrow::datatypes::Float64Type>()
-                .values()
-                .iter()
-                .copied(),
-        );
+        scores.extend(kiln_core::predictions::probabilities(
+            batch,
+            score,
+            predictions,
+            first_row,
+        )?);
     }
     let (report, _, _) = evaluate_off_runtime(scores, labels, options.clone(), predictions).await?;
     Ok(report)

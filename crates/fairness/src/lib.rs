@@ -18,19 +18,16 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use futures::future::BoxFuture;
-use futures::{StreamExt, TryStreamExt};
 use kiln_core::context::StepContext;
-use kiln_core::csv_source::{CsvRead, stream_csv};
 use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
-use kiln_core::parquet_io::read_parquet;
+use kiln_core::predictions;
 use kiln_core::spec::{
-    ColumnSpec, ColumnType, CsvOptions, FairnessMetric, FairnessSpec, MitigationConstraint,
-    MitigationSpec,
+    ColumnType, FairnessMetric, FairnessSpec, MitigationConstraint, MitigationSpec,
 };
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::ObjectRef;
-use kiln_core::table::{binary_column, conform_batch};
+use kiln_core::table::binary_column;
 use kiln_core::{Error, Result};
 
 pub use analysis::analyse;
@@ -412,48 +409,24 @@ async fn read_table(
     threshold: Option<f64>,
 ) -> Result<PredictionsTable> {
     let mut columns = vec![
-        ColumnSpec {
-            name: label.to_string(),
-            dtype: ColumnType::Int,
-            nullable: false,
-        },
-        ColumnSpec {
-            name: decision.to_string(),
-            dtype: if threshold.is_some() {
+        predictions::wanted(label, ColumnType::Int, false),
+        predictions::wanted(
+            decision,
+            if threshold.is_some() {
                 ColumnType::Float
             } else {
                 ColumnType::Int
             },
-            nullable: false,
-        },
+            false,
+        ),
     ];
-    columns.extend(sensitive.iter().map(|s| ColumnSpec {
-        name: s.clone(),
-        dtype: ColumnType::String,
-        nullable: true,
-    }));
+    columns.extend(
+        sensitive
+            .iter()
+            .map(|s| predictions::wanted(s, ColumnType::String, true)),
+    );
     let uri = object.uri().to_string();
-    let mut batches: Vec<RecordBatch> = Vec::new();
-    if uri.ends_with(".csv") {
-        let read = CsvRead {
-            options: CsvOptions {
-                header: true,
-                ..CsvOptions::default()
-            },
-            skip_lines: 0,
-            columns,
-            batch_rows: 65_536,
-        };
-        let mut stream = stream_csv(object, read).await?;
-        while let Some(typed) = stream.next().await {
-            batches.push(typed?.batch);
-        }
-    } else {
-        let (_, mut stream) = read_parquet(object, 65_536).await?;
-        while let Some(batch) = stream.try_next().await? {
-            batches.push(conform_batch(&batch, &columns, &uri)?);
-        }
-    }
+    let batches = predictions::open(object, columns).await?;
     let mut table = PredictionsTable {
         labels: Vec::new(),
         decisions: Vec::new(),
@@ -473,23 +446,11 @@ async fn read_table(
             .extend(binary_column(batch, "label", label, &uri, first_row)?);
         match threshold {
             Some(t) => {
-                let scores = column(decision)?;
-                let scores = scores.as_primitive::<arrow::datatypes::Float64Type>();
-                if let Some(i) = scores
-                    .values()
-                    .iter()
-                    .position(|s| !(0.0..=1.0).contains(s))
-                {
-                    return Err(Error::usage(format!(
-                        "{uri}: score {} in row {} is not a probability in [0, 1]",
-                        scores.value(i),
-                        first_row + i as u64 + 1
-                    )));
-                }
+                let scores = predictions::probabilities(batch, decision, &uri, first_row)?;
                 table
                     .decisions
-                    .extend(scores.values().iter().map(|&s| u8::from(s >= t)));
-                table.scores.extend(scores.values().iter().copied());
+                    .extend(scores.iter().map(|&s| u8::from(s >= t)));
+                table.scores.extend(scores);
             }
             None => table
                 .decisions
