@@ -85,6 +85,12 @@ build() {
     esac
   done
   command -v podman > /dev/null || die "podman is not installed (scripts/deps/install.sh images)"
+  # Where the upstream base can be pulled (CI sets KILN_IMAGE_BASE), so can CUDA's:
+  # the GPU train image is built there.
+  case "$base_image" in
+    localhost/*) ;;
+    *) podman pull --quiet "$cuda_base" > /dev/null ;;
+  esac
   [ ${#images[@]} -gt 0 ] || mapfile -t images < <(all_images)
   if ! podman image exists "$cuda_base" 2> /dev/null; then
     say "train-cuda skipped: its base $cuda_base is not in local storage and cannot be pulled here"
