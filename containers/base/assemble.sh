@@ -7,9 +7,10 @@
 #
 #   containers/base/assemble.sh IMAGE        e.g. localhost/kiln-base/cc-debian12:nonroot
 #
-# The packages are fetched with `apt-get download` and unpacked with `dpkg-deb -x` (no
-# maintainer scripts run; the CA bundle they would generate is written here), then the
-# root filesystem is imported with `podman import`. The image is rebuilt only when the
+# The packages are fetched with `apt-get download` and unpacked with `dpkg -x`
+# (scripts/deps/debian-package.sh; no maintainer scripts run, so the CA bundle they
+# would generate is written here), then the root filesystem is imported with
+# `podman import`. The image is rebuilt only when the
 # package versions change (its label `org.kiln.base.packages` records them).
 set -euo pipefail
 image=${1:?usage: assemble.sh IMAGE}
@@ -18,21 +19,21 @@ podman=${PODMAN:-podman}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cd "$work"
-if ! apt-get download "${packages[@]}" > /dev/null 2>&1; then
-  # The package lists may be missing on a fresh machine.
-  apt-get update -qq > /dev/null 2>&1 || true
-  apt-get download "${packages[@]}" > /dev/null
-fi
-versions=$(for deb in ./*.deb; do dpkg-deb --show --showformat '${Package}=${Version}\n' "$deb"; done | sort | paste -sd' ' -)
+rootfs="$work/rootfs"
+# Each package fetched and unpacked by the one helper that unpacks Debian packages
+# for the tests' tools; it prints `PACKAGE VERSION unpacked under DIR`.
+unpacked=()
+for package in "${packages[@]}"; do
+  line=$("$(dirname "$0")/../../scripts/deps/debian-package.sh" "$package" "$rootfs")
+  read -r name version _ <<< "$line"
+  unpacked+=("$name=$version")
+done
+versions=$(printf '%s\n' "${unpacked[@]}" | sort | paste -sd' ' -)
 if [ "$($podman image inspect --format '{{index .Labels "org.kiln.base.packages"}}' "$image" 2> /dev/null)" = "$versions" ]; then
   echo "base $image is current ($versions)"
   exit 0
 fi
 
-rootfs="$work/rootfs"
-mkdir -p "$rootfs"
-for deb in ./*.deb; do dpkg-deb -x "$deb" "$rootfs"; done
 # What distroless leaves out too: documentation, manuals, locales.
 rm -rf "$rootfs"/usr/share/{doc,man,info,lintian,locale,bug}
 # ca-certificates' maintainer script would build the bundle; build it the same way.

@@ -71,15 +71,16 @@ fn every_test_row_scores_as_evaluate_through_every_protocol_and_client() {
     );
     // The mitigated policy really is in force: some rows decide differently than a
     // global 0.5 threshold would.
-    let policy: Value = serde_json::from_slice(
-        &std::fs::read(
-            p.registry
-                .join(format!("{MODEL}/versions/1/model/decision_policy.json")),
-        )
-        .expect("policy"),
-    )
-    .expect("policy JSON");
+    let policy = registered_policy(p);
     assert_eq!(policy["groups"]["attribute"], "sex");
+}
+
+/// The decision policy of the shared pipeline's registered version 1.
+fn registered_policy(p: &kiln_testkit::Pipeline) -> Value {
+    let path = p
+        .registry
+        .join(format!("{MODEL}/versions/1/model/decision_policy.json"));
+    serde_json::from_slice(&std::fs::read(path).expect("policy")).expect("policy JSON")
 }
 
 /// Bad requests: each one a 4xx with a JSON error naming what was wrong.
@@ -229,14 +230,7 @@ fn malformed_requests_are_4xx_naming_the_problem() {
         .expect("an answer");
     assert_eq!(status, 200, "{text}");
     let answer: Value = serde_json::from_str(&text).expect("JSON");
-    let policy: Value = serde_json::from_slice(
-        &std::fs::read(
-            p.registry
-                .join(format!("{MODEL}/versions/1/model/decision_policy.json")),
-        )
-        .expect("policy"),
-    )
-    .expect("policy JSON");
+    let policy = registered_policy(p);
     let default = policy["groups"]["default_threshold"]
         .as_f64()
         .expect("default");
