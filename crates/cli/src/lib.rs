@@ -105,6 +105,33 @@ mod tests {
     }
 
     #[test]
+    fn every_spec_section_a_step_hashes_names_a_field_of_the_spec() {
+        for (step, sections) in [
+            ("prepare", kiln_prepare::SPEC_SECTIONS),
+            ("validate", kiln_validate::SPEC_SECTIONS),
+            ("tune", kiln_tune::SPEC_SECTIONS),
+            ("train", kiln_train::SPEC_SECTIONS),
+            ("evaluate", kiln_evaluate::SPEC_SECTIONS),
+            ("fairness", kiln_fairness::SPEC_SECTIONS),
+            ("register", kiln_register::SPEC_SECTIONS),
+        ] {
+            for section in sections {
+                assert!(
+                    kiln_core::PipelineSpec::has_field(section),
+                    "{step} hashes `{section}`, which is not a field of the spec"
+                );
+            }
+        }
+        for misspelt in ["evaluate.treshold", "trian", "train.epochs.x"] {
+            assert!(!kiln_core::PipelineSpec::has_field(misspelt), "{misspelt}");
+        }
+        assert!(
+            kiln_core::PipelineSpec::has_field("tune.trials"),
+            "an optional section's field"
+        );
+    }
+
+    #[test]
     fn summary_lists_every_step() {
         let reports = vec![StepReport {
             step: "prepare",

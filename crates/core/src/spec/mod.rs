@@ -82,6 +82,35 @@ impl PipelineSpec {
         serde_json::to_value(schemars::schema_for!(PipelineSpec)).unwrap_or(serde_json::Value::Null)
     }
 
+    /// Whether `path` (`section` or `section.field`, as steps name what they hash in
+    /// [`fingerprint`](Self::fingerprint)) names a field of the spec, by its JSON Schema:
+    /// a misspelt name would hash as `null` and never invalidate a cache.
+    pub fn has_field(path: &str) -> bool {
+        let schema = Self::json_schema();
+        let resolve = |node: &serde_json::Value| -> Option<serde_json::Value> {
+            // An optional section is `anyOf: [{$ref}, {type: null}]`; a required one a `$ref`.
+            let reference = node.get("$ref").or_else(|| {
+                node.get("anyOf")?
+                    .as_array()?
+                    .iter()
+                    .find_map(|alternative| alternative.get("$ref"))
+            });
+            match reference.and_then(|r| r.as_str()) {
+                Some(r) => schema.pointer(r.trim_start_matches('#')).cloned(),
+                None => Some(node.clone()),
+            }
+        };
+        let mut node = schema.clone();
+        for part in path.split('.') {
+            let Some(next) = resolve(&node).and_then(|n| n.get("properties")?.get(part).cloned())
+            else {
+                return false;
+            };
+            node = next;
+        }
+        true
+    }
+
     /// A stable sha256 over the named sections (top-level, or one field of one as
     /// `section.field`), so that each step reruns only when the part of the spec it
     /// reads changes.
