@@ -25,6 +25,7 @@ use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
 use futures::future::BoxFuture;
 use kiln_core::context::StepContext;
+use kiln_core::contracts::prepare;
 use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
@@ -48,7 +49,7 @@ pub const VALIDATION_PREDICTIONS: &str = "validation_predictions.parquet";
 const MODEL_FILES: &[&str] = &[
     "model.bin",
     "model_config.json",
-    "transform.json",
+    prepare::TRANSFORM,
     "metadata.json",
 ];
 
@@ -60,8 +61,8 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
         let object = train.object(&format!("model/{file}"));
         inputs.push(InputRecord::of(format!("train/model/{file}"), &object).await?);
     }
-    for table in ["test.parquet", "train.parquet"] {
-        let object = ctx.run.child("prepare").object(table);
+    for table in [prepare::TEST, prepare::TRAIN] {
+        let object = ctx.run.child(prepare::STEP).object(table);
         inputs.push(InputRecord::of(format!("prepare/{table}"), &object).await?);
     }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
@@ -104,7 +105,7 @@ async fn evaluate(
         Field::new("score", DataType::Float64, false),
         Field::new("predicted", DataType::Int32, false),
     ];
-    let test = ctx.run.child("prepare").object("test.parquet");
+    let test = ctx.run.child(prepare::STEP).object(prepare::TEST);
     let (test_schema, mut batches) = read_parquet(&test, 16_384).await?;
     for name in &spec.sensitive {
         let field = test_schema
@@ -136,7 +137,7 @@ async fn evaluate(
     writer.record(PREDICTIONS, sink.finish().await?.hash);
     // The rows train held out for validation, scored the same way: fairness mitigation
     // chooses its thresholds on these, never on the test rows it reports on.
-    let train_table = ctx.run.child("prepare").object("train.parquet");
+    let train_table = ctx.run.child(prepare::STEP).object(prepare::TRAIN);
     let (_, mut batches) = read_parquet(&train_table, 16_384).await?;
     let mut sink = ParquetSink::create(&writer.object(VALIDATION_PREDICTIONS), schema.clone())?;
     let result = async {

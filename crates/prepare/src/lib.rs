@@ -49,11 +49,8 @@ pub const SPEC_SECTIONS: &[&str] = &[
     "transform",
     "event_time",
 ];
-/// Output file names.
-pub const TRAIN: &str = "train.parquet";
-pub const TEST: &str = "test.parquet";
-pub const TRANSFORM: &str = "transform.json";
-pub const PROFILE: &str = "profile.json";
+/// Output file names (kiln_core::contracts::prepare, where the other steps read them).
+pub use kiln_core::contracts::prepare::{PROFILE, TEST, TRAIN, TRANSFORM};
 
 const BATCH_ROWS: usize = 8192;
 

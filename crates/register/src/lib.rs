@@ -16,6 +16,7 @@
 
 use std::collections::BTreeMap;
 
+use kiln_core::contracts::prepare;
 use kiln_core::contracts::{
     self, bundle::BundleMetadata, evaluate::EvaluationReport, fairness::FairnessReport,
     validate::ValidateReport,
@@ -295,7 +296,7 @@ async fn champion_gate(
     let bundle = registry
         .bundle_of(&spec.model_name, &version, &scratch)
         .await?;
-    let test = ctx.run.child("prepare").object("test.parquet");
+    let test = ctx.run.child(prepare::STEP).object(prepare::TEST);
     // The champion decides through its own policy (its group thresholds included).
     let scored =
         kiln_model::bundle::score_table(&bundle, &test, &ctx.spec.spec.label.column).await?;
@@ -339,7 +340,7 @@ async fn register_model(
     if let Ok(revision) = std::env::var("KILN_SOURCE_REVISION") {
         tags.insert("kiln.source_revision".to_string(), revision);
     }
-    if let Some(prepare) = StepManifest::load(&ctx.run.child("prepare")).await? {
+    if let Some(prepare) = StepManifest::load(&ctx.run.child(prepare::STEP)).await? {
         for input in &prepare.inputs {
             tags.insert(
                 format!("kiln.data.{}", input.name.replace(['[', ']'], "_")),
@@ -447,7 +448,7 @@ async fn bill_of_materials(
     let bundle = ctx.run.child("train/model");
     let metadata: BundleMetadata = contracts::read_from_run(&ctx.run).await?;
     let training_config: Value = bundle.get_json(kiln_model::bundle::TRAINING_CONFIG).await?;
-    let raw_data = StepManifest::load(&ctx.run.child("prepare"))
+    let raw_data = StepManifest::load(&ctx.run.child(prepare::STEP))
         .await?
         .map(|m| m.inputs)
         .unwrap_or_default();

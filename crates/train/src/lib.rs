@@ -17,6 +17,7 @@
 use futures::future::BoxFuture;
 use kiln_core::context::StepContext;
 use kiln_core::contracts::Artifact;
+use kiln_core::contracts::prepare;
 use kiln_core::contracts::train::{TrainHistory, TrainSummary};
 use kiln_core::driver::{self, PipelineStep};
 use kiln_core::manifest::InputRecord;
@@ -39,7 +40,7 @@ pub const SPEC_SECTIONS: &[&str] = &["train", "label", "evaluate.threshold"];
 /// With a `tune:` section, the tune output train reads.
 const TUNED: &str = "best.json";
 /// The prepare outputs train reads.
-const INPUTS: &[&str] = &["train.parquet", "transform.json", "profile.json"];
+const INPUTS: &[&str] = &[prepare::TRAIN, prepare::TRANSFORM, prepare::PROFILE];
 
 /// The step with its cache key: prepare's outputs and the train section of the spec.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
@@ -107,13 +108,13 @@ async fn train(
     spec_fingerprint: String,
 ) -> Result<(StepWriter, serde_json::Value)> {
     let spec = &ctx.spec.spec;
-    let prepare = ctx.run.child("prepare");
+    let prepare = ctx.run.child(prepare::STEP);
     let transform = FittedTransform::from_json(
-        &prepare.get("transform.json").await?,
-        &prepare.uri_of("transform.json"),
+        &prepare.get(prepare::TRANSFORM).await?,
+        &prepare.uri_of(prepare::TRANSFORM),
     )?;
     let dataset = Dataset::load(
-        &prepare.object("train.parquet"),
+        &prepare.object(prepare::TRAIN),
         &transform,
         &spec.label.column,
     )
@@ -166,7 +167,7 @@ async fn train(
     let (result, config, train_rows, validation_rows) = trained?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let profile: serde_json::Value = prepare.get_json("profile.json").await?;
+    let profile: serde_json::Value = prepare.get_json(prepare::PROFILE).await?;
     let metrics = TrainingMetrics {
         best_epoch: result.best.epoch,
         val_loss: result.best.val_loss,

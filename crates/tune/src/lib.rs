@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use kiln_core::context::StepContext;
+use kiln_core::contracts::prepare;
 use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
 use kiln_core::spec::TuneSpec;
@@ -46,7 +47,7 @@ pub const STEP: &str = "tune";
 /// The spec sections tune reads.
 pub const SPEC_SECTIONS: &[&str] = &["tune", "train", "label"];
 /// The prepare outputs tune reads.
-const INPUTS: &[&str] = &["train.parquet", "transform.json"];
+const INPUTS: &[&str] = &[prepare::TRAIN, prepare::TRANSFORM];
 /// The file train reads.
 pub const BEST: &str = "best.json";
 /// Every finished trial, in the step folder.
@@ -204,14 +205,14 @@ struct TrialData {
 
 impl TrialData {
     async fn load(ctx: &StepContext) -> Result<TrialData> {
-        let prepare = ctx.run.child("prepare");
+        let prepare = ctx.run.child(prepare::STEP);
         let transform = Arc::new(FittedTransform::from_json(
-            &prepare.get("transform.json").await?,
-            &prepare.uri_of("transform.json"),
+            &prepare.get(prepare::TRANSFORM).await?,
+            &prepare.uri_of(prepare::TRANSFORM),
         )?);
         let dataset = Arc::new(
             Dataset::load(
-                &prepare.object("train.parquet"),
+                &prepare.object(prepare::TRAIN),
                 &transform,
                 &ctx.spec.spec.label.column,
             )

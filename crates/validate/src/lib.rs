@@ -36,6 +36,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use futures::future::BoxFuture;
 use kiln_core::context::StepContext;
+use kiln_core::contracts::prepare;
 use kiln_core::csv_source::{CsvRead, stream_csv};
 use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::manifest::InputRecord;
@@ -259,7 +260,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let prepare = ctx.completed_step("prepare", STEP).await?;
     let (_, suite_uri) = validation(ctx)?;
     let mut inputs = Vec::new();
-    for file in ["train.parquet", "test.parquet", "profile.json"] {
+    for file in [prepare::TRAIN, prepare::TEST, prepare::PROFILE] {
         inputs.push(InputRecord::of(format!("prepare/{file}"), &prepare.object(file)).await?);
     }
     inputs.push(InputRecord::of(suite_uri.clone(), &ObjectRef::parse(&suite_uri)?).await?);
@@ -319,10 +320,10 @@ async fn validate(
 ) -> Result<(StepWriter, serde_json::Value)> {
     let (validation, suite_uri) = validation(ctx)?;
     let suite = load_suite(&suite_uri).await?;
-    let prepare = ctx.run.child("prepare");
-    let train_uri = prepare.uri_of("train.parquet");
-    let test_uri = prepare.uri_of("test.parquet");
-    let profile_uri = prepare.uri_of("profile.json");
+    let prepare = ctx.run.child(prepare::STEP);
+    let train_uri = prepare.uri_of(prepare::TRAIN);
+    let test_uri = prepare.uri_of(prepare::TEST);
+    let profile_uri = prepare.uri_of(prepare::PROFILE);
     let (train, _) = validate_table(
         &suite,
         &suite_uri,

@@ -18,6 +18,7 @@ pub mod bundle;
 pub mod evaluate;
 pub mod fairness;
 pub mod measures;
+pub mod prepare;
 pub mod register;
 pub mod tracking;
 pub mod train;
