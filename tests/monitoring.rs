@@ -492,3 +492,53 @@ fn the_throughput_probe_passes_a_healthy_server_and_fails_a_slow_one() {
         stdout(&slow)
     );
 }
+
+/// Every kiln-serve metric the monitoring files, the Argo templates and the manifests
+/// name is one kiln-serve registers (kiln_core::metric_names): a rename there fails
+/// here until every reader follows. Argo's own step metrics (`kiln_step_*`, exposed as
+/// `argo_workflows_kiln_step_*`) are Argo's, not the server's.
+#[test]
+fn every_serving_metric_the_yaml_and_dashboards_name_is_one_the_server_registers() {
+    let known = kiln_core::metric_names::ALL;
+    let pattern =
+        regex::Regex::new(r"(argo_workflows_)?\b(kiln_[a-z_]+|request_[a-z]+_seconds)[a-z_]*")
+            .unwrap();
+    let mut files = Vec::new();
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml" | "json")
+            ) {
+                out.push(path);
+            }
+        }
+    }
+    for dir in ["monitoring", "infra/k8s", "argo"] {
+        walk(&workspace_root().join(dir), &mut files);
+    }
+    let mut seen = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for found in pattern.find_iter(&text) {
+            let token = found.as_str();
+            if token.starts_with("argo_workflows_") || token.starts_with("kiln_step_") {
+                continue;
+            }
+            let name = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| token.strip_suffix(s))
+                .unwrap_or(token);
+            assert!(
+                known.contains(&name),
+                "{}: `{token}` is not a metric kiln-serve registers (kiln_core::metric_names)",
+                file.display()
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen > 200, "only {seen} metric references found");
+}

@@ -41,6 +41,7 @@ pub mod driver;
 pub mod error;
 pub mod local_file;
 pub mod manifest;
+pub mod metric_names;
 pub mod output;
 pub mod parquet_io;
 pub mod predictions;

@@ -8,6 +8,7 @@
 //! name for it, e.g. the HAProxy server) and `{window}` (the check window, a
 //! Prometheus duration).
 
+use kiln_core::metric_names::{REQUEST_DURATION_SECONDS, REQUESTS_TOTAL};
 use std::path::Path;
 
 use kiln_slo::windows::PromDuration;
@@ -104,12 +105,12 @@ impl Default for Queries {
     fn default() -> Self {
         let version = r#"model_name="{model}",model_version="{version}""#;
         Queries {
-            requests: format!("sum(increase(kiln_requests_total{{{version}}}[{{window}}]))"),
+            requests: format!("sum(increase({REQUESTS_TOTAL}{{{version}}}[{{window}}]))"),
             errors: format!(
-                r#"sum(increase(kiln_requests_total{{{version},code=~"5.."}}[{{window}}])) or vector(0)"#
+                r#"sum(increase({REQUESTS_TOTAL}{{{version},code=~"5.."}}[{{window}}])) or vector(0)"#
             ),
             p99: format!(
-                "histogram_quantile(0.99, sum by (le) (rate(kiln_request_duration_seconds_bucket{{{version}}}[{{window}}])))"
+                "histogram_quantile(0.99, sum by (le) (rate({REQUEST_DURATION_SECONDS}_bucket{{{version}}}[{{window}}])))"
             ),
         }
     }

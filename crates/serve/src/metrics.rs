@@ -4,6 +4,7 @@
 //! KServe's names for the stage latencies (`request_{preprocess,predict,postprocess}_seconds`
 //! with label `model_name`), and Kiln's own `kiln_*` series for the rest.
 
+use kiln_core::metric_names as names;
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -58,26 +59,26 @@ impl Metrics {
         let m = Metrics {
             registry: Registry::new(),
             preprocess: histogram(
-                "request_preprocess_seconds",
+                names::REQUEST_PREPROCESS_SECONDS,
                 "Decoding and validating a request into rows (seconds)",
                 model,
                 LATENCY_BUCKETS,
             ),
             predict: histogram(
-                "request_predict_seconds",
+                names::REQUEST_PREDICT_SECONDS,
                 "Scoring a request: queue wait, transform, model and decision policy (seconds)",
                 model,
                 LATENCY_BUCKETS,
             ),
             postprocess: histogram(
-                "request_postprocess_seconds",
+                names::REQUEST_POSTPROCESS_SECONDS,
                 "Encoding the response (seconds)",
                 model,
                 LATENCY_BUCKETS,
             ),
             request_duration: HistogramVec::new(
                 HistogramOpts::new(
-                    "kiln_request_duration_seconds",
+                    names::REQUEST_DURATION_SECONDS,
                     "Whole inference requests, from the body read to the response (seconds)",
                 )
                 .const_label("model_name", model)
@@ -86,85 +87,85 @@ impl Metrics {
             )
             .expect("valid histogram options"),
             requests: IntCounterVec::new(
-                labelled("kiln_requests_total", "Inference requests by protocol, model version and status code"),
+                labelled(names::REQUESTS_TOTAL, "Inference requests by protocol, model version and status code"),
                 &["protocol", "model_version", "code"],
             )
             .expect("valid counter options"),
             in_flight: IntGauge::with_opts(labelled(
-                "kiln_inflight_requests",
+                names::INFLIGHT_REQUESTS,
                 "Inference requests being served now",
             ))
             .expect("valid gauge options"),
             shed: IntCounterVec::new(
                 labelled(
-                    "kiln_shed_requests_total",
+                    names::SHED_REQUESTS_TOTAL,
                     "Requests refused at once because the server was at its limit (503)",
                 ),
                 &["reason"],
             )
             .expect("valid counter options"),
             batch_rows: histogram(
-                "kiln_batch_rows",
+                names::BATCH_ROWS,
                 "Rows scored in one pass of the model (dynamic batching across requests)",
                 model,
                 &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 4096.0],
             ),
             request_rows: histogram(
-                "kiln_request_rows",
+                names::REQUEST_ROWS,
                 "Rows per inference request",
                 model,
                 &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0],
             ),
             decisions: IntCounterVec::new(
-                labelled("kiln_decisions_total", "Decisions by model version and label"),
+                labelled(names::DECISIONS_TOTAL, "Decisions by model version and label"),
                 &["model_version", "label"],
             )
             .expect("valid counter options"),
             group_decisions: IntCounterVec::new(
                 labelled(
-                    "kiln_group_decisions_total",
+                    names::GROUP_DECISIONS_TOTAL,
                     "Decisions by group of the decision policy's sensitive attribute",
                 ),
                 &["attribute", "group", "label"],
             )
             .expect("valid counter options"),
             scores: histogram(
-                "kiln_score",
+                names::SCORE,
                 "Scores (probability of the positive class)",
                 model,
                 &[0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0],
             ),
             model_info: IntGaugeVec::new(
-                labelled("kiln_model_info", "The served model (value 1)"),
+                labelled(names::MODEL_INFO, "The served model (value 1)"),
                 &["model_version", "bundle_sha256"],
             )
             .expect("valid gauge options"),
             ready: IntGauge::with_opts(labelled(
-                "kiln_model_ready",
+                names::MODEL_READY,
                 "1 once the bundle is loaded and the self-check prediction passed",
             ))
             .expect("valid gauge options"),
             feature_drift: GaugeVec::new(
                 labelled(
-                    "kiln_feature_drift_psi",
+                    names::FEATURE_DRIFT_PSI,
                     "Population stability index of each input over the served-row window against the training profile",
                 ),
                 &["feature"],
             )
             .expect("valid gauge options"),
             drift_samples: IntGauge::with_opts(labelled(
-                "kiln_drift_window_rows",
+                names::DRIFT_WINDOW_ROWS,
                 "Served rows in the drift window",
             ))
             .expect("valid gauge options"),
             drifted_share: Gauge::with_opts(labelled(
-                "kiln_drifted_features_ratio",
+                names::DRIFTED_FEATURES_RATIO,
                 "Share of inputs whose drift exceeds the threshold (only with enough rows in the window)",
             ))
             .expect("valid gauge options"),
             log_rows: IntCounterVec::new(
                 labelled(
-                    "kiln_prediction_log_rows_total",
+                    names::PREDICTION_LOG_ROWS_TOTAL,
                     "Rows of the prediction log: written; spilled to local disk while the store was unreachable, and resent once it was back; dropped (buffer full, or the spill failed)",
                 ),
                 &["outcome"],
@@ -172,7 +173,7 @@ impl Metrics {
             .expect("valid counter options"),
             unauthenticated: IntCounterVec::new(
                 labelled(
-                    "kiln_unauthenticated_requests_total",
+                    names::UNAUTHENTICATED_REQUESTS_TOTAL,
                     "Requests refused for a missing or unknown bearer token (401 / UNAUTHENTICATED)",
                 ),
                 &["protocol"],
@@ -180,7 +181,7 @@ impl Metrics {
             .expect("valid counter options"),
             timeouts: IntCounterVec::new(
                 labelled(
-                    "kiln_client_timeouts_total",
+                    names::CLIENT_TIMEOUTS_TOTAL,
                     "Requests and connections cut because the client was too slow: the request body (408), the TLS handshake",
                 ),
                 &["stage"],

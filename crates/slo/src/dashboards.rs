@@ -6,6 +6,11 @@
 //! dashboard variables below. The tests validate each dashboard against Grafana's
 //! schemas and evaluate every query on a live Prometheus.
 
+use kiln_core::metric_names::{
+    BATCH_ROWS, DECISIONS_TOTAL, DRIFT_WINDOW_ROWS, DRIFTED_FEATURES_RATIO, FEATURE_DRIFT_PSI,
+    GROUP_DECISIONS_TOTAL, INFLIGHT_REQUESTS, MODEL_INFO, MODEL_READY, REQUEST_DURATION_SECONDS,
+    REQUESTS_TOTAL, SHED_REQUESTS_TOTAL,
+};
 use serde_json::{Value, json};
 
 use crate::rules::{names, sli_series};
@@ -190,11 +195,11 @@ pub fn serving() -> Value {
     let mut l = Layout::new();
     l.add(
         "Model version",
-        "The version each server serves (kiln_model_info)",
+        &format!("The version each server serves ({MODEL_INFO})"),
         6,
         Kind::Stat("none", PLAIN),
         vec![q(
-            format!("max by (model_version) (kiln_model_info{{{m}}})"),
+            format!("max by (model_version) ({MODEL_INFO}{{{m}}})"),
             "{{model_version}}",
         )],
     );
@@ -203,7 +208,7 @@ pub fn serving() -> Value {
         "Servers whose model loaded and passed the self-check",
         6,
         Kind::Stat("none", GOOD_IS_ONE),
-        vec![q(format!("sum(kiln_model_ready{{{m}}})"), "ready")],
+        vec![q(format!("sum({MODEL_READY}{{{m}}})"), "ready")],
     );
     l.add(
         "Requests / s",
@@ -211,19 +216,19 @@ pub fn serving() -> Value {
         6,
         Kind::Stat("reqps", PLAIN),
         vec![q(
-            format!("sum(rate(kiln_requests_total{{{m}}}[$__rate_interval]))"),
+            format!("sum(rate({REQUESTS_TOTAL}{{{m}}}[$__rate_interval]))"),
             "requests/s",
         )],
     );
     l.add("Error ratio (5xx)", "Share of inference requests answered with a 5xx", 6, Kind::Stat("percentunit", &[(0.0, "green"), (0.001, "red")]),
-        vec![q(format!("sum(rate(kiln_requests_total{{{m}, code=~\"5..\"}}[$__rate_interval])) / sum(rate(kiln_requests_total{{{m}}}[$__rate_interval]))"), "5xx")]);
+        vec![q(format!("sum(rate({REQUESTS_TOTAL}{{{m}, code=~\"5..\"}}[$__rate_interval])) / sum(rate({REQUESTS_TOTAL}{{{m}}}[$__rate_interval]))"), "5xx")]);
     l.add(
         "Request rate by protocol and code",
-        "kiln_requests_total",
+        REQUESTS_TOTAL,
         12,
         Kind::Series("reqps"),
         vec![q(
-            format!("sum by (protocol, code) (rate(kiln_requests_total{{{m}}}[$__rate_interval]))"),
+            format!("sum by (protocol, code) (rate({REQUESTS_TOTAL}{{{m}}}[$__rate_interval]))"),
             "{{protocol}} {{code}}",
         )],
     );
@@ -233,12 +238,12 @@ pub fn serving() -> Value {
         12,
         Kind::Series("reqps"),
         vec![q(
-            format!("sum by (model_version) (rate(kiln_requests_total{{{m}}}[$__rate_interval]))"),
+            format!("sum by (model_version) (rate({REQUESTS_TOTAL}{{{m}}}[$__rate_interval]))"),
             "version {{model_version}}",
         )],
     );
-    l.add("Latency percentiles", "Whole requests (kiln_request_duration_seconds); the SLO is 99 % under 300 ms", 12, Kind::Series("s"),
-        ["0.5", "0.9", "0.99"].iter().map(|p| q(format!("histogram_quantile({p}, sum by (le) (rate(kiln_request_duration_seconds_bucket{{{m}}}[$__rate_interval])))"), &format!("p{}", &p[2..]))).collect());
+    l.add("Latency percentiles", &format!("Whole requests ({REQUEST_DURATION_SECONDS}); the SLO is 99 % under 300 ms"), 12, Kind::Series("s"),
+        ["0.5", "0.9", "0.99"].iter().map(|p| q(format!("histogram_quantile({p}, sum by (le) (rate({REQUEST_DURATION_SECONDS}_bucket{{{m}}}[$__rate_interval])))"), &format!("p{}", &p[2..]))).collect());
     l.add("p99 by stage", "Decode (preprocess), scoring with queue wait (predict), encode (postprocess)", 12, Kind::Series("s"),
         ["preprocess", "predict", "postprocess"].iter().map(|s| q(format!("histogram_quantile(0.99, sum by (le) (rate(request_{s}_seconds_bucket{{{m}}}[$__rate_interval])))"), s)).collect());
     l.add(
@@ -247,21 +252,21 @@ pub fn serving() -> Value {
         8,
         Kind::Series("none"),
         vec![q(
-            format!("sum by (instance) (kiln_inflight_requests{{{m}}})"),
+            format!("sum by (instance) ({INFLIGHT_REQUESTS}{{{m}}})"),
             "{{instance}}",
         )],
     );
     l.add("Shed requests / s", "Refused at once with 503: concurrency limit or full queue", 8, Kind::Series("reqps"),
-        vec![q(format!("sum by (reason) (rate(kiln_shed_requests_total{{{m}}}[$__rate_interval])) or vector(0)"), "{{reason}}")]);
+        vec![q(format!("sum by (reason) (rate({SHED_REQUESTS_TOTAL}{{{m}}}[$__rate_interval])) or vector(0)"), "{{reason}}")]);
     l.add("Rows per scoring pass (p50, p99)", "Dynamic batching across requests", 8, Kind::Series("none"),
-        ["0.5", "0.99"].iter().map(|p| q(format!("histogram_quantile({p}, sum by (le) (rate(kiln_batch_rows_bucket{{{m}}}[$__rate_interval])))"), &format!("p{}", &p[2..]))).collect());
+        ["0.5", "0.99"].iter().map(|p| q(format!("histogram_quantile({p}, sum by (le) (rate({BATCH_ROWS}_bucket{{{m}}}[$__rate_interval])))"), &format!("p{}", &p[2..]))).collect());
     l.add(
         "Drift per feature (PSI)",
         "Population stability index of each input over the served window, against training",
         12,
         Kind::Series("none"),
         vec![q(
-            format!("max by (feature) (kiln_feature_drift_psi{{{m}}})"),
+            format!("max by (feature) ({FEATURE_DRIFT_PSI}{{{m}}})"),
             "{{feature}}",
         )],
     );
@@ -271,7 +276,7 @@ pub fn serving() -> Value {
         6,
         Kind::Series("percentunit"),
         vec![q(
-            format!("max(kiln_drifted_features_ratio{{{m}}})"),
+            format!("max({DRIFTED_FEATURES_RATIO}{{{m}}})"),
             "drifted share",
         )],
     );
@@ -280,12 +285,22 @@ pub fn serving() -> Value {
         "Readings need --drift-min-rows",
         6,
         Kind::Series("none"),
-        vec![q(format!("max(kiln_drift_window_rows{{{m}}})"), "rows")],
+        vec![q(format!("max({DRIFT_WINDOW_ROWS}{{{m}}})"), "rows")],
     );
-    l.add("Decisions by label", "Positive and negative decisions per second, per model version", 12, Kind::Series("ops"),
-        vec![q(format!("sum by (model_version, label) (rate(kiln_decisions_total{{{m}}}[$__rate_interval]))"), "v{{model_version}} label {{label}}")]);
+    l.add(
+        "Decisions by label",
+        "Positive and negative decisions per second, per model version",
+        12,
+        Kind::Series("ops"),
+        vec![q(
+            format!(
+                "sum by (model_version, label) (rate({DECISIONS_TOTAL}{{{m}}}[$__rate_interval]))"
+            ),
+            "v{{model_version}} label {{label}}",
+        )],
+    );
     l.add("Positive rate by group", "Share of positive decisions per group of the policy's sensitive attribute", 12, Kind::Series("percentunit"),
-        vec![q(format!("sum by (attribute, group) (rate(kiln_group_decisions_total{{{m}, label=\"1\"}}[$__rate_interval])) / sum by (attribute, group) (rate(kiln_group_decisions_total{{{m}}}[$__rate_interval]))"), "{{attribute}}={{group}}")]);
+        vec![q(format!("sum by (attribute, group) (rate({GROUP_DECISIONS_TOTAL}{{{m}, label=\"1\"}}[$__rate_interval])) / sum by (attribute, group) (rate({GROUP_DECISIONS_TOTAL}{{{m}}}[$__rate_interval]))"), "{{attribute}}={{group}}")]);
     dashboard(
         "kiln-serving",
         "Kiln serving",
@@ -294,7 +309,7 @@ pub fn serving() -> Value {
         vec![query_variable(
             "model",
             "Model",
-            "label_values(kiln_model_info, model_name)",
+            &format!("label_values({MODEL_INFO}, model_name)"),
         )],
         l.panels,
     )
