@@ -169,6 +169,18 @@ fn purl(name: &str, version: &str) -> String {
     format!("pkg:cargo/{name}@{version}")
 }
 
+/// A crate as a CycloneDX component of `kind` (`application`, `library`).
+fn component(kind: &str, c: &Linked) -> Value {
+    json!({
+        "type": kind,
+        "bom-ref": purl(&c.name, &c.version),
+        "name": c.name,
+        "version": c.version,
+        "purl": purl(&c.name, &c.version),
+        "licenses": licenses(c.license.as_deref()),
+    })
+}
+
 fn licenses(license: Option<&str>) -> Value {
     match license {
         Some(expression) => json!([{ "expression": expression }]),
@@ -191,14 +203,7 @@ pub fn document(package: &str, crates: &BTreeSet<Linked>, lock: &str) -> Result<
         .iter()
         .filter(|c| *c != root)
         .map(|c| {
-            let mut component = json!({
-                "type": "library",
-                "bom-ref": purl(&c.name, &c.version),
-                "name": c.name,
-                "version": c.version,
-                "purl": purl(&c.name, &c.version),
-                "licenses": licenses(c.license.as_deref()),
-            });
+            let mut component = component("library", c);
             if let Some(sum) = checksums.get(&(c.name.clone(), c.version.clone())) {
                 component["hashes"] = json!([{ "alg": "SHA-256", "content": sum }]);
             }
@@ -220,14 +225,7 @@ pub fn document(package: &str, crates: &BTreeSet<Linked>, lock: &str) -> Result<
         "version": 1,
         "metadata": {
             "tools": { "components": [{ "type": "application", "name": "cargo xtask sbom" }] },
-            "component": {
-                "type": "application",
-                "bom-ref": purl(&root.name, &root.version),
-                "name": root.name,
-                "version": root.version,
-                "purl": purl(&root.name, &root.version),
-                "licenses": licenses(root.license.as_deref()),
-            },
+            "component": component("application", root),
         },
         "components": components,
     }))

@@ -177,18 +177,11 @@ fn the_bundle_decides_with_the_specs_threshold_and_only_that_field_retrains() {
         0.5,
         "the example's evaluate.threshold"
     );
+    let one_epoch_with =
+        |setting: &str| train(&dir, &["-q", "--set", "train.epochs=1", "--set", setting]);
     // Another field of evaluate: still a cache hit.
     let before = std::fs::read(dir.join("train/manifest.json")).unwrap();
-    let out = train(
-        &dir,
-        &[
-            "-q",
-            "--set",
-            "train.epochs=1",
-            "--set",
-            "evaluate.bootstrap_resamples=7",
-        ],
-    );
+    let out = one_epoch_with("evaluate.bootstrap_resamples=7");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         std::fs::read(dir.join("train/manifest.json")).unwrap(),
@@ -196,16 +189,7 @@ fn the_bundle_decides_with_the_specs_threshold_and_only_that_field_retrains() {
         "not retrained"
     );
     // The threshold: a new bundle that decides with it.
-    let out = train(
-        &dir,
-        &[
-            "-q",
-            "--set",
-            "train.epochs=1",
-            "--set",
-            "evaluate.threshold=0.35",
-        ],
-    );
+    let out = one_epoch_with("evaluate.threshold=0.35");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(metadata(&dir)["decision_threshold"], 0.35);
 }
