@@ -83,7 +83,8 @@ version: ## Print the kiln version
 clean: ## Remove pipeline outputs (kiln-runs/)
 	rm -rf kiln-runs
 
-distclean: clean ## Also remove .cache/ (installed tools, downloaded data, the built manual)
+distclean: clean ## Also remove .cache/ (installed tools, downloaded data, the built manual, podman's image storage)
+	scripts/images.sh reset
 	rm -rf .cache
 
 ##@ ML operations (each step target runs the steps before it first: a cache hit when nothing changed)

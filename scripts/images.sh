@@ -18,6 +18,9 @@
 #                                               KILN_SIGSTORE: the lookaside URL, default
 #                                               file://.cache/containers/sigstore)
 #   scripts/images.sh list                      the image names
+#   scripts/images.sh reset                     remove Kiln's podman storage (every image
+#                                               built here) and the overlay mount podman
+#                                               leaves on it, so .cache/ can be deleted
 #
 # Images: prepare validate tune train evaluate fairness register rollout serve, and
 # train-cuda when NVIDIA's CUDA base is in local storage (nothing is pulled here).
@@ -203,5 +206,8 @@ case "$command" in
   build)   build "$@" ;;
   publish) publish "$@" ;;
   list)    all_images ;;
-  *)       die "unknown command '$command' (env, build, publish, list)" ;;
+  reset)   if command -v podman > /dev/null; then podman system reset --force > /dev/null 2>&1 || true; fi
+           if mountpoint -q "$state/storage/overlay" 2> /dev/null; then umount "$state/storage/overlay"; fi
+           rm -rf "$state/storage" "$state/run" ;;
+  *)       die "unknown command '$command' (env, build, publish, list, reset)" ;;
 esac
