@@ -3,7 +3,6 @@
 //! its crate exists.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -20,23 +19,10 @@ pub struct BinaryPackage {
 
 /// `cargo metadata --no-deps` of the workspace, parsed.
 pub fn metadata(root: &Path) -> Result<Value> {
-    let command = "cargo metadata --no-deps --format-version 1";
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--locked"])
-        .current_dir(root)
-        .output()
-        .map_err(|e| Error::Command {
-            command: command.into(),
-            message: e.to_string(),
-        })?;
-    if !output.status.success() {
-        return Err(Error::Command {
-            command: command.into(),
-            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
-    serde_json::from_slice(&output.stdout).map_err(|e| Error::Command {
-        command: command.into(),
+    let args = ["metadata", "--no-deps", "--format-version", "1", "--locked"];
+    let stdout = crate::cargo_stdout(root, &args)?;
+    serde_json::from_slice(&stdout).map_err(|e| Error::Command {
+        command: format!("cargo {}", args.join(" ")),
         message: format!("unreadable output: {e}"),
     })
 }

@@ -36,6 +36,28 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Runs `cargo ARGS` in `root` and returns its standard output; a failure names the
+/// command and carries cargo's own message.
+pub fn cargo_stdout(root: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    let command = format!("cargo {}", args.join(" "));
+    let output =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(args)
+            .current_dir(root)
+            .output()
+            .map_err(|e| Error::Command {
+                command: command.clone(),
+                message: e.to_string(),
+            })?;
+    if !output.status.success() {
+        return Err(Error::Command {
+            command,
+            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    Ok(output.stdout)
+}
+
 /// Reads a file as text, naming it on failure.
 pub fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).map_err(|source| Error::Io {

@@ -12,12 +12,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
 use kiln_buildinfo::dependencies::parse_lock;
 use serde_json::{Value, json};
 
-use crate::{Error, Result, read};
+use crate::{Error, Result, cargo_stdout, read};
 
 /// One crate of the build.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -143,22 +142,8 @@ pub fn linked(
     if let Some(f) = &qualified {
         args.extend(["--features", f]);
     }
-    let command = format!("cargo {}", args.join(" "));
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(&args)
-        .current_dir(root)
-        .output()
-        .map_err(|e| Error::Command {
-            command: command.clone(),
-            message: e.to_string(),
-        })?;
-    if !output.status.success() {
-        return Err(Error::Command {
-            command,
-            message: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        });
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
+    let stdout = cargo_stdout(root, &args)?;
+    let text = String::from_utf8_lossy(&stdout);
     match build {
         Build::Package => parse_tree(&text),
         Build::Workspace => parse_workspace_tree(&text, package),
