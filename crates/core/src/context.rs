@@ -16,6 +16,9 @@ pub struct StepOptions {
     pub force: bool,
     /// `KEY=VALUE` overrides of spec values.
     pub overrides: Vec<String>,
+    /// Memory a step's query engine may use before it spills to disk, in bytes
+    /// (prepare's `data.query`); `None`: half of the machine's (or cgroup's) memory.
+    pub memory_limit: Option<u64>,
 }
 
 impl StepOptions {
@@ -30,6 +33,7 @@ impl StepOptions {
             run: ArtifactStore::open(&run_uri)?,
             spec,
             force: self.force,
+            memory_limit: self.memory_limit,
         })
     }
 }
@@ -40,6 +44,8 @@ pub struct StepContext {
     pub spec: LoadedSpec,
     pub run: ArtifactStore,
     pub force: bool,
+    /// See [`StepOptions::memory_limit`].
+    pub memory_limit: Option<u64>,
 }
 
 impl StepContext {
@@ -80,4 +86,53 @@ impl StepContext {
 /// The run root used when `--run` is not given.
 pub fn default_run_uri(spec_name: &str) -> String {
     format!("./kiln-runs/{spec_name}")
+}
+
+/// Parses a size in bytes: `1073741824`, `512MiB`, `4GiB`, `2G` (SI), `1.5GiB`.
+pub fn parse_bytes(text: &str) -> std::result::Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "K" | "KB" => 1_000,
+        "M" | "MB" => 1_000_000,
+        "G" | "GB" => 1_000_000_000,
+        "T" | "TB" => 1_000_000_000_000,
+        other => {
+            return Err(format!(
+                "`{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB, TiB, K, M, G or T)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: not a size (e.g. 4GiB)"))?;
+    let bytes = value * factor as f64;
+    if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
+        return Err(format!("`{text}`: must be at least one byte"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_parse_with_binary_and_si_units() {
+        assert_eq!(parse_bytes("1024").unwrap(), 1024);
+        assert_eq!(parse_bytes("512MiB").unwrap(), 512 << 20);
+        assert_eq!(parse_bytes("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_bytes("2G").unwrap(), 2_000_000_000);
+        assert!(parse_bytes("4 gigs").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("0").is_err());
+        assert!(parse_bytes("GiB").is_err());
+    }
 }

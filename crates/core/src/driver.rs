@@ -347,6 +347,7 @@ transform: {numeric: [{column: x, standardize: true}]}
             spec: LoadedSpec::from_text(SPEC, "spec.yaml", &[]).unwrap(),
             run: ArtifactStore::open(run).unwrap(),
             force: false,
+            memory_limit: None,
         }
     }
 

@@ -174,6 +174,28 @@ impl Error {
         Error::Store { uri, source }
     }
 
+    /// [`from_store`](Self::from_store) for an error held by reference (inside another
+    /// library's error, e.g. DataFusion's): the same classes, the message kept.
+    pub fn from_store_ref(uri: impl Into<String>, source: &object_store::Error) -> Self {
+        let uri = uri.into();
+        if let object_store::Error::NotFound { .. } = source {
+            return Error::InputNotFound { uri };
+        }
+        if is_transient(source) {
+            return Error::Unreachable {
+                uri,
+                message: innermost_message(source),
+            };
+        }
+        Error::Store {
+            uri,
+            source: object_store::Error::Generic {
+                store: "object store",
+                source: innermost_message(source).into(),
+            },
+        }
+    }
+
     /// A usage error with a message.
     pub fn usage(message: impl Into<String>) -> Self {
         Error::Usage(message.into())

@@ -189,6 +189,22 @@ impl ObjectRef {
     pub fn parts(&self) -> (Arc<dyn ObjectStore>, Path) {
         (Arc::clone(&self.store), self.path.clone())
     }
+
+    /// The object as a URL with an absolute path (`file:///abs/path`, `s3://bucket/key`,
+    /// `memory://name/key`), and the URL of its store's root (`file://`, `s3://bucket`,
+    /// `memory://name`), for engines that take a store by its root URL and address
+    /// objects by full URL (DataFusion).
+    pub fn urls(&self) -> (String, String) {
+        let root = ["s3://", "memory://"]
+            .iter()
+            .find_map(|scheme| {
+                let rest = self.uri.strip_prefix(scheme)?;
+                let authority = rest.split('/').next().unwrap_or(rest);
+                Some(format!("{scheme}{authority}"))
+            })
+            .unwrap_or_else(|| "file://".to_string());
+        (format!("{root}/{}", self.path), root)
+    }
 }
 
 /// A folder-like prefix in a store, under which a run or a step keeps its artifacts.

@@ -1,6 +1,7 @@
 //! # kiln-prepare
 //!
-//! The first step of a Kiln pipeline. It reads raw CSV or Parquet from any store URI,
+//! The first step of a Kiln pipeline. It reads raw CSV or Parquet from any store URI
+//! (or runs `data.query`, SQL over several named tables, on DataFusion),
 //! enforces the spec's typed schema, applies row filters, maps the label to 0/1,
 //! splits rows into train and test, and writes under `<run>/prepare/`:
 //!
@@ -12,8 +13,10 @@
 //! | `manifest.json` | inputs and outputs with sha256, spec fingerprint, version; written last |
 //!
 //! Everything streams: memory depends on the batch size and the number of distinct
-//! values, not on the row count.
+//! values, not on the row count. A query's joins, sorts and aggregates hold at most the
+//! memory limit (`--memory-limit`) and spill the rest to disk.
 
+mod query;
 mod rows;
 
 use chrono::Utc;
@@ -74,7 +77,7 @@ pub struct PrepareSummary {
 
 /// The step with its cache key: every source's sha256 and the spec sections above.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
-    let mut inputs = Vec::new();
+    let mut inputs = query::table_inputs(&ctx.spec).await?;
     for (i, source) in ctx.spec.spec.data.sources.iter().enumerate() {
         let object = ObjectRef::parse(&ctx.spec.resolve(&source.uri))?;
         inputs.push(InputRecord::of(format!("source[{i}]"), &object).await?);
@@ -127,15 +130,25 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
     let mut test_sink = ParquetSink::create(&writer.object(TEST), schema.clone())?;
 
     let bar = Progress::start(None, "prepare");
-    let mut result = Ok(());
+    // The rows: the query's result, or each source file in turn.
+    let mut inputs = Vec::new();
+    if spec.data.query.is_some() {
+        inputs.push((query::QUERY_SOURCE.to_string(), None, None));
+    }
     for source in &spec.data.sources {
-        let uri = ctx.spec.resolve(&source.uri);
+        inputs.push((ctx.spec.resolve(&source.uri), Some(source), source.split));
+    }
+    let mut result = Ok(());
+    for (uri, source, role) in &inputs {
         result = async {
-            let mut batches = open_source(spec, source, &uri).await?;
+            let mut batches = match source {
+                Some(source) => open_source(spec, source, uri).await?,
+                None => query::open_query(&ctx.spec, query::memory_limit(ctx.memory_limit)).await?,
+            };
             while let Some(batch) = batches.next().await {
                 let batch = batch?;
                 bar.inc(batch.batch.num_rows() as u64);
-                let split = processor.process(batch, &uri, source.split)?;
+                let split = processor.process(batch, uri, *role)?;
                 train_profile.update(&split.train)?;
                 test_profile.update(&split.test)?;
                 train_sink.write(&split.train).await?;

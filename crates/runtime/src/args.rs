@@ -44,6 +44,10 @@ pub struct StepArgs {
     /// Override a spec value, e.g. `--set split.seed=7` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
+    /// Memory prepare's SQL query (`data.query`) may hold before it spills to disk,
+    /// e.g. `4GiB` [default: half of the machine's or the container's memory].
+    #[arg(long, env = "KILN_MEMORY_LIMIT", value_name = "SIZE", value_parser = kiln_core::context::parse_bytes)]
+    pub memory_limit: Option<u64>,
 }
 
 impl StepArgs {
@@ -54,6 +58,7 @@ impl StepArgs {
             run: self.run.clone(),
             force: self.force,
             overrides: self.overrides.clone(),
+            memory_limit: self.memory_limit,
         }
     }
 
@@ -95,6 +100,7 @@ impl OptionalStepArgs {
             run: self.run.clone(),
             force: self.force,
             overrides: self.overrides.clone(),
+            memory_limit: None,
         })
     }
 

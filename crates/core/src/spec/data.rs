@@ -1,28 +1,91 @@
 //! Where the rows come from and what they are: sources, CSV options, the schema, the
 //! label, row filters, the split and the event time.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Raw data sources and their format.
+/// Where the rows come from: either `sources`, files read as one table, or named
+/// `tables` and a SQL `query` over them whose result is the modelling table. Row
+/// filters, the split, the schema and the transform apply to either in the same way.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataSpec {
-    /// File format of every source.
+    /// File format of every source, and of a table whose file name does not say.
+    #[serde(default)]
     pub format: DataFormat,
     /// CSV parsing options (ignored for Parquet).
     #[serde(default)]
     pub csv: CsvOptions,
-    /// One or more files. A relative URI is relative to the spec file's folder.
+    /// One or more files, read as one table. A relative URI is relative to the spec
+    /// file's folder. Not used with `query`.
+    #[serde(default)]
     pub sources: Vec<SourceSpec>,
+    /// Named input tables for `query` (the name is the SQL table name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tables: BTreeMap<String, TableSpec>,
+    /// A SQL query (DataFusion's dialect) over `tables`: joins, aggregates, window
+    /// functions. Its result must have every column of `schema`, under its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
 }
 
 /// The file format of a source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DataFormat {
+    #[default]
     Csv,
     Parquet,
+}
+
+impl DataFormat {
+    /// The usual file extension, with its dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            DataFormat::Csv => ".csv",
+            DataFormat::Parquet => ".parquet",
+        }
+    }
+}
+
+/// One named input table of `data.query`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// A file, or a folder of files read as one table (a URI ending in `/`, or a local
+    /// directory): plain path, `file://`, `s3://bucket/key`, `memory://name/key`. In a
+    /// folder, only files with the format's extension (`.csv`, `.parquet`) are read.
+    pub uri: String,
+    /// `csv` or `parquet`; by default from the file name's extension, else `data.format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<DataFormat>,
+    /// Hive partition columns of a folder (`day=2024-01-01/region=eu/part-0.parquet`),
+    /// in path order. They are read as strings; cast them in the query.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
+    /// CSV only: the typed columns in file order. Without it, the header names the
+    /// columns and their types are inferred from the first 1000 rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schema: Vec<ColumnSpec>,
+}
+
+impl TableSpec {
+    /// The table's format: explicit, else by extension, else `fallback`.
+    pub fn format_or(&self, fallback: DataFormat) -> DataFormat {
+        if let Some(format) = self.format {
+            return format;
+        }
+        let name = self.uri.trim_end_matches('/');
+        if name.ends_with(".parquet") {
+            DataFormat::Parquet
+        } else if name.ends_with(".csv") {
+            DataFormat::Csv
+        } else {
+            fallback
+        }
+    }
 }
 
 /// How CSV sources are parsed.

@@ -77,6 +77,62 @@ impl PipelineSpec {
         Ok(())
     }
 
+    /// `data.tables` and `data.query` go together, and replace `data.sources`.
+    fn check_query(&self) -> Result<(), String> {
+        let data = &self.data;
+        let Some(query) = &data.query else {
+            if let Some(name) = data.tables.keys().next() {
+                return Err(format!(
+                    "data.tables.{name}: tables are read only by data.query, which is missing"
+                ));
+            }
+            return Ok(());
+        };
+        if query.trim().is_empty() {
+            return Err("data.query: empty query".into());
+        }
+        if !data.sources.is_empty() {
+            return Err(
+                "data.sources: not read when data.query is given; name those files under data.tables"
+                    .into(),
+            );
+        }
+        if data.tables.is_empty() {
+            return Err("data.tables: data.query needs at least one table".into());
+        }
+        for (name, table) in &data.tables {
+            let mut chars = name.chars();
+            let identifier = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !identifier {
+                return Err(format!(
+                    "data.tables.{name}: a table name must be a lower-case SQL identifier ([a-z_][a-z0-9_]*)"
+                ));
+            }
+            if table.uri.trim().is_empty() {
+                return Err(format!("data.tables.{name}.uri: empty"));
+            }
+            let format = table.format_or(data.format);
+            if format == DataFormat::Parquet && !table.schema.is_empty() {
+                return Err(format!(
+                    "data.tables.{name}.schema: only for CSV tables (Parquet files carry their types)"
+                ));
+            }
+            if let Some(column) = table
+                .partitions
+                .iter()
+                .find(|p| table.schema.iter().any(|c| &&c.name == p))
+            {
+                return Err(format!(
+                    "data.tables.{name}.partitions: `{column}` is also in the table's schema"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn need_column(&self, field: &str, name: &str) -> Result<&super::ColumnSpec, String> {
         self.column(name)
             .ok_or_else(|| format!("{field}: column `{name}` is not in `schema`"))
@@ -105,13 +161,22 @@ impl PipelineSpec {
     }
 
     fn check_data(&self) -> Result<(), String> {
-        if self.data.sources.is_empty() {
-            return Err("data.sources: name at least one file".into());
+        self.check_query()?;
+        if self.data.query.is_none() && self.data.sources.is_empty() {
+            return Err(
+                "data.sources: name at least one file (or give data.tables and data.query)".into(),
+            );
         }
         if self.data.format == DataFormat::Csv && !self.data.csv.delimiter.is_ascii() {
             return Err("data.csv.delimiter: must be one ASCII character".into());
         }
         match &self.split {
+            SplitSpec::Files if self.data.query.is_some() => {
+                return Err(
+                    "split.method: `files` splits by source file; with data.query use `hash`"
+                        .into(),
+                );
+            }
             SplitSpec::Files => {
                 for (i, source) in self.data.sources.iter().enumerate() {
                     if source.split.is_none() {
