@@ -13,7 +13,9 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{
+    CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext, ident,
+};
 use futures::{StreamExt, stream::BoxStream};
 use kiln_core::csv_source::TypedBatch;
 use kiln_core::manifest::InputRecord;
@@ -41,8 +43,7 @@ fn locate(loaded: &LoadedSpec, table: &TableSpec) -> Result<TableLocation> {
     let object = ObjectRef::parse(&uri)?;
     let (mut url, root) = object.urls();
     let folder = uri.ends_with('/')
-        || (root == "file://"
-            && std::path::Path::new(url.trim_start_matches("file://")).is_dir());
+        || (root == "file://" && std::path::Path::new(url.trim_start_matches("file://")).is_dir());
     if folder && !url.ends_with('/') {
         url.push('/');
     }
@@ -111,7 +112,10 @@ fn machine_memory() -> Option<u64> {
 }
 
 /// A DataFusion session with a fair spilling pool of `memory_limit` bytes and spill
-/// files in the OS temporary folder (`TMPDIR`). Sorts, aggregates and windows spill;
+/// files in the OS temporary folder (`TMPDIR`), on one partition: a float `SUM` depends
+/// on the order it adds in, and a parallel plan's order on thread timing, so one
+/// partition is what makes the output bytes a function of the inputs (the cache's and
+/// the manifests' contract). Sorts, aggregates and windows spill;
 /// joins stay hash joins, whose build side (the smaller input, e.g. the entities of an
 /// entity/events join) must fit the limit. Sort-merge joins would spill too, but
 /// DataFusion 55's fail on a filtered outer join over non-nullable columns (the
@@ -126,6 +130,7 @@ fn session(memory_limit: u64) -> Result<SessionContext> {
         .map_err(|e| query_error("", e))?;
     let config = SessionConfig::new()
         .with_information_schema(false)
+        .with_target_partitions(1)
         .set_bool("datafusion.optimizer.prefer_hash_join", true)
         // Positions in the query for planning errors (unknown column, table, type).
         .set_bool("datafusion.sql_parser.collect_spans", true);
@@ -164,6 +169,16 @@ pub async fn open_query(
             });
         }
     }
+    // A total order, so that row ids, the hash split's inputs and the output bytes do
+    // not depend on how the engine's threads interleaved (a join's output order does).
+    let order = spec
+        .schema
+        .iter()
+        .map(|c| ident(&c.name).sort(true, true))
+        .collect();
+    let frame = frame
+        .sort(order)
+        .map_err(|e| spec_error(loaded, QUERY_SOURCE, e))?;
     let stream = frame
         .execute_stream()
         .await
@@ -244,7 +259,10 @@ fn null_regex(values: &[String]) -> Option<String> {
             v.chars()
                 .flat_map(|c| {
                     let special = "\\.+*?()|[]{}^$#&-~".contains(c);
-                    special.then_some('\\').into_iter().chain(std::iter::once(c))
+                    special
+                        .then_some('\\')
+                        .into_iter()
+                        .chain(std::iter::once(c))
                 })
                 .collect()
         })

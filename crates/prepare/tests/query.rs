@@ -293,11 +293,9 @@ fn a_multi_table_query_equals_duckdbs_result_of_the_same_sql() {
     let out = data.prepare("run", &["--memory-limit", "256MiB"]);
     assert!(out.status.success(), "prepare failed: {}", stderr(&out));
     let run_dir = data.path("run");
-    let report: serde_json::Value = serde_json::from_str(&data.python(
-        DUCKDB_COMPARE,
-        &[run_dir.to_str().unwrap(), QUERY],
-    ))
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&data.python(DUCKDB_COMPARE, &[run_dir.to_str().unwrap(), QUERY]))
+            .unwrap();
     assert_eq!(report["rows"]["duck"], CUSTOMERS, "{report}");
     assert_eq!(report["rows"]["kiln"], CUSTOMERS, "{report}");
     assert_eq!(
@@ -348,7 +346,11 @@ fn a_multi_table_query_equals_duckdbs_result_of_the_same_sql() {
     std::fs::copy(&file, moved[0].join("part-1.parquet")).unwrap();
     let changed = data.prepare("run", &[]);
     assert!(changed.status.success(), "{}", stderr(&changed));
-    assert!(!stderr(&changed).contains("cache hit"), "{}", stderr(&changed));
+    assert!(
+        !stderr(&changed).contains("cache hit"),
+        "{}",
+        stderr(&changed)
+    );
 }
 
 /// The features of one row, read by DuckDB from prepare's output.
@@ -391,7 +393,11 @@ fn an_event_counts_only_before_its_rows_time() {
     for (i, moved_to) in [as_of + 60 * DAY, as_of].into_iter().enumerate() {
         let mut events = base.clone();
         events[1].1 = moved_to;
-        assert_eq!(features(&events, &format!("later{i}")), before, "moved to {moved_to}");
+        assert_eq!(
+            features(&events, &format!("later{i}")),
+            before,
+            "moved to {moved_to}"
+        );
     }
     // One microsecond before the row's time: it counts.
     let mut events = base.clone();
@@ -434,10 +440,7 @@ fn query_errors_name_the_table_the_column_or_the_position() {
         assert_eq!(out.status.code(), Some(2), "{query}: {message}");
         assert!(message.contains(named), "{query}: {message}");
         assert!(message.contains("data.query"), "{query}: {message}");
-        assert!(
-            !message.contains("panicked"),
-            "{query}: {message}"
-        );
+        assert!(!message.contains("panicked"), "{query}: {message}");
         assert!(
             !data.path(&format!("bad{i}/prepare/manifest.json")).exists(),
             "{query}: a failed prepare left a manifest"
@@ -453,4 +456,69 @@ fn query_errors_name_the_table_the_column_or_the_position() {
         "{message}"
     );
     assert!(!data.path("bad-type/prepare/manifest.json").exists());
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The output's sha256 in a manifest.
+fn output_sha(manifest: &Path, name: &str) -> String {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    manifest["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"] == name)
+        .map(|o| o["sha256"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+#[test]
+fn tables_on_s3_give_the_same_tables_as_on_disk() {
+    let data = Dataset::generate();
+    data.write_spec(QUERY);
+    let local = data.prepare("run", &[]);
+    assert!(local.status.success(), "{}", stderr(&local));
+
+    // The same files and spec in a bucket of a real S3-protocol server.
+    let server = kiln_testkit::S3Server::start(&["kiln"]);
+    copy_tree(data.dir.path(), &server.root.path().join("kiln/data"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln-prepare"));
+    cmd.args([
+        "--spec",
+        "s3://kiln/data/spec.yaml",
+        "--run",
+        "s3://kiln/runs/r1",
+    ]);
+    for (k, v) in server.env() {
+        cmd.env(k, v);
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = server
+        .root
+        .path()
+        .join("kiln/runs/r1/prepare/manifest.json");
+    for table in ["train.parquet", "test.parquet"] {
+        assert_eq!(
+            output_sha(&stored, table),
+            output_sha(&data.path("run/prepare/manifest.json"), table),
+            "{table} differs between S3 and disk"
+        );
+    }
+    let manifest = std::fs::read_to_string(&stored).unwrap();
+    assert!(
+        manifest.contains("s3://kiln/data/transactions/month="),
+        "{manifest}"
+    );
 }

@@ -181,6 +181,7 @@ fn expand_text(text: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::DataFormat;
     use super::*;
 
     const MINIMAL: &str = r#"
@@ -204,6 +205,75 @@ transform:
         assert_eq!(loaded.spec.name, "demo");
         assert!(loaded.spec.data.csv.trim);
         assert_eq!(loaded.resolve("data.csv"), "dir/data.csv");
+    }
+
+    #[test]
+    fn tables_and_a_query_replace_sources_and_are_checked_together() {
+        let with = |data: &str| {
+            let text = MINIMAL.replace("  format: csv\n  sources:\n    - uri: data.csv\n", data);
+            LoadedSpec::from_text(&text, "spec.yaml", &[]).map_err(|e| e.to_string())
+        };
+        let good = "  tables: {events: {uri: ev/, partitions: [day]}, users: {uri: u.csv}}\n  query: SELECT 1\n";
+        let loaded = with(good).unwrap();
+        let tables = &loaded.spec.data.tables;
+        assert_eq!(
+            tables["events"].format_or(DataFormat::Parquet),
+            DataFormat::Parquet
+        );
+        assert_eq!(
+            tables["users"].format_or(DataFormat::Parquet),
+            DataFormat::Csv
+        );
+        let cases = [
+            (
+                "  tables: {users: {uri: u.csv}}\n",
+                "data.tables.users: tables are read only by data.query",
+            ),
+            (
+                "  query: SELECT 1\n",
+                "data.tables: data.query needs at least one table",
+            ),
+            (
+                "  tables: {Users: {uri: u.csv}}\n  query: SELECT 1\n",
+                "data.tables.Users: a table name must be",
+            ),
+            (
+                "  sources: [{uri: a.csv}]\n  tables: {u: {uri: u.csv}}\n  query: SELECT 1\n",
+                "data.sources: not read when data.query is given",
+            ),
+            (
+                "  tables: {u: {uri: u.parquet, schema: [{name: a, type: int}]}}\n  query: SELECT 1\n",
+                "data.tables.u.schema: only for CSV tables",
+            ),
+            (
+                "  tables: {u: {uri: u.csv}}\n  query: '  '\n",
+                "data.query: empty query",
+            ),
+            ("  format: csv\n", "data.sources: name at least one file"),
+        ];
+        for (data, expected) in cases {
+            let err = with(data).unwrap_err();
+            assert!(err.contains(expected), "{data}: {err}");
+        }
+        let files = MINIMAL
+            .replace("  format: csv\n  sources:\n    - uri: data.csv\n", good)
+            .replace(
+                "{method: hash, test_fraction: 0.25, seed: 1}",
+                "{method: files}",
+            );
+        let err = LoadedSpec::from_text(&files, "spec.yaml", &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("split.method: `files` splits by source file"),
+            "{err}"
+        );
+        // Without tables and query, a spec serialises (and so fingerprints) as before.
+        let plain = LoadedSpec::from_text(MINIMAL, "spec.yaml", &[]).unwrap();
+        let data = serde_json::to_value(&plain.spec.data).unwrap();
+        assert!(
+            data.get("tables").is_none() && data.get("query").is_none(),
+            "{data}"
+        );
     }
 
     #[test]
