@@ -243,6 +243,21 @@ impl MlflowClient {
         Ok(())
     }
 
+    /// Records dataset inputs of a run (`runs/log-inputs`; each a `DatasetInput` of
+    /// MLflow's REST API: `{tags, dataset: {name, digest, source_type, source, ...}}`).
+    pub async fn log_inputs(&self, run_id: &str, datasets: &[Value]) -> Result<()> {
+        if datasets.is_empty() {
+            return Ok(());
+        }
+        self.call(
+            Method::Post,
+            "runs/log-inputs",
+            json!({"run_id": run_id, "datasets": datasets}),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Uploads one artifact through the tracking server's artifact proxy
     /// (`mlflow server --serve-artifacts`, the default since MLflow 2).
     pub async fn upload_artifact(&self, run: &RunInfo, path: &str, bytes: Bytes) -> Result<()> {

@@ -11,6 +11,7 @@
 //! [`observer`] makes it an observer of the step driver ([`driver`]).
 
 pub mod client;
+pub mod datasets;
 pub mod observer;
 pub mod tracking;
 mod transport;

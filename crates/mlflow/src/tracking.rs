@@ -7,6 +7,7 @@
 //!
 //! | step | logged |
 //! | --- | --- |
+//! | prepare | its tables and raw inputs as MLflow dataset inputs, with digests ([`crate::datasets`]) |
 //! | every step | numeric facts of its manifest summary as metrics `<step>.<name>`; each input's sha256 as tag `kiln.<step>.input.<name>`; its spec fingerprint |
 //! | train | the `train` spec section as params; per-epoch `train.train_loss`, `train.val_loss`, `train.val_auc`, `train.learning_rate` with the epoch as step; `history.json` |
 //! | validate, evaluate, fairness, register | their JSON reports and plots as artifacts under `<step>/` |
@@ -215,6 +216,10 @@ pub async fn track_step(ctx: &StepContext, step: &str) -> Result<()> {
                 Err(e)
             }
         })?;
+    if step == "prepare" {
+        let datasets = crate::datasets::prepare_datasets(&dir, &manifest).await?;
+        client.log_inputs(&tracked.run_id, &datasets).await?;
+    }
     let info = tracked.info();
     for path in artifacts {
         if let Ok(bytes) = dir.get(&path).await {

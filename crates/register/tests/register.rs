@@ -205,7 +205,12 @@ v = c.get_model_version_by_alias("adult-income", "staging")
 print(json.dumps({{"status": r.info.status, "params": r.data.params, "metrics": r.data.metrics, "tags": r.data.tags,
   "history": [[m.step, m.value] for m in h], "artifacts": arts,
   "version": v.version, "run_id": v.run_id, "source": v.source, "vtags": v.tags, "vstatus": v.status,
-  "versions": len(c.search_model_versions("name='adult-income'"))}}))
+  "versions": len(c.search_model_versions("name='adult-income'")),
+  "datasets": {{d.dataset.name: {{"digest": d.dataset.digest, "source_type": d.dataset.source_type,
+                "source": json.loads(d.dataset.source), "schema": json.loads(d.dataset.schema) if d.dataset.schema else None,
+                "profile": json.loads(d.dataset.profile) if d.dataset.profile else None,
+                "context": [t.value for t in d.tags if t.key == "mlflow.data.context"]}}
+               for d in r.inputs.dataset_inputs}}}}))
 "#
         ),
     );
@@ -255,6 +260,52 @@ print(json.dumps({{"status": r.info.status, "params": r.data.params, "metrics": 
             .len()
             == 64,
         "data hash tag"
+    );
+    // MLflow's own client lists the run's datasets: prepare's tables and its raw data,
+    // each with the digest of the bytes that were read or written.
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("prepare/manifest.json")).unwrap())
+            .unwrap();
+    let datasets = &seen["datasets"];
+    for (name, context, rows) in [("train", "training", 32561), ("test", "evaluation", 16281)] {
+        let file = format!("{name}.parquet");
+        let sha = manifest["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["path"] == file.as_str())
+            .unwrap()["sha256"]
+            .as_str()
+            .unwrap();
+        let dataset = &datasets[name];
+        assert_eq!(dataset["digest"], &sha[..32], "{datasets}");
+        assert_eq!(dataset["source"]["sha256"], sha, "{datasets}");
+        assert_eq!(dataset["context"][0], context, "{datasets}");
+        assert_eq!(dataset["profile"]["num_rows"], rows, "{datasets}");
+        let columns = dataset["schema"]["mlflow_colspec"].as_array().unwrap();
+        assert!(
+            columns
+                .iter()
+                .any(|c| c["name"] == "age" && c["type"] == "long"),
+            "{columns:?}"
+        );
+        assert!(
+            columns
+                .iter()
+                .any(|c| c["name"] == "event_timestamp" && c["type"] == "datetime"),
+            "{columns:?}"
+        );
+    }
+    let source = &datasets["source[0]"];
+    let raw_sha = manifest["inputs"][0]["sha256"].as_str().unwrap();
+    assert_eq!(source["digest"], &raw_sha[..32], "{datasets}");
+    assert_eq!(source["context"][0], "source", "{datasets}");
+    assert!(
+        source["source"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("adult.data"),
+        "{datasets}"
     );
     assert_eq!(seen["version"], "1");
     assert_eq!(seen["vstatus"], "READY");
