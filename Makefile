@@ -38,7 +38,7 @@ endif
         serve deploy-dev deploy-dev-stop canary-demo rollback deploy-staging deploy-prod \
         metrics logs slo-rules slo-check \
         lint-manifests chaos check-cuda bench bench-prepare bench-train bench-audit bench-validate \
-        bench-validate-memory bench-tune bench-tune-parallel bench-serve bench-slo-probe
+        bench-validate-memory bench-tune bench-tune-parallel bench-serve bench-slo-probe bench-tables
 
 ##@ Setup
 
@@ -239,3 +239,6 @@ bench-serve: ## kiln-serve beside KServe's Python server and MLServer (benches/s
 
 bench-slo-probe: ## The throughput probe beside oha on one kiln-serve (benches/slo-probe.sh)
 	benches/run.sh slo-probe
+
+bench-tables: ## prepare's data.query on 100M events beside DuckDB and Polars (benches/tables.sh)
+	benches/run.sh tables

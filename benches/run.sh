@@ -16,6 +16,8 @@
 #   tune-parallel           parallel trials, 1 against 2              benches/tune_parallel.sh
 #   serve                   kiln-serve beside KServe and MLServer     benches/serve.sh (+ serve/peers.py)
 #   slo-probe               the throughput probe beside oha           benches/slo-probe.sh
+#   tables [C E [MEM]]      prepare's data.query beside DuckDB and    benches/tables.sh (+ tables_peers.py)
+#                           Polars, C customers and E events
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -47,5 +49,6 @@ case "$name" in
   slo-probe)       deps canary metrics; build
                    KILN="$bin/kiln" OHA="$tools/bin/oha" PROMETHEUS="$tools/prometheus/usr/bin/prometheus" \
                      exec benches/slo-probe.sh "$@" ;;
+  tables)          deps venv:tables-peers; build; exec benches/tables.sh "$@" ;;
   *) echo "benches/run.sh: unknown benchmark '$name' (run it without arguments for the list)" >&2; exit 2 ;;
 esac
