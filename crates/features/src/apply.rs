@@ -5,16 +5,22 @@ use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
 
 use kiln_core::error::{Error, Result};
+use kiln_core::spec::DerivedSpec;
 use kiln_stats::profile::{category_key, numeric_values};
 
 use serde::{Deserialize, Serialize};
 
+use crate::derive_batch;
 use crate::feature::{Feature, TRANSFORM_FORMAT};
 
 /// A fitted transform: an ordered list of features.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FittedTransform {
     pub format_version: u32,
+    /// Derived columns (`transform.derived`), computed from the raw inputs before the
+    /// features read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<DerivedSpec>,
     pub features: Vec<Feature>,
     /// Names of the output columns, in order (derived; written for readers of the file).
     pub output_names: Vec<String>,
@@ -36,7 +42,7 @@ impl FeatureMatrix {
 }
 
 impl FittedTransform {
-    pub(crate) fn new(features: Vec<Feature>) -> Self {
+    pub(crate) fn new(derived: Vec<DerivedSpec>, features: Vec<Feature>) -> Self {
         let output_names = features
             .iter()
             .flat_map(|f| match f {
@@ -46,6 +52,7 @@ impl FittedTransform {
             .collect();
         FittedTransform {
             format_version: TRANSFORM_FORMAT,
+            derived,
             features,
             output_names,
         }
@@ -56,9 +63,26 @@ impl FittedTransform {
         self.features.iter().map(Feature::width).sum()
     }
 
-    /// The input columns the transform reads.
+    /// The raw input columns the transform reads: each feature's column, or for a
+    /// derived column the columns its expression reads.
     pub fn input_columns(&self) -> Vec<&str> {
-        self.features.iter().map(Feature::column).collect()
+        let mut columns = Vec::new();
+        for feature in &self.features {
+            let inputs = match self.derived_column(feature.column()) {
+                Some(derived) => derived.expr.columns(),
+                None => vec![feature.column()],
+            };
+            for input in inputs {
+                if !columns.contains(&input) {
+                    columns.push(input);
+                }
+            }
+        }
+        columns
+    }
+
+    fn derived_column(&self, name: &str) -> Option<&DerivedSpec> {
+        self.derived.iter().find(|d| d.name == name)
     }
 
     /// Parses `transform.json`.
@@ -75,7 +99,8 @@ impl FittedTransform {
                 c.build_index();
             }
         }
-        let expected = FittedTransform::new(transform.features.clone()).output_names;
+        let expected = FittedTransform::new(transform.derived.clone(), transform.features.clone())
+            .output_names;
         if transform.output_names != expected {
             return Err(Error::Invalid(format!(
                 "{uri}: output_names do not match the features (file edited by hand?)"
@@ -92,6 +117,17 @@ impl FittedTransform {
         let mut offset = 0;
         for feature in &self.features {
             let width = feature.width();
+            // A derived column is computed from the raw inputs, as for one record.
+            if let (Feature::Numeric(f), Some(derived)) =
+                (feature, self.derived_column(feature.column()))
+            {
+                for (row, x) in derive_batch(batch, derived)?.into_iter().enumerate() {
+                    let start = row * cols + offset;
+                    f.encode(x, &mut values[start..start + width]);
+                }
+                offset += width;
+                continue;
+            }
             let array = batch.column_by_name(feature.column()).ok_or_else(|| {
                 Error::usage(format!(
                     "transform input column `{}` is missing",
@@ -140,6 +176,26 @@ impl FittedTransform {
             let value = record.get(feature.column()).filter(|v| !v.is_null());
             let slot = &mut out[offset..offset + width];
             match feature {
+                Feature::Numeric(f) if self.derived_column(&f.column).is_some() => {
+                    let derived = self.derived_column(&f.column).expect("checked above");
+                    let mut inputs = Vec::new();
+                    for name in derived.expr.columns() {
+                        let x = match record.get(name).filter(|v| !v.is_null()) {
+                            None => None,
+                            Some(v) => Some(v.as_f64().ok_or_else(|| {
+                                Error::usage(format!("field `{name}`: expected a number, got {v}"))
+                            })?),
+                        };
+                        inputs.push((name, x));
+                    }
+                    let x = derived.expr.eval(&|name| {
+                        inputs
+                            .iter()
+                            .find(|(n, _)| *n == name)
+                            .and_then(|(_, x)| *x)
+                    });
+                    f.encode(x, slot);
+                }
                 Feature::Numeric(f) => {
                     let x = match value {
                         None => None,

@@ -23,6 +23,7 @@ pub struct TransformFitter {
         HashMap<String, u64>,
     )>,
     order: Vec<(bool, usize)>,
+    derived: Vec<kiln_core::spec::DerivedSpec>,
 }
 
 impl TransformFitter {
@@ -111,6 +112,7 @@ impl TransformFitter {
             numeric,
             categorical,
             order,
+            derived: spec.derived.clone(),
         })
     }
 
@@ -190,7 +192,7 @@ impl TransformFitter {
                 }
             })
             .collect();
-        Ok(FittedTransform::new(features))
+        Ok(FittedTransform::new(self.derived, features))
     }
 }
 

@@ -7,10 +7,12 @@
 //! (serde_json's `float_roundtrip`), so a reloaded transform gives bit-identical output.
 
 mod apply;
+mod derived;
 mod feature;
 mod fit;
 
 pub use apply::{FeatureMatrix, FittedTransform};
+pub use derived::derive_batch;
 pub use feature::{CategoricalFeature, Feature, NumericFeature, Scale, TRANSFORM_FORMAT};
 pub use fit::TransformFitter;
 

@@ -64,6 +64,7 @@ fn columns() -> Vec<ColumnSpec> {
 
 fn spec() -> TransformSpec {
     TransformSpec {
+        derived: vec![],
         numeric: vec![
             NumericFeatureSpec {
                 column: "x".into(),
@@ -259,4 +260,60 @@ fn wrong_record_types_are_named() {
         .apply_record(serde_json::json!({"x": "one"}).as_object().unwrap())
         .unwrap_err();
     assert_eq!(err.to_string(), "field `x`: expected a number, got \"one\"");
+}
+
+#[test]
+fn a_derived_column_gives_the_same_values_for_batches_and_records() {
+    use arrow::array::Float64Array;
+    let b = batch();
+    let mut spec = spec();
+    spec.derived = vec![kiln_core::spec::DerivedSpec {
+        name: "xn".into(),
+        expr: kiln_core::spec::Expr::parse("x * 2 - n / 3").unwrap(),
+    }];
+    spec.numeric[1].column = "xn".into();
+    // prepare writes the derived column into the train table; the fit reads it there.
+    let derived = crate::derive_batch(&b, &spec.derived[0]).unwrap();
+    let mut fields = b.schema().fields().to_vec();
+    fields.push(std::sync::Arc::new(arrow::datatypes::Field::new(
+        "xn",
+        arrow::datatypes::DataType::Float64,
+        true,
+    )));
+    let mut arrays = b.columns().to_vec();
+    arrays.push(std::sync::Arc::new(Float64Array::from(derived.clone())));
+    let table = RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        arrays,
+    )
+    .unwrap();
+    let mut profiler = TableProfiler::new(&table.schema(), &["x", "xn", "c"]);
+    profiler.update(&table).unwrap();
+    let mut fitter = TransformFitter::new(&spec, &columns(), &profiler).unwrap();
+    fitter.update(&table).unwrap();
+    let t = fitter.finish().unwrap();
+    // The derived column reads x and n: they are the raw inputs a request carries.
+    assert_eq!(t.input_columns(), vec!["x", "n", "c"]);
+    // Reloaded from JSON, as the server loads it.
+    let json = serde_json::to_vec(&t).unwrap();
+    let t = FittedTransform::from_json(&json, "transform.json").unwrap();
+    // The raw batch (without the derived column, as a server's columnar request)
+    // computes it; so does each JSON record.
+    let matrix = t.apply_batch(&b).unwrap();
+    let records = [
+        serde_json::json!({"x": 1.0, "n": 0, "c": "a"}),
+        serde_json::json!({"x": 2.0, "n": 5, "c": "b"}),
+        serde_json::json!({"x": null, "n": 100, "c": "a"}),
+        serde_json::json!({"x": 10.0, "n": 7}),
+        serde_json::json!({"x": 4.0, "n": 0, "c": "rare"}),
+    ];
+    for (i, record) in records.iter().enumerate() {
+        let vector = t.apply_record(record.as_object().unwrap()).unwrap();
+        let a: Vec<u32> = vector.iter().map(|v| v.to_bits()).collect();
+        let b: Vec<u32> = matrix.row(i).iter().map(|v| v.to_bits()).collect();
+        assert_eq!(a, b, "row {i}");
+    }
+    // x missing → xn missing (imputed), not 0 − n/3.
+    assert_eq!(derived[2], None);
+    assert_eq!(derived[1], Some(4.0 - 5.0 / 3.0));
 }

@@ -179,7 +179,7 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
     }
 
     // Second pass over the staged train split: fit the transform.
-    let mut fitter = TransformFitter::new(&spec.transform, &spec.schema, &train_profile)?;
+    let mut fitter = TransformFitter::new(&spec.transform, &spec.table_columns(), &train_profile)?;
     let (_, mut batches) = read_parquet(&writer.object(TRAIN), BATCH_ROWS).await?;
     while let Some(batch) = batches.try_next().await? {
         fitter.update(&batch)?;

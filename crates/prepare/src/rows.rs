@@ -21,10 +21,11 @@ use kiln_core::{Error, Result};
 use kiln_stats::profile::category_key;
 
 /// The schema of prepare's output tables: the spec's columns under their names (the
-/// label as 0/1 Int32), then `row_id` and `event_timestamp`.
+/// label as 0/1 Int32), the derived columns (`transform.derived`, float), then `row_id`
+/// and `event_timestamp`.
 pub fn output_schema(spec: &PipelineSpec) -> SchemaRef {
     let mut fields: Vec<Field> = spec
-        .schema
+        .table_columns()
         .iter()
         .map(|c| {
             if c.name == spec.label.column {
@@ -128,6 +129,10 @@ impl<'a> RowProcessor<'a> {
                     Error::Invalid(format!("batch lacks column `{}`", column.name))
                 })?);
             }
+        }
+        for derived in &self.spec.transform.derived {
+            let values = kiln_features::derive_batch(&batch, derived)?;
+            columns.push(Arc::new(Float64Array::from(values)));
         }
         columns.push(Arc::new(row_ids));
         columns.push(times);

@@ -5,6 +5,7 @@
 //! that editors validate the file as it is written.
 
 mod data;
+mod derived;
 mod gates;
 mod load;
 mod train;
@@ -13,6 +14,7 @@ mod tune;
 mod validate;
 
 pub use data::*;
+pub use derived::{DerivedSpec, Expr};
 pub use gates::*;
 pub use train::*;
 pub use transform::*;
@@ -75,6 +77,17 @@ impl PipelineSpec {
     /// The column spec of a named column.
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.schema.iter().find(|c| c.name == name)
+    }
+
+    /// The columns of prepare's tables before `row_id` and `event_timestamp`: the
+    /// schema's, then each derived column (`transform.derived`, nullable float).
+    pub fn table_columns(&self) -> Vec<ColumnSpec> {
+        let derived = self.transform.derived.iter().map(|d| ColumnSpec {
+            name: d.name.clone(),
+            dtype: ColumnType::Float,
+            nullable: true,
+        });
+        self.schema.iter().cloned().chain(derived).collect()
     }
 
     /// The JSON Schema of the spec file, for editors and `kiln spec schema`.

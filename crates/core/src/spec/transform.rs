@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TransformSpec {
+    /// Row-level derived columns, computed from one row's numeric columns by prepare
+    /// (into its tables) and by the model server (from a request's raw fields) with
+    /// the same evaluator; a numeric feature may read them by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<super::DerivedSpec>,
     /// Numeric features, in output order.
     #[serde(default)]
     pub numeric: Vec<NumericFeatureSpec>,

@@ -133,6 +133,35 @@ impl PipelineSpec {
         Ok(())
     }
 
+    /// Derived columns: new names, over numeric schema columns other than the label.
+    fn check_derived(&self) -> Result<(), String> {
+        for (i, derived) in self.transform.derived.iter().enumerate() {
+            let field = format!("transform.derived[{i}]");
+            let name = &derived.name;
+            let mut chars = name.chars();
+            let identifier = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+                && chars.all(|c| c.is_alphanumeric() || c == '_');
+            if !identifier {
+                return Err(format!("{field}.name: `{name}` is not a column name"));
+            }
+            if self.column(name).is_some() {
+                return Err(format!("{field}.name: `{name}` is already a schema column"));
+            }
+            if self.transform.derived[..i].iter().any(|d| &d.name == name) {
+                return Err(format!("{field}.name: `{name}` is derived twice"));
+            }
+            for input in derived.expr.columns() {
+                let col = self.need_column(&format!("{field}.expr"), input)?;
+                if !col.dtype.is_numeric() || input == self.label.column {
+                    return Err(format!(
+                        "{field}.expr: `{input}` is not an int or float feature column"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn need_column(&self, field: &str, name: &str) -> Result<&super::ColumnSpec, String> {
         self.column(name)
             .ok_or_else(|| format!("{field}: column `{name}` is not in `schema`"))
@@ -282,10 +311,24 @@ impl PipelineSpec {
         if self.transform.numeric.is_empty() && self.transform.categorical.is_empty() {
             return Err("transform: name at least one feature".into());
         }
+        self.check_derived()?;
         let mut used = HashSet::new();
         for (i, feature) in self.transform.numeric.iter().enumerate() {
             let field = format!("transform.numeric[{i}]");
-            let col = self.need_column(&format!("{field}.column"), &feature.column)?;
+            let derived = self
+                .transform
+                .derived
+                .iter()
+                .any(|d| d.name == feature.column);
+            let col = if derived {
+                &super::ColumnSpec {
+                    name: feature.column.clone(),
+                    dtype: ColumnType::Float,
+                    nullable: true,
+                }
+            } else {
+                self.need_column(&format!("{field}.column"), &feature.column)?
+            };
             if !col.dtype.is_numeric() {
                 return Err(format!(
                     "{field}.column: `{}` is not int or float",
