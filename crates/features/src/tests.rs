@@ -149,11 +149,8 @@ fn fits_the_expected_parameters() {
     );
 }
 
-#[test]
-fn batch_and_json_records_give_identical_vectors() {
-    let b = batch();
-    let t = fit(&b);
-    let matrix = t.apply_batch(&b).unwrap();
+/// The rows of [`batch`] as JSON records give the same bits as `matrix`'s rows.
+fn assert_records_match_batch(t: &FittedTransform, matrix: &crate::FeatureMatrix) {
     let records = [
         serde_json::json!({"x": 1.0, "n": 0, "c": "a"}),
         serde_json::json!({"x": 2.0, "n": 5, "c": "b"}),
@@ -167,6 +164,14 @@ fn batch_and_json_records_give_identical_vectors() {
         let b: Vec<u32> = matrix.row(i).iter().map(|v| v.to_bits()).collect();
         assert_eq!(a, b, "row {i}");
     }
+}
+
+#[test]
+fn batch_and_json_records_give_identical_vectors() {
+    let b = batch();
+    let t = fit(&b);
+    let matrix = t.apply_batch(&b).unwrap();
+    assert_records_match_batch(&t, &matrix);
     // Row 4 ("rare") and row 1 ("b") fall in the unknown bucket; row 3 is missing.
     assert_eq!(&matrix.row(1)[6..], &[0.0, 1.0, 0.0]);
     assert_eq!(&matrix.row(3)[6..], &[0.0, 0.0, 1.0]);
@@ -300,19 +305,7 @@ fn a_derived_column_gives_the_same_values_for_batches_and_records() {
     // The raw batch (without the derived column, as a server's columnar request)
     // computes it; so does each JSON record.
     let matrix = t.apply_batch(&b).unwrap();
-    let records = [
-        serde_json::json!({"x": 1.0, "n": 0, "c": "a"}),
-        serde_json::json!({"x": 2.0, "n": 5, "c": "b"}),
-        serde_json::json!({"x": null, "n": 100, "c": "a"}),
-        serde_json::json!({"x": 10.0, "n": 7}),
-        serde_json::json!({"x": 4.0, "n": 0, "c": "rare"}),
-    ];
-    for (i, record) in records.iter().enumerate() {
-        let vector = t.apply_record(record.as_object().unwrap()).unwrap();
-        let a: Vec<u32> = vector.iter().map(|v| v.to_bits()).collect();
-        let b: Vec<u32> = matrix.row(i).iter().map(|v| v.to_bits()).collect();
-        assert_eq!(a, b, "row {i}");
-    }
+    assert_records_match_batch(&t, &matrix);
     // x missing → xn missing (imputed), not 0 − n/3.
     assert_eq!(derived[2], None);
     assert_eq!(derived[1], Some(4.0 - 5.0 / 3.0));
