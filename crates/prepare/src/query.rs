@@ -127,7 +127,7 @@ fn session(memory_limit: u64) -> Result<SessionContext> {
             DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
         )
         .build_arc()
-        .map_err(|e| query_error("", e))?;
+        .map_err(|e| query_error(QUERY_SOURCE, e))?;
     let config = SessionConfig::new()
         .with_information_schema(false)
         .with_target_partitions(1)
