@@ -493,17 +493,10 @@ fn tables_on_s3_give_the_same_tables_as_on_disk() {
     // The same files and spec in a bucket of a real S3-protocol server.
     let server = kiln_testkit::S3Server::start(&["kiln"]);
     copy_tree(data.dir.path(), &server.root.path().join("kiln/data"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln-prepare"));
-    cmd.args([
-        "--spec",
-        "s3://kiln/data/spec.yaml",
-        "--run",
-        "s3://kiln/runs/r1",
-    ]);
-    for (k, v) in server.env() {
-        cmd.env(k, v);
-    }
-    let out = run(&mut cmd);
+    let out = run(Command::new(env!("CARGO_BIN_EXE_kiln-prepare"))
+        .args(["--spec", "s3://kiln/data/spec.yaml"])
+        .args(["--run", "s3://kiln/runs/r1"])
+        .envs(server.env()));
     assert!(out.status.success(), "{}", stderr(&out));
     let stored = server
         .root
