@@ -131,3 +131,68 @@ pub async fn prepare_datasets(dir: &ArtifactStore, manifest: &StepManifest) -> R
     }
     Ok(inputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(name: &str, uri: &str, sha: char) -> Value {
+        json!({"name": name, "uri": uri, "sha256": sha.to_string().repeat(64), "size": 10})
+    }
+
+    #[tokio::test]
+    async fn a_folder_table_is_one_dataset_whose_digest_covers_its_files() {
+        let manifest = |second_file_sha: char| -> StepManifest {
+            serde_json::from_value(json!({
+                "step": "prepare", "status": "succeeded", "tool_version": "0",
+                "spec_fingerprint": "f",
+                "started_at": "2026-12-07T00:00:00Z", "finished_at": "2026-12-07T00:00:01Z",
+                "inputs": [
+                    record("tables.customers", "s3://b/c.parquet", 'a'),
+                    record("tables.events/month=1/part-0.parquet", "s3://b/ev/month=1/part-0.parquet", 'b'),
+                    record("tables.events/month=2/part-0.parquet", "s3://b/ev/month=2/part-0.parquet", second_file_sha),
+                    record("source[0]", "data/adult.data", 'd'),
+                ],
+                "outputs": [],
+            }))
+            .unwrap()
+        };
+        let dir = ArtifactStore::open("memory://datasets-test/run/prepare").unwrap();
+        let datasets = prepare_datasets(&dir, &manifest('c')).await.unwrap();
+        let by_name = |name: &str| {
+            datasets
+                .iter()
+                .find(|d| d["dataset"]["name"] == name)
+                .unwrap_or_else(|| panic!("{name} in {datasets:?}"))
+                .clone()
+        };
+        assert_eq!(datasets.len(), 3, "{datasets:?}");
+        let customers = by_name("tables.customers");
+        assert_eq!(customers["dataset"]["digest"], "a".repeat(32));
+        assert_eq!(customers["dataset"]["source_type"], "s3");
+        assert_eq!(customers["tags"][0]["value"], "source");
+        let events = by_name("tables.events");
+        let source: Value =
+            serde_json::from_str(events["dataset"]["source"].as_str().unwrap()).unwrap();
+        assert_eq!(source["uri"], "s3://b/ev/");
+        assert_eq!(source["files"], 2);
+        assert_eq!(by_name("source[0]")["dataset"]["source_type"], "local");
+        // One changed file changes the table's digest, and nothing else's.
+        let changed = prepare_datasets(&dir, &manifest('e')).await.unwrap();
+        let digest = |all: &[Value], name: &str| {
+            all.iter().find(|d| d["dataset"]["name"] == name).unwrap()["dataset"]["digest"].clone()
+        };
+        assert_ne!(
+            digest(&datasets, "tables.events"),
+            digest(&changed, "tables.events")
+        );
+        assert_eq!(
+            digest(&datasets, "tables.customers"),
+            digest(&changed, "tables.customers")
+        );
+        assert_eq!(
+            digest(&changed, "tables.events").as_str().unwrap().len(),
+            32
+        );
+    }
+}
