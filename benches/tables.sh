@@ -18,7 +18,8 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 profile="${KILN_BENCH_PROFILE:-release}"
 bin="$target/$profile/kiln-prepare"
 python="${TABLES_PYTHON:-$root/.cache/tables-peers-venv/bin/python}"
-[ -x "$bin" ] || { echo "build first: cargo build --profile $profile -p kiln-prepare" >&2; exit 2; }
+[ -x "$bin" ] && [ -x "$(dirname "$bin")/kiln-validate" ] \
+  || { echo "build first: cargo build --profile $profile -p kiln-prepare -p kiln-validate" >&2; exit 2; }
 [ -x "$python" ] || { echo "needs DuckDB and Polars: scripts/deps/install.sh venv:tables-peers" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian package 'time')" >&2; exit 2; }
 customers="${1:-1000000}"
@@ -70,7 +71,20 @@ transform:
     - {column: quantity_avg_90d, impute: mean}
     - {column: income_vs_segment}
   categorical: [{column: segment}, {column: region}, {column: channel}]
+validation:
+  suite: suite.json
 YAML
+# validate's suite over prepare's tables: what needs every value (uniqueness, quantiles).
+cat > "$work/suite.json" <<JSON
+{"name": "tables", "expectations": [
+  {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "customer_id"}},
+  {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "tx_count_90d"}},
+  {"type": "expect_column_values_to_be_between", "kwargs": {"column": "tx_count_90d", "min_value": 0}},
+  {"type": "expect_column_median_to_be_between", "kwargs": {"column": "tx_sum_90d", "min_value": 0}},
+  {"type": "expect_column_quantile_values_to_be_between", "kwargs": {"column": "income", "quantile_ranges": {"quantiles": [0.01, 0.5, 0.99], "value_ranges": [[0, null], [0, null], [0, null]]}}},
+  {"type": "expect_column_distinct_values_to_be_in_set", "kwargs": {"column": "segment", "value_set": ["retail", "smb", "mid", "enterprise", "public"]}}
+]}
+JSON
 size=$(du -sm "$work/customers.parquet" "$work/transactions" | awk '{s+=$1} END {print s}')
 
 echo "| engine | wall time (s) | peak RSS (MiB) | memory limit |"
@@ -80,6 +94,11 @@ echo "| --- | ---: | ---: | --- |"
   || { tail -3 "$work/kiln.log" >&2; exit 1; }
 read -r w m < <(measure "$work/kiln.time")
 printf '| kiln prepare (DataFusion 55, whole step) | %.1f | %.0f | %s |\n' "$w" "$m" "$memory"
+/usr/bin/time -v -o "$work/validate.time" "$(dirname "$bin")/kiln-validate" --spec "$work/spec.yaml" \
+  --run "$work/run" --log-format json > /dev/null 2> "$work/validate.log" \
+  || { tail -3 "$work/validate.log" >&2; exit 1; }
+read -r w m < <(measure "$work/validate.time")
+printf '| kiln validate (the suite over prepare'"'"'s two tables) | %.1f | %.0f | — |\n' "$w" "$m"
 /usr/bin/time -v -o "$work/duck.time" "$python" "$peers" duckdb "$work" "$root/benches/tables.sql" \
   "$work/duck.parquet" "${memory/iB/B}"
 read -r w m < <(measure "$work/duck.time")
