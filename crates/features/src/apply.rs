@@ -176,35 +176,24 @@ impl FittedTransform {
             let value = record.get(feature.column()).filter(|v| !v.is_null());
             let slot = &mut out[offset..offset + width];
             match feature {
-                Feature::Numeric(f) if self.derived_column(&f.column).is_some() => {
-                    let derived = self.derived_column(&f.column).expect("checked above");
-                    let mut inputs = Vec::new();
-                    for name in derived.expr.columns() {
-                        let x = match record.get(name).filter(|v| !v.is_null()) {
-                            None => None,
-                            Some(v) => Some(v.as_f64().ok_or_else(|| {
-                                Error::usage(format!("field `{name}`: expected a number, got {v}"))
-                            })?),
-                        };
-                        inputs.push((name, x));
-                    }
-                    let x = derived.expr.eval(&|name| {
-                        inputs
-                            .iter()
-                            .find(|(n, _)| *n == name)
-                            .and_then(|(_, x)| *x)
-                    });
-                    f.encode(x, slot);
-                }
                 Feature::Numeric(f) => {
-                    let x = match value {
-                        None => None,
-                        Some(v) => Some(v.as_f64().ok_or_else(|| {
-                            Error::usage(format!(
-                                "field `{}`: expected a number, got {v}",
-                                f.column
-                            ))
-                        })?),
+                    // A derived column is computed from the record's raw fields.
+                    let x = match self.derived_column(&f.column) {
+                        Some(derived) => {
+                            let inputs = derived
+                                .expr
+                                .columns()
+                                .into_iter()
+                                .map(|name| Ok((name, record_number(record, name)?)))
+                                .collect::<Result<Vec<_>>>()?;
+                            derived.expr.eval(&|name| {
+                                inputs
+                                    .iter()
+                                    .find(|(n, _)| *n == name)
+                                    .and_then(|(_, x)| *x)
+                            })
+                        }
+                        None => record_number(record, &f.column)?,
                     };
                     f.encode(x, slot);
                 }
@@ -234,6 +223,21 @@ impl FittedTransform {
             offset += width;
         }
         Ok(out)
+    }
+}
+
+/// A record's numeric field: a missing key or `null` is missing; anything but a number
+/// is a usage error naming the field.
+fn record_number(
+    record: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+) -> Result<Option<f64>> {
+    match record.get(name).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| Error::usage(format!("field `{name}`: expected a number, got {v}"))),
     }
 }
 
