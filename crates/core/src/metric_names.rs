@@ -27,9 +27,15 @@ pub const DRIFTED_FEATURES_RATIO: &str = "kiln_drifted_features_ratio";
 pub const PREDICTION_LOG_ROWS_TOTAL: &str = "kiln_prediction_log_rows_total";
 pub const UNAUTHENTICATED_REQUESTS_TOTAL: &str = "kiln_unauthenticated_requests_total";
 pub const CLIENT_TIMEOUTS_TOTAL: &str = "kiln_client_timeouts_total";
+/// Request rows whose looked-up features were found (`hit`) or not (`miss`) by key.
+pub const FEATURE_LOOKUPS_TOTAL: &str = "kiln_feature_lookups_total";
+pub const FEATURE_TABLE_ROWS: &str = "kiln_feature_table_rows";
+/// When the serving version of the feature table was loaded (Unix seconds).
+pub const FEATURE_TABLE_LOADED: &str = "kiln_feature_table_loaded_timestamp_seconds";
+pub const FEATURE_TABLE_REFRESH_ERRORS_TOTAL: &str = "kiln_feature_table_refresh_errors_total";
 
 /// Every name above.
-pub const ALL: [&str; 20] = [
+pub const ALL: [&str; 24] = [
     REQUEST_PREPROCESS_SECONDS,
     REQUEST_PREDICT_SECONDS,
     REQUEST_POSTPROCESS_SECONDS,
@@ -50,4 +56,8 @@ pub const ALL: [&str; 20] = [
     PREDICTION_LOG_ROWS_TOTAL,
     UNAUTHENTICATED_REQUESTS_TOTAL,
     CLIENT_TIMEOUTS_TOTAL,
+    FEATURE_LOOKUPS_TOTAL,
+    FEATURE_TABLE_ROWS,
+    FEATURE_TABLE_LOADED,
+    FEATURE_TABLE_REFRESH_ERRORS_TOTAL,
 ];

@@ -185,6 +185,19 @@ impl ObjectRef {
         Ok(meta.size)
     }
 
+    /// What identifies the object's current version without reading it: the store's
+    /// ETag, else its size and modification time (a local file's ETag is made of both).
+    pub async fn version(&self) -> Result<String> {
+        let meta = self
+            .store
+            .head(&self.path)
+            .await
+            .map_err(|e| Error::from_store(&self.uri, e))?;
+        Ok(meta
+            .e_tag
+            .unwrap_or_else(|| format!("{}@{}", meta.size, meta.last_modified.timestamp_micros())))
+    }
+
     /// The backend and path, for readers that take them directly (Parquet).
     pub fn parts(&self) -> (Arc<dyn ObjectStore>, Path) {
         (Arc::clone(&self.store), self.path.clone())

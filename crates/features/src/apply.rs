@@ -5,7 +5,7 @@ use arrow::array::Array;
 use arrow::record_batch::RecordBatch;
 
 use kiln_core::error::{Error, Result};
-use kiln_core::spec::DerivedSpec;
+use kiln_core::spec::{DerivedSpec, LookupSpec};
 use kiln_stats::profile::{category_key, numeric_values};
 
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,10 @@ pub struct FittedTransform {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub derived: Vec<DerivedSpec>,
     pub features: Vec<Feature>,
+    /// Inputs a served request may leave out: the model server looks them up by the
+    /// entity key in a feature table (`transform.lookup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<LookupSpec>,
     /// Names of the output columns, in order (derived; written for readers of the file).
     pub output_names: Vec<String>,
 }
@@ -42,7 +46,11 @@ impl FeatureMatrix {
 }
 
 impl FittedTransform {
-    pub(crate) fn new(derived: Vec<DerivedSpec>, features: Vec<Feature>) -> Self {
+    pub(crate) fn new(
+        derived: Vec<DerivedSpec>,
+        features: Vec<Feature>,
+        lookup: Option<LookupSpec>,
+    ) -> Self {
         let output_names = features
             .iter()
             .flat_map(|f| match f {
@@ -54,6 +62,7 @@ impl FittedTransform {
             format_version: TRANSFORM_FORMAT,
             derived,
             features,
+            lookup,
             output_names,
         }
     }
@@ -64,7 +73,8 @@ impl FittedTransform {
     }
 
     /// The raw input columns the transform reads: each feature's column, or for a
-    /// derived column the columns its expression reads.
+    /// derived column the columns its expression reads; then the lookup's entity key,
+    /// which a served request carries to find the looked-up columns.
     pub fn input_columns(&self) -> Vec<&str> {
         let mut columns = Vec::new();
         for feature in &self.features {
@@ -77,6 +87,11 @@ impl FittedTransform {
                     columns.push(input);
                 }
             }
+        }
+        if let Some(lookup) = &self.lookup
+            && !columns.contains(&lookup.key.as_str())
+        {
+            columns.push(&lookup.key);
         }
         columns
     }
@@ -99,8 +114,12 @@ impl FittedTransform {
                 c.build_index();
             }
         }
-        let expected = FittedTransform::new(transform.derived.clone(), transform.features.clone())
-            .output_names;
+        let expected = FittedTransform::new(
+            transform.derived.clone(),
+            transform.features.clone(),
+            transform.lookup.clone(),
+        )
+        .output_names;
         if transform.output_names != expected {
             return Err(Error::Invalid(format!(
                 "{uri}: output_names do not match the features (file edited by hand?)"

@@ -24,6 +24,7 @@ pub struct TransformFitter {
     )>,
     order: Vec<(bool, usize)>,
     derived: Vec<kiln_core::spec::DerivedSpec>,
+    lookup: Option<kiln_core::spec::LookupSpec>,
 }
 
 impl TransformFitter {
@@ -113,6 +114,7 @@ impl TransformFitter {
             categorical,
             order,
             derived: spec.derived.clone(),
+            lookup: spec.lookup.clone(),
         })
     }
 
@@ -192,7 +194,7 @@ impl TransformFitter {
                 }
             })
             .collect();
-        Ok(FittedTransform::new(self.derived, features))
+        Ok(FittedTransform::new(self.derived, features, self.lookup))
     }
 }
 

@@ -99,6 +99,7 @@ fn spec() -> TransformSpec {
             encoding: CategoricalEncoding::OneHot,
             missing: MissingCategory::Separate,
         }],
+        lookup: None,
     }
 }
 

@@ -10,6 +10,7 @@
 //! | `train.parquet`, `test.parquet` | typed columns under their original names, label 0/1, `row_id`, `event_timestamp` |
 //! | `transform.json` | the feature transform fitted on train ([`kiln_features`]) |
 //! | `profile.json` | per-column statistics of both splits, the reference for drift |
+//! | `features.parquet` | with `transform.lookup`: each entity key's latest looked-up columns, the model server's feature table |
 //! | `manifest.json` | inputs and outputs with sha256, spec fingerprint, version; written last |
 //!
 //! Everything streams: memory depends on the batch size and the number of distinct
@@ -18,6 +19,7 @@
 
 mod query;
 mod rows;
+mod snapshot;
 
 use chrono::Utc;
 use futures::future::BoxFuture;
@@ -53,7 +55,7 @@ pub const SPEC_SECTIONS: &[&str] = &[
     "event_time",
 ];
 /// Output file names (kiln_core::contracts::prepare, where the other steps read them).
-pub use kiln_core::contracts::prepare::{PROFILE, TEST, TRAIN, TRANSFORM};
+pub use kiln_core::contracts::prepare::{FEATURES, PROFILE, TEST, TRAIN, TRANSFORM};
 
 const BATCH_ROWS: usize = 8192;
 
@@ -192,6 +194,13 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
         test: test_profile.finish(),
     };
     writer.put_json(PROFILE, &profiles).await?;
+    if let Some(lookup) = &spec.transform.lookup {
+        let table =
+            snapshot::write_feature_table(&writer, lookup, query::memory_limit(ctx.memory_limit))
+                .await?;
+        tracing::info!(keys = table.rows, "feature table written");
+        writer.record(FEATURES, table.hash);
+    }
 
     let positive_share = |profile: &TableProfile| {
         profile

@@ -120,7 +120,7 @@ fn machine_memory() -> Option<u64> {
 /// entity/events join) must fit the limit. Sort-merge joins would spill too, but
 /// DataFusion 55's fail on a filtered outer join over non-nullable columns (the
 /// point-in-time pattern), apache/datafusion#21197.
-fn session(memory_limit: u64) -> Result<SessionContext> {
+pub(crate) fn session(memory_limit: u64) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit as usize)))
         .with_disk_manager_builder(
@@ -306,7 +306,7 @@ fn spec_error(loaded: &LoadedSpec, field: &str, e: DataFusionError) -> Error {
 
 /// A failure while the query runs: the store's (so that an unreachable S3 is 75 and a
 /// missing file 2), the memory limit's, or the data's.
-fn query_error(what: &str, e: DataFusionError) -> Error {
+pub(crate) fn query_error(what: &str, e: DataFusionError) -> Error {
     let root = e.find_root();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(root);
     while let Some(err) = source {

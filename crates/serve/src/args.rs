@@ -143,6 +143,14 @@ pub struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM.
     #[arg(long, default_value_t = 20.0, value_name = "S")]
     pub shutdown_grace: f64,
+    /// The feature table (Parquet: the key and the looked-up columns, one row per key;
+    /// prepare's `features.parquet`) for a model whose transform looks features up by
+    /// key: a request may then leave those columns out.
+    #[arg(long, env = "KILN_FEATURE_TABLE", value_name = "URI")]
+    pub feature_table: Option<String>,
+    /// How often to check the feature table for a new version (seconds; 0: never).
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    pub feature_refresh: f64,
 }
 
 impl ServeArgs {
@@ -159,6 +167,7 @@ impl ServeArgs {
                 max_request_rows: self.max_request_rows,
                 bundle_sha256: self.bundle_sha256.clone(),
                 verify_with: self.verify_with.clone(),
+                feature_table: self.feature_table.clone(),
             },
             http: self.http,
             grpc: (!self.no_grpc).then_some(self.grpc),
@@ -215,6 +224,7 @@ impl ServeArgs {
                 }),
             }),
             shutdown_grace: seconds(self.shutdown_grace),
+            feature_refresh: (self.feature_refresh > 0.0).then(|| seconds(self.feature_refresh)),
         }
     }
 }

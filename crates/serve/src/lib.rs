@@ -20,6 +20,8 @@
 //!   in bytes, optional TLS (re-read on rotation, optional client certificates) and
 //!   bearer tokens ([`auth`]). A listener off loopback with neither TLS nor tokens is
 //!   refused unless the operator says `--insecure` (a mesh sidecar terminates mTLS).
+//! - Takes the features a request cannot carry (an entity's history aggregates) from
+//!   a feature table by the entity's key ([`lookup`]), refreshed while serving.
 //! - Logs predictions as Parquet to the object store, off the request path ([`predlog`]).
 //! - On SIGTERM stops accepting, finishes in-flight requests within the grace period,
 //!   closes whatever connection is still open when it ends, flushes the prediction log
@@ -32,6 +34,7 @@ pub mod error;
 pub mod grpc;
 pub mod http;
 pub mod inputs;
+pub mod lookup;
 pub mod metrics;
 pub mod model;
 pub mod monitor;
@@ -77,6 +80,8 @@ pub struct ServeOptions {
     pub log: Option<LogOptions>,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_grace: Duration,
+    /// How often the feature table's version is checked (`None`: never).
+    pub feature_refresh: Option<Duration>,
 }
 
 /// Who may call the inference listeners.
@@ -274,6 +279,14 @@ pub async fn serve(
         [http_tls.clone(), grpc_tls.clone()],
         tokens.clone(),
     ));
+    let features = model.inputs.lookup.as_ref().and_then(|l| l.store.clone());
+    let feature_refresh = features.map(|store| {
+        store.attach(metrics.clone());
+        match options.feature_refresh {
+            Some(every) => tokio::spawn(store.refresh_every(every)),
+            None => tokio::spawn(std::future::pending()),
+        }
+    });
     drop(state);
 
     tokio::select! {
@@ -316,6 +329,9 @@ pub async fn serve(
     admin_task.abort();
     let _ = admin_task.await;
     reloader.abort();
+    if let Some(task) = feature_refresh {
+        task.abort();
+    }
     if drained {
         // Every connection is gone, and with them the engine's senders: the scoring
         // threads end. After a cut, a lingering connection may still hold one, so the
@@ -423,6 +439,7 @@ mod tests {
                 max_request_rows: 10_000,
                 bundle_sha256: None,
                 verify_with: None,
+                feature_table: None,
             },
             http: loopback(0),
             grpc: None,
@@ -448,6 +465,7 @@ mod tests {
             },
             log: None,
             shutdown_grace: grace,
+            feature_refresh: None,
         };
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
         let (_stop, stop_rx) = tokio::sync::oneshot::channel();

@@ -6,8 +6,8 @@
 
 use kiln_core::metric_names as names;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Latency buckets in seconds; 0.3 s is the latency SLO's threshold.
@@ -39,6 +39,10 @@ pub struct Metrics {
     pub log_rows: IntCounterVec,
     pub unauthenticated: IntCounterVec,
     pub timeouts: IntCounterVec,
+    pub feature_lookups: IntCounterVec,
+    pub feature_table_rows: IntGauge,
+    pub feature_table_loaded: Gauge,
+    pub feature_table_refresh_errors: IntCounter,
 }
 
 fn histogram(name: &str, help: &str, model: &str, buckets: &[f64]) -> Histogram {
@@ -187,6 +191,29 @@ impl Metrics {
                 &["stage"],
             )
             .expect("valid counter options"),
+            feature_lookups: IntCounterVec::new(
+                labelled(
+                    names::FEATURE_LOOKUPS_TOTAL,
+                    "Request rows whose looked-up features were found by key in the feature table (hit) or not (miss: imputed)",
+                ),
+                &["result"],
+            )
+            .expect("valid counter options"),
+            feature_table_rows: IntGauge::with_opts(labelled(
+                names::FEATURE_TABLE_ROWS,
+                "Keys in the serving version of the feature table",
+            ))
+            .expect("valid gauge options"),
+            feature_table_loaded: Gauge::with_opts(labelled(
+                names::FEATURE_TABLE_LOADED,
+                "When the serving version of the feature table was loaded (Unix seconds)",
+            ))
+            .expect("valid gauge options"),
+            feature_table_refresh_errors: IntCounter::with_opts(labelled(
+                names::FEATURE_TABLE_REFRESH_ERRORS_TOTAL,
+                "Feature table refreshes that failed (the loaded version kept serving)",
+            ))
+            .expect("valid counter options"),
         };
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(m.preprocess.clone()),
@@ -209,6 +236,10 @@ impl Metrics {
             Box::new(m.log_rows.clone()),
             Box::new(m.unauthenticated.clone()),
             Box::new(m.timeouts.clone()),
+            Box::new(m.feature_lookups.clone()),
+            Box::new(m.feature_table_rows.clone()),
+            Box::new(m.feature_table_loaded.clone()),
+            Box::new(m.feature_table_refresh_errors.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
         for collector in collectors {

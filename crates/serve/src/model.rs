@@ -16,6 +16,7 @@ use kiln_registry::{ModelReference, resolve};
 use kiln_stats::profile::{ColumnStats, TableProfile};
 
 use crate::inputs::{InputColumn, InputSchema};
+use crate::lookup::{FeatureStore, Lookup};
 
 /// What a scored batch gives back, row by row.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +61,8 @@ pub struct ModelSource {
     pub bundle_sha256: Option<String>,
     /// A public key (`--verify-with`): the bundle's OMS signature must verify with it.
     pub verify_with: Option<String>,
+    /// The feature table (`--feature-table`) for a model with `transform.lookup`.
+    pub feature_table: Option<String>,
 }
 
 impl ServedModel {
@@ -116,6 +119,8 @@ impl ServedModel {
         }
         let reference: TableProfile = resolved.bundle.get_json(REFERENCE_PROFILE).await?;
         let columns = input_columns(&bundle);
+        let mut inputs = InputSchema::new(columns, source.max_request_rows);
+        inputs.lookup = lookup(&bundle.transform, &inputs, source.feature_table.as_deref()).await?;
         let name = source
             .name
             .clone()
@@ -130,7 +135,7 @@ impl ServedModel {
             version,
             bundle_sha256,
             source: resolved.description,
-            inputs: InputSchema::new(columns, source.max_request_rows),
+            inputs,
             transform: bundle.transform,
             layout: bundle.layout,
             policy: bundle.policy,
@@ -205,6 +210,67 @@ fn input_columns(bundle: &ModelBundle<CpuBackend>) -> Vec<InputColumn> {
             InputColumn { name, dtype }
         })
         .collect()
+}
+
+/// The model's lookup (`transform.lookup`) with its feature table loaded, if given.
+async fn lookup(
+    transform: &FittedTransform,
+    inputs: &InputSchema,
+    table: Option<&str>,
+) -> Result<Option<Lookup>> {
+    let Some(spec) = &transform.lookup else {
+        return match table {
+            Some(uri) => Err(Error::usage(format!(
+                "--feature-table {uri}: the model looks nothing up (its transform has no lookup)"
+            ))),
+            None => Ok(None),
+        };
+    };
+    let index = |name: &str| {
+        inputs
+            .columns
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| Error::Invalid(format!("transform.lookup: `{name}` is not an input")))
+    };
+    let key = index(&spec.key)?;
+    let columns = spec
+        .columns
+        .iter()
+        .map(|c| index(c))
+        .collect::<Result<Vec<_>>>()?;
+    let store = match table {
+        Some(uri) => {
+            let types = columns
+                .iter()
+                .map(|&c| inputs.columns[c].arrow_type())
+                .collect();
+            let store =
+                FeatureStore::open(uri, spec.clone(), inputs.columns[key].arrow_type(), types)
+                    .await
+                    .map_err(|e| match e {
+                        Error::InputNotFound { uri } => {
+                            Error::usage(format!("--feature-table: no feature table at {uri}"))
+                        }
+                        other => other,
+                    })?;
+            Some(Arc::new(store))
+        }
+        None => {
+            tracing::warn!(
+                key = %spec.key,
+                columns = %spec.columns.join(", "),
+                "the model looks features up by key but no --feature-table was given: requests must carry them"
+            );
+            None
+        }
+    };
+    Ok(Some(Lookup {
+        key,
+        columns,
+        key_name: spec.key.clone(),
+        store,
+    }))
 }
 
 /// A shared handle.

@@ -261,6 +261,7 @@ mod monitoring;
 mod routing;
 mod servers;
 mod serving;
+pub mod tables;
 pub use containers::*;
 pub use faults::*;
 pub use http::*;

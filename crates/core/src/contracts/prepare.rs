@@ -12,3 +12,6 @@ pub const TEST: &str = "test.parquet";
 pub const TRANSFORM: &str = "transform.json";
 /// The training split's profile (the drift reference).
 pub const PROFILE: &str = "profile.json";
+/// The feature table (Parquet, written when the spec has `transform.lookup`): each entity
+/// key's latest row of the looked-up columns, which the model server serves requests from.
+pub const FEATURES: &str = "features.parquet";

@@ -18,6 +18,24 @@ pub struct TransformSpec {
     /// Categorical features, in output order after the numeric ones.
     #[serde(default)]
     pub categorical: Vec<CategoricalFeatureSpec>,
+    /// Features that need other rows (an entity's history) and so cannot come from one
+    /// request: the model server looks them up by the entity key in a feature table.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup: Option<LookupSpec>,
+}
+
+/// Features served from a feature table by entity key: prepare writes the table
+/// (`features.parquet`: each key's latest row), `kiln-serve --feature-table` loads and
+/// refreshes it, and a request that carries the key (and the request-time columns) gets
+/// these columns from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LookupSpec {
+    /// The entity key (an int or string schema column), e.g. `customer_id`.
+    pub key: String,
+    /// The schema columns looked up by the key, e.g. `[tx_count_90d, tx_sum_90d]`; each
+    /// is an input of a feature.
+    pub columns: Vec<String>,
 }
 
 /// A numeric feature: impute → clip → log1p → standardise, plus optional buckets and a

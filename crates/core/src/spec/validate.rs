@@ -162,6 +162,52 @@ impl PipelineSpec {
         Ok(())
     }
 
+    /// Lookup features: an int or string key, and schema columns that some feature (or
+    /// a derived column) reads, none of them the label or the key.
+    fn check_lookup(&self) -> Result<(), String> {
+        let Some(lookup) = &self.transform.lookup else {
+            return Ok(());
+        };
+        let key = self.need_column("transform.lookup.key", &lookup.key)?;
+        if !matches!(key.dtype, ColumnType::Int | ColumnType::String)
+            || key.name == self.label.column
+        {
+            return Err(format!(
+                "transform.lookup.key: `{}` must be an int or string column other than the label",
+                key.name
+            ));
+        }
+        if lookup.columns.is_empty() {
+            return Err("transform.lookup.columns: name at least one column".into());
+        }
+        let transform = &self.transform;
+        let read: Vec<&str> = transform
+            .numeric
+            .iter()
+            .map(|f| f.column.as_str())
+            .chain(transform.categorical.iter().map(|f| f.column.as_str()))
+            .chain(transform.derived.iter().flat_map(|d| d.expr.columns()))
+            .collect();
+        for (i, column) in lookup.columns.iter().enumerate() {
+            let field = format!("transform.lookup.columns[{i}]");
+            self.need_column(&field, column)?;
+            if column == &lookup.key || column == &self.label.column {
+                return Err(format!(
+                    "{field}: `{column}` is the key or the label, not a feature"
+                ));
+            }
+            if lookup.columns[..i].contains(column) {
+                return Err(format!("{field}: `{column}` is listed twice"));
+            }
+            if !read.contains(&column.as_str()) {
+                return Err(format!(
+                    "{field}: no feature reads `{column}` (list it under transform.numeric or transform.categorical)"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn need_column(&self, field: &str, name: &str) -> Result<&super::ColumnSpec, String> {
         self.column(name)
             .ok_or_else(|| format!("{field}: column `{name}` is not in `schema`"))
@@ -312,6 +358,7 @@ impl PipelineSpec {
             return Err("transform: name at least one feature".into());
         }
         self.check_derived()?;
+        self.check_lookup()?;
         let mut used = HashSet::new();
         for (i, feature) in self.transform.numeric.iter().enumerate() {
             let field = format!("transform.numeric[{i}]");
@@ -514,6 +561,7 @@ split: {{method: files}}
     #[test]
     fn valid_spec_passes() {
         spec_with("transform: {numeric: [{column: x}], categorical: [{column: c}]}").unwrap();
+        spec_with("transform: {numeric: [{column: x}], lookup: {key: c, columns: [x]}}").unwrap();
     }
 
     #[test]
@@ -556,6 +604,26 @@ split: {{method: files}}
                 "event_time.fixed",
             ),
             ("transform: {}", "transform: name at least one feature"),
+            (
+                "transform: {numeric: [{column: x}], lookup: {key: x, columns: [x]}}",
+                "transform.lookup.key: `x` must be an int or string column",
+            ),
+            (
+                "transform: {numeric: [{column: x}], lookup: {key: c, columns: []}}",
+                "transform.lookup.columns: name at least one column",
+            ),
+            (
+                "transform: {numeric: [{column: x}], lookup: {key: c, columns: [x, y]}}",
+                "transform.lookup.columns[1]: `y` is the key or the label",
+            ),
+            (
+                "transform: {categorical: [{column: c}], lookup: {key: c, columns: [x]}}",
+                "transform.lookup.columns[0]: no feature reads `x`",
+            ),
+            (
+                "transform: {numeric: [{column: x}], lookup: {key: c, columns: [x, x]}}",
+                "transform.lookup.columns[1]: `x` is listed twice",
+            ),
         ];
         for (extra, expected) in cases {
             let msg = message(extra);

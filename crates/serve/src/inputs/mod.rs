@@ -23,6 +23,7 @@ use kiln_core::spec::ColumnType;
 use serde_json::Value;
 
 use crate::error::ServeError;
+use crate::lookup::Lookup;
 use column::{ColumnBuilder, kind};
 pub use tensor::{Datatype, Tensor, TensorData};
 
@@ -44,7 +45,8 @@ impl InputColumn {
         }
     }
 
-    fn arrow_type(&self) -> DataType {
+    /// The Arrow type of its decoded column.
+    pub fn arrow_type(&self) -> DataType {
         match self.dtype {
             ColumnType::Int => DataType::Int64,
             ColumnType::Float => DataType::Float64,
@@ -61,6 +63,8 @@ pub struct InputSchema {
     pub arrow: SchemaRef,
     /// Most rows one request may carry.
     pub max_rows: usize,
+    /// Columns a request may leave out, looked up by key (`transform.lookup`).
+    pub lookup: Option<Lookup>,
 }
 
 impl InputSchema {
@@ -73,7 +77,21 @@ impl InputSchema {
             columns,
             arrow: Arc::new(Schema::new(fields)),
             max_rows,
+            lookup: None,
         }
+    }
+
+    /// Whether a request may leave input column `index` out.
+    fn looked_up(&self, index: usize) -> bool {
+        self.lookup.as_ref().is_some_and(|l| l.is_looked_up(index))
+    }
+
+    /// The looked-up columns, each with no row left out yet.
+    fn absent_rows(&self, rows: usize) -> Vec<(usize, Vec<bool>)> {
+        self.lookup
+            .as_ref()
+            .map(|l| l.columns.iter().map(|&c| (c, vec![false; rows])).collect())
+            .unwrap_or_default()
     }
 
     fn index_of(&self, name: &str) -> Option<usize> {
@@ -102,7 +120,8 @@ impl InputSchema {
     }
 
     /// V1: `instances` as records `{column: value}` (`null` for missing). Every column
-    /// must be present; an unknown key is an error.
+    /// must be present, except a looked-up one (then it comes from the feature table);
+    /// an unknown key is an error.
     pub fn from_records(&self, instances: &[Value]) -> Result<RecordBatch, ServeError> {
         self.check_rows(instances.len())?;
         let mut builders: Vec<ColumnBuilder> = self
@@ -110,6 +129,7 @@ impl InputSchema {
             .iter()
             .map(|c| ColumnBuilder::new(c.dtype, instances.len()))
             .collect();
+        let mut absent = self.absent_rows(instances.len());
         for (row, instance) in instances.iter().enumerate() {
             let Value::Object(record) = instance else {
                 return Err(ServeError::bad(format!(
@@ -125,22 +145,32 @@ impl InputSchema {
                     )));
                 }
             }
-            for (column, builder) in self.columns.iter().zip(&mut builders) {
-                let value = record.get(&column.name).ok_or_else(|| {
-                    ServeError::bad(format!(
-                        "instances[{row}]: missing column `{}` (send null for a missing value)",
-                        column.name
-                    ))
-                })?;
+            for (index, (column, builder)) in self.columns.iter().zip(&mut builders).enumerate() {
+                let value = match record.get(&column.name) {
+                    Some(value) => value,
+                    None if self.looked_up(index) => {
+                        if let Some((_, rows)) = absent.iter_mut().find(|(c, _)| *c == index) {
+                            rows[row] = true;
+                        }
+                        &Value::Null
+                    }
+                    None => {
+                        return Err(ServeError::bad(format!(
+                            "instances[{row}]: missing column `{}` (send null for a missing value)",
+                            column.name
+                        )));
+                    }
+                };
                 builder.push_json(value).map_err(|e| {
                     ServeError::bad(format!("instances[{row}].{}: {e}", column.name))
                 })?;
             }
         }
-        self.finish(builders)
+        self.finish(builders, &absent)
     }
 
-    /// V2 (REST and gRPC): one tensor per column, all of the same length.
+    /// V2 (REST and gRPC): one tensor per column, all of the same length; a looked-up
+    /// column's tensor may be left out (then it comes from the feature table).
     pub fn from_tensors(&self, tensors: Vec<Tensor>) -> Result<RecordBatch, ServeError> {
         let mut slots: Vec<Option<ColumnBuilder>> = vec![None; self.columns.len()];
         let mut rows: Option<(usize, String)> = None;
@@ -175,26 +205,50 @@ impl InputSchema {
             }
             slots[index] = Some(tensor.decode(column)?);
         }
+        let n = rows.as_ref().map_or(0, |(n, _)| *n);
+        let mut absent = self.absent_rows(n);
         let builders = slots
             .into_iter()
             .zip(&self.columns)
-            .map(|(slot, column)| {
-                slot.ok_or_else(|| {
-                    ServeError::bad(format!(
-                        "missing input `{}` (datatype {}, shape [-1])",
-                        column.name,
-                        column.v2_datatype()
-                    ))
-                })
+            .enumerate()
+            .map(|(index, (slot, column))| match slot {
+                Some(builder) => Ok(builder),
+                None if self.looked_up(index) && n > 0 => {
+                    if let Some((_, rows)) = absent.iter_mut().find(|(c, _)| *c == index) {
+                        rows.fill(true);
+                    }
+                    let mut builder = ColumnBuilder::new(column.dtype, n);
+                    for _ in 0..n {
+                        builder
+                            .push_json(&Value::Null)
+                            .map_err(|e| ServeError::Internal(e.to_string()))?;
+                    }
+                    Ok(builder)
+                }
+                None => Err(ServeError::bad(format!(
+                    "missing input `{}` (datatype {}, shape [-1])",
+                    column.name,
+                    column.v2_datatype()
+                ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.finish(builders)
+        self.finish(builders, &absent)
     }
 
-    fn finish(&self, builders: Vec<ColumnBuilder>) -> Result<RecordBatch, ServeError> {
+    /// The batch, with the rows a request left out of looked-up columns filled from
+    /// the feature table.
+    fn finish(
+        &self,
+        builders: Vec<ColumnBuilder>,
+        absent: &[(usize, Vec<bool>)],
+    ) -> Result<RecordBatch, ServeError> {
         let arrays: Vec<ArrayRef> = builders.into_iter().map(ColumnBuilder::finish).collect();
-        RecordBatch::try_new(self.arrow.clone(), arrays)
-            .map_err(|e| ServeError::Internal(format!("building the input batch: {e}")))
+        let batch = RecordBatch::try_new(self.arrow.clone(), arrays)
+            .map_err(|e| ServeError::Internal(format!("building the input batch: {e}")))?;
+        match &self.lookup {
+            Some(lookup) => lookup.fill(batch, absent),
+            None => Ok(batch),
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! overload and SIGTERM).
 
 mod harness;
+mod lookup;
 mod operations;
 mod protocols;
 mod security;
