@@ -31,7 +31,7 @@ enum Command {
         device: DeviceArg,
     },
     /// Prepare raw data: typed split tables, fitted transform, profile (as `kiln-prepare`).
-    Prepare(StepArgs),
+    Prepare(kiln_runtime::PrepareArgs),
     /// Check data with a Great Expectations suite and drift, in a run or on any table (as `kiln-validate`).
     Validate(kiln_validate::args::ValidateArgs),
     /// Search the train section's hyperparameters (the spec's `tune:` section) (as `kiln-tune`).
@@ -172,7 +172,11 @@ fn main() -> ExitCode {
                 write_stdout(&summary)
             }
             Command::Prepare(args) => {
-                let ctx = args.context().await?;
+                let ctx = kiln_prepare::reproduce::context(
+                    &args.step.options(),
+                    args.reproduce.as_deref(),
+                )
+                .await?;
                 kiln_cli::run_step("prepare", &ctx, Control::default())
                     .await
                     .map(drop)

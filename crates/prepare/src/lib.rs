@@ -17,7 +17,9 @@
 //! values, not on the row count. A query's joins, sorts and aggregates hold at most the
 //! memory limit (`--memory-limit`) and spill the rest to disk.
 
+pub mod delta;
 mod query;
+pub mod reproduce;
 mod rows;
 mod snapshot;
 
@@ -27,6 +29,7 @@ use futures::{StreamExt, TryStreamExt, stream::BoxStream};
 use kiln_core::context::StepContext;
 use kiln_core::csv_source::{CsvRead, TypedBatch, stream_csv};
 use kiln_core::driver::{Control, PipelineStep};
+use kiln_core::error::Context;
 use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
 use kiln_core::progress::Progress;
@@ -105,11 +108,17 @@ impl PipelineStep for Prepare {
         _control: &'a Control,
         step: Step,
     ) -> BoxFuture<'a, Result<StepOutcome>> {
-        Box::pin(step.run(move |writer| prepare(ctx, writer)))
+        // A Delta table is read at the version the plan pinned in the cache key.
+        let versions = query::delta_versions(&step.key.inputs);
+        Box::pin(step.run(move |writer| prepare(ctx, writer, versions)))
     }
 }
 
-async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, serde_json::Value)> {
+async fn prepare(
+    ctx: &StepContext,
+    writer: StepWriter,
+    versions: std::collections::BTreeMap<String, u64>,
+) -> Result<(StepWriter, serde_json::Value)> {
     let spec = &ctx.spec.spec;
     let fixed_time = match &spec.event_time {
         EventTimeSpec::IngestTime => Some(Utc::now().timestamp_micros()),
@@ -145,7 +154,10 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
         result = async {
             let mut batches = match source {
                 Some(source) => open_source(spec, source, uri).await?,
-                None => query::open_query(&ctx.spec, query::memory_limit(ctx.memory_limit)).await?,
+                None => {
+                    query::open_query(&ctx.spec, query::memory_limit(ctx.memory_limit), &versions)
+                        .await?
+                }
             };
             while let Some(batch) = batches.next().await {
                 let batch = batch?;
@@ -202,6 +214,28 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
         writer.record(FEATURES, table.hash);
     }
 
+    // The tables as new versions of Delta tables, after everything else succeeded.
+    let mut delta_versions = serde_json::Map::new();
+    if let Some(uri) = &spec.data.delta_output {
+        let root = ctx.spec.resolve(uri);
+        for (name, file) in [("train", TRAIN), ("test", TEST)] {
+            let table = format!("{}/{name}", root.trim_end_matches('/'));
+            let written = delta::overwrite(&table, &writer.object(file))
+                .await
+                .context(format!("data.delta_output: {table}"))?;
+            tracing::info!(
+                table,
+                version = written.version,
+                rows = written.rows,
+                "Delta version written"
+            );
+            delta_versions.insert(
+                name.to_string(),
+                serde_json::json!({"uri": table, "version": written.version, "file": written.file, "sha256": written.sha256}),
+            );
+        }
+    }
+
     let positive_share = |profile: &TableProfile| {
         profile
             .column(&spec.label.column)
@@ -228,7 +262,10 @@ async fn prepare(ctx: &StepContext, writer: StepWriter) -> Result<(StepWriter, s
         features = summary.features,
         "prepared"
     );
-    let summary = serde_json::to_value(&summary).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut summary = serde_json::to_value(&summary).map_err(|e| Error::Invalid(e.to_string()))?;
+    if !delta_versions.is_empty() {
+        summary["delta"] = serde_json::Value::Object(delta_versions);
+    }
     Ok((writer, summary))
 }
 
@@ -249,6 +286,9 @@ async fn open_source(
             };
             stream_csv(&object, read).await
         }
+        DataFormat::Delta => Err(Error::usage(format!(
+            "{uri}: a Delta table is read through data.tables and data.query"
+        ))),
         DataFormat::Parquet => {
             let (_, batches) = read_parquet(&object, BATCH_ROWS).await?;
             let columns = spec.schema.clone();

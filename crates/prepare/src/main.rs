@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kiln_core::driver::Control;
-use kiln_runtime::{LogArgs, StepArgs, main_with};
+use kiln_runtime::{LogArgs, PrepareArgs, main_with};
 
 /// Prepare raw data for training: typed columns, filters, 0/1 label, train/test split,
 /// a feature transform fitted on train, and a profile of every column.
@@ -17,7 +17,7 @@ use kiln_runtime::{LogArgs, StepArgs, main_with};
 #[command(name = "kiln-prepare", version)]
 struct Cli {
     #[command(flatten)]
-    step: StepArgs,
+    prepare: PrepareArgs,
     #[command(flatten)]
     log: LogArgs,
 }
@@ -25,7 +25,9 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     main_with(&cli.log, || async {
-        let ctx = cli.step.context().await?;
+        let args = &cli.prepare;
+        let ctx = kiln_prepare::reproduce::context(&args.step.options(), args.reproduce.as_deref())
+            .await?;
         kiln_runtime::driver(Control::default())
             .run(&kiln_prepare::Prepare, &ctx)
             .await

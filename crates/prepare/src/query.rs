@@ -6,9 +6,16 @@
 //! The result streams out as typed batches of the spec's schema, so row filters, the
 //! split and the transform apply to it exactly as they do to a file.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
@@ -18,11 +25,14 @@ use datafusion::prelude::{
 };
 use futures::{StreamExt, stream::BoxStream};
 use kiln_core::csv_source::TypedBatch;
+use kiln_core::error::Context;
 use kiln_core::manifest::InputRecord;
 use kiln_core::spec::{DataFormat, LoadedSpec, TableSpec};
 use kiln_core::store::{ArtifactStore, ObjectRef};
 use kiln_core::table::{conform_batch, raw_schema};
 use kiln_core::{Error, Result};
+
+use crate::delta;
 
 /// What the query's rows are called in messages (`data.query:12: ...`).
 pub const QUERY_SOURCE: &str = "data.query";
@@ -42,7 +52,9 @@ fn locate(loaded: &LoadedSpec, table: &TableSpec) -> Result<TableLocation> {
     let uri = loaded.resolve(&table.uri);
     let object = ObjectRef::parse(&uri)?;
     let (mut url, root) = object.urls();
-    let folder = uri.ends_with('/')
+    let format = table.format_or(loaded.spec.data.format);
+    let folder = format == DataFormat::Delta
+        || uri.ends_with('/')
         || (root == "file://" && std::path::Path::new(url.trim_start_matches("file://")).is_dir());
     if folder && !url.ends_with('/') {
         url.push('/');
@@ -52,7 +64,7 @@ fn locate(loaded: &LoadedSpec, table: &TableSpec) -> Result<TableLocation> {
         root,
         object,
         folder,
-        format: table.format_or(loaded.spec.data.format),
+        format,
     })
 }
 
@@ -62,6 +74,10 @@ pub async fn table_inputs(loaded: &LoadedSpec) -> Result<Vec<InputRecord>> {
     let mut inputs = Vec::new();
     for (name, table) in &loaded.spec.data.tables {
         let location = locate(loaded, table)?;
+        if location.format == DataFormat::Delta {
+            inputs.extend(delta_inputs(name, table, &location).await?);
+            continue;
+        }
         if !location.folder {
             inputs.push(InputRecord::of(format!("tables.{name}"), &location.object).await?);
             continue;
@@ -86,6 +102,43 @@ pub async fn table_inputs(loaded: &LoadedSpec) -> Result<Vec<InputRecord>> {
         }
     }
     Ok(inputs)
+}
+
+/// A Delta table's inputs: the commit of the version read, named `tables.<name>@<version>`
+/// (which pins the version; [`delta_versions`] reads it back), then every data file of
+/// that version, hashed as files are.
+async fn delta_inputs(
+    name: &str,
+    table: &TableSpec,
+    location: &TableLocation,
+) -> Result<Vec<InputRecord>> {
+    let store = ArtifactStore::open(location.object.uri())?;
+    let snapshot = delta::snapshot(&store, table.version)
+        .await
+        .context(format!("data.tables.{name}"))?;
+    let mut inputs = vec![
+        InputRecord::of(
+            format!("tables.{name}@{}", snapshot.version),
+            &store.object(&delta::log::commit_file(snapshot.version)),
+        )
+        .await?,
+    ];
+    for file in &snapshot.files {
+        let object = store.object(&file.path);
+        inputs.push(InputRecord::of(format!("tables.{name}/{}", file.path), &object).await?);
+    }
+    Ok(inputs)
+}
+
+/// The Delta versions a plan pinned (`tables.<name>@<version>` inputs), by table name.
+pub fn delta_versions(inputs: &[InputRecord]) -> BTreeMap<String, u64> {
+    inputs
+        .iter()
+        .filter_map(|input| {
+            let (table, version) = input.name.strip_prefix("tables.")?.rsplit_once('@')?;
+            Some((table.to_string(), version.parse().ok()?))
+        })
+        .collect()
 }
 
 /// The memory pool's size: the limit given, else half of the machine's memory (or of
@@ -139,9 +192,12 @@ pub(crate) fn session(memory_limit: u64) -> Result<SessionContext> {
 
 /// Registers every table and runs the query; its rows stream out conformed to the
 /// spec's schema (a missing column or one that cannot be cast is an error naming it).
+/// A Delta table is read at the version the plan pinned (`versions`), so the rows are
+/// those the manifest names even if the table moved on since.
 pub async fn open_query(
     loaded: &LoadedSpec,
     memory_limit: u64,
+    versions: &BTreeMap<String, u64>,
 ) -> Result<BoxStream<'static, Result<TypedBatch>>> {
     let spec = &loaded.spec;
     let Some(query) = &spec.data.query else {
@@ -149,7 +205,7 @@ pub async fn open_query(
     };
     let ctx = session(memory_limit)?;
     for (name, table) in &spec.data.tables {
-        register(&ctx, loaded, name, table).await?;
+        register(&ctx, loaded, name, table, versions.get(name).copied()).await?;
     }
     let frame = ctx
         .sql(query)
@@ -201,11 +257,15 @@ async fn register(
     loaded: &LoadedSpec,
     name: &str,
     table: &TableSpec,
+    version: Option<u64>,
 ) -> Result<()> {
     let location = locate(loaded, table)?;
     let root = url::Url::parse(&location.root)
         .map_err(|e| Error::usage(format!("data.tables.{name}.uri: {e}")))?;
     ctx.register_object_store(&root, location.object.parts().0);
+    if location.format == DataFormat::Delta {
+        return register_delta(ctx, name, &location, version.or(table.version)).await;
+    }
     // A folder reads the files with the format's extension; a single file whatever its name.
     let extension = if location.folder {
         location.format.extension()
@@ -239,6 +299,7 @@ async fn register(
             }
             ctx.register_csv(name, &location.url, options).await
         }
+        DataFormat::Delta => unreachable!("registered above"),
     };
     registered.map_err(|e| match e.find_root() {
         DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) => {
@@ -246,6 +307,49 @@ async fn register(
         }
         _ => spec_error(loaded, &field, e),
     })
+}
+
+/// A Delta table at a version: exactly that version's data files (not every file in
+/// the folder, which holds removed ones too), with the schema its log declares.
+async fn register_delta(
+    ctx: &SessionContext,
+    name: &str,
+    location: &TableLocation,
+    version: Option<u64>,
+) -> Result<()> {
+    let field = format!("data.tables.{name}");
+    let store = ArtifactStore::open(location.object.uri())?;
+    let snapshot = delta::snapshot(&store, version)
+        .await
+        .context(field.clone())?;
+    let schema = delta::schema::to_arrow(&snapshot.metadata.schema_string)
+        .map_err(|e| Error::usage(format!("{field} ({}): {e}", location.object.uri())))?;
+    let schema = Arc::new(schema);
+    let provider: Arc<dyn TableProvider> = if snapshot.files.is_empty() {
+        Arc::new(MemTable::try_new(schema, vec![vec![]]).map_err(|e| query_error(&field, e))?)
+    } else {
+        let urls = snapshot
+            .files
+            .iter()
+            .map(|file| ListingTableUrl::parse(format!("{}{}", location.url, file.path)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| query_error(&field, e))?;
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(schema);
+        Arc::new(ListingTable::try_new(config).map_err(|e| query_error(&field, e))?)
+    };
+    tracing::info!(
+        table = name,
+        version = snapshot.version,
+        files = snapshot.files.len(),
+        "Delta table"
+    );
+    ctx.register_table(name, provider)
+        .map(drop)
+        .map_err(|e| query_error(&field, e))
 }
 
 /// A regular expression matching exactly the CSV options' null values.

@@ -322,18 +322,6 @@ fn the_feature_table_holds_each_keys_latest_row() {
     );
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// The output's sha256 in a manifest.
 fn output_sha(manifest: &Path, name: &str) -> String {
     let manifest: serde_json::Value =
@@ -356,7 +344,7 @@ fn tables_on_s3_give_the_same_tables_as_on_disk() {
 
     // The same files and spec in a bucket of a real S3-protocol server.
     let server = kiln_testkit::S3Server::start(&["kiln"]);
-    copy_tree(data.dir.path(), &server.root.path().join("kiln/data"));
+    kiln_testkit::copy_tree(data.dir.path(), &server.root.path().join("kiln/data"));
     let out = run(Command::new(env!("CARGO_BIN_EXE_kiln-prepare"))
         .args(["--spec", "s3://kiln/data/spec.yaml"])
         .args(["--run", "s3://kiln/runs/r1"])

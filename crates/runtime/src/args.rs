@@ -68,6 +68,18 @@ impl StepArgs {
     }
 }
 
+/// prepare's flags: every step's, and `--reproduce`.
+#[derive(Debug, Clone, Args)]
+pub struct PrepareArgs {
+    #[command(flatten)]
+    pub step: StepArgs,
+    /// Reproduce an earlier run's prepare outputs byte for byte (RUN: its run root):
+    /// each Delta table is read at the version that run read, and any other input that
+    /// changed since is refused.
+    #[arg(long, value_name = "RUN")]
+    pub reproduce: Option<String>,
+}
+
 /// The step flags of a command that also has a standalone mode (`--predictions FILE`):
 /// `--spec` is optional, and the command must define a `predictions` argument.
 #[derive(Debug, Clone, Args)]

@@ -14,7 +14,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use args::{LogArgs, LogFormat, OptionalStepArgs, PredictionsArgs, ReportOutput, StepArgs};
+pub use args::{
+    LogArgs, LogFormat, OptionalStepArgs, PredictionsArgs, PrepareArgs, ReportOutput, StepArgs,
+};
 
 /// The driver every Kiln binary runs steps with: MLflow tracking (when
 /// `MLFLOW_TRACKING_URI` is set) and OpenLineage (when `OPENLINEAGE_URL` or a file

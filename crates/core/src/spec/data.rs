@@ -29,6 +29,11 @@ pub struct DataSpec {
     /// functions. Its result must have every column of `schema`, under its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
+    /// Also write prepare's train and test tables as Delta tables `<uri>/train` and
+    /// `<uri>/test` (local or `s3://`): each run that prepares is one new version of
+    /// each (an overwrite), which any Delta reader can read and time-travel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_output: Option<String>,
 }
 
 /// The file format of a source.
@@ -38,6 +43,8 @@ pub enum DataFormat {
     #[default]
     Csv,
     Parquet,
+    /// A Delta table (a folder with `_delta_log/`): `data.tables` only.
+    Delta,
 }
 
 impl DataFormat {
@@ -45,7 +52,7 @@ impl DataFormat {
     pub fn extension(self) -> &'static str {
         match self {
             DataFormat::Csv => ".csv",
-            DataFormat::Parquet => ".parquet",
+            DataFormat::Parquet | DataFormat::Delta => ".parquet",
         }
     }
 }
@@ -58,9 +65,14 @@ pub struct TableSpec {
     /// directory): plain path, `file://`, `s3://bucket/key`, `memory://name/key`. In a
     /// folder, only files with the format's extension (`.csv`, `.parquet`) are read.
     pub uri: String,
-    /// `csv` or `parquet`; by default from the file name's extension, else `data.format`.
+    /// `csv`, `parquet` or `delta`; by default from the file name's extension, else
+    /// `data.format`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<DataFormat>,
+    /// Delta only: read the table as of this version (default: its latest). The
+    /// manifest records the version read either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
     /// Hive partition columns of a folder (`day=2024-01-01/region=eu/part-0.parquet`),
     /// in path order. They are read as strings; cast them in the query.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

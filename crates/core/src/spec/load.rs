@@ -213,7 +213,7 @@ transform:
             let text = MINIMAL.replace("  format: csv\n  sources:\n    - uri: data.csv\n", data);
             LoadedSpec::from_text(&text, "spec.yaml", &[]).map_err(|e| e.to_string())
         };
-        let good = "  tables: {events: {uri: ev/, partitions: [day]}, users: {uri: u.csv}}\n  query: SELECT 1\n";
+        let good = "  tables: {events: {uri: ev/, partitions: [day]}, users: {uri: u.csv}, lake: {uri: lake/t, format: delta, version: 2}}\n  query: SELECT 1\n";
         let loaded = with(good).unwrap();
         let tables = &loaded.spec.data.tables;
         assert_eq!(
@@ -250,6 +250,18 @@ transform:
                 "data.query: empty query",
             ),
             ("  format: csv\n", "data.sources: name at least one file"),
+            (
+                "  tables: {u: {uri: lake/u, format: delta, partitions: [day]}}\n  query: SELECT 1\n",
+                "data.tables.u.partitions: a Delta table's partitions come from its log",
+            ),
+            (
+                "  tables: {u: {uri: u.parquet, version: 3}}\n  query: SELECT 1\n",
+                "data.tables.u.version: only a Delta table has versions",
+            ),
+            (
+                "  format: delta\n  sources: [{uri: lake/u}]\n",
+                "data.format: a Delta table is read through data.tables",
+            ),
         ];
         for (data, expected) in cases {
             let err = with(data).unwrap_err();

@@ -80,6 +80,19 @@ impl PipelineSpec {
     /// `data.tables` and `data.query` go together, and replace `data.sources`.
     fn check_query(&self) -> Result<(), String> {
         let data = &self.data;
+        if data.format == DataFormat::Delta && !data.sources.is_empty() {
+            return Err(
+                "data.format: a Delta table is read through data.tables and data.query, not data.sources"
+                    .into(),
+            );
+        }
+        if data
+            .delta_output
+            .as_deref()
+            .is_some_and(|u| u.trim().is_empty())
+        {
+            return Err("data.delta_output: empty".into());
+        }
         let Some(query) = &data.query else {
             if let Some(name) = data.tables.keys().next() {
                 return Err(format!(
@@ -115,9 +128,19 @@ impl PipelineSpec {
                 return Err(format!("data.tables.{name}.uri: empty"));
             }
             let format = table.format_or(data.format);
-            if format == DataFormat::Parquet && !table.schema.is_empty() {
+            if format != DataFormat::Csv && !table.schema.is_empty() {
                 return Err(format!(
                     "data.tables.{name}.schema: only for CSV tables (Parquet files carry their types)"
+                ));
+            }
+            if format == DataFormat::Delta && !table.partitions.is_empty() {
+                return Err(format!(
+                    "data.tables.{name}.partitions: a Delta table's partitions come from its log"
+                ));
+            }
+            if format != DataFormat::Delta && table.version.is_some() {
+                return Err(format!(
+                    "data.tables.{name}.version: only a Delta table has versions"
                 ));
             }
             if let Some(column) = table
