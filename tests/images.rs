@@ -64,21 +64,10 @@ fn step_container(step: &str, work: &Path, network: &str, env: &[(&str, String)]
 fn outputs(run_dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut all = BTreeMap::new();
     for step in steps() {
-        let Ok(bytes) = std::fs::read(run_dir.join(step).join("manifest.json")) else {
+        let Some(files) = kiln_testkit::manifest_outputs(&run_dir.join(step).join("manifest.json"))
+        else {
             continue;
         };
-        let manifest: Value = serde_json::from_slice(&bytes).expect("manifest JSON");
-        let files: BTreeMap<String, String> = manifest["outputs"]
-            .as_array()
-            .expect("outputs")
-            .iter()
-            .map(|o| {
-                (
-                    o["path"].as_str().expect("path").to_string(),
-                    o["sha256"].as_str().expect("sha256").to_string(),
-                )
-            })
-            .collect();
         all.insert(step.to_string(), files);
     }
     all

@@ -5,47 +5,24 @@
 //! outputs byte for byte after the source table moved on.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use kiln_testkit::tables::{ChurnData, QUERY};
-use kiln_testkit::{python, run, stderr, stdout};
-
-/// Runs a Python script in the test venv with the dataset's folder as argv[1].
-fn python_in(data: &ChurnData, script: &str, args: &[&str]) -> String {
-    let out = run(Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .arg(data.dir.path())
-        .args(args));
-    assert!(out.status.success(), "python failed: {}", stderr(&out));
-    stdout(&out)
-}
-
-fn prepare(data: &ChurnData, run_dir: &str, extra: &[&str]) -> Output {
-    run(Command::new(env!("CARGO_BIN_EXE_kiln-prepare"))
-        .arg("--spec")
-        .arg(data.path("spec.yaml"))
-        .arg("--run")
-        .arg(data.path(run_dir))
-        .args(extra))
-}
+use kiln_testkit::stderr;
 
 fn manifest(data: &ChurnData, run_dir: &str) -> serde_json::Value {
     let path = data.path(&format!("{run_dir}/prepare/manifest.json"));
     serde_json::from_slice(&std::fs::read(path).expect("manifest")).expect("JSON")
 }
 
-/// A manifest's outputs: path → sha256.
+/// A run's prepare outputs: path → sha256.
 fn outputs(manifest: &serde_json::Value) -> Vec<(String, String)> {
     manifest["outputs"]
         .as_array()
         .expect("outputs")
         .iter()
         .map(|o| {
-            (
-                o["path"].as_str().expect("path").to_string(),
-                o["sha256"].as_str().expect("sha256").to_string(),
-            )
+            let text = |v: &serde_json::Value| v.as_str().expect("text").to_string();
+            (text(&o["path"]), text(&o["sha256"]))
         })
         .collect()
 }
@@ -98,11 +75,11 @@ fn write_spec(data: &ChurnData, extra: &str) {
 #[test]
 fn delta_in_at_a_version_delta_out_with_history_and_a_byte_identical_reproduction() {
     let data = ChurnData::generate();
-    assert_eq!(python_in(&data, WRITE_EVENTS, &["create"]).trim(), "0");
+    assert_eq!(data.python(WRITE_EVENTS, &["create"]).trim(), "0");
     write_spec(&data, "");
 
     // Run 1 reads version 0, pins it in the manifest, and writes version 0 of the output.
-    let out = prepare(&data, "r1", &[]);
+    let out = data.prepare("r1", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let first = manifest(&data, "r1");
     let inputs = first["inputs"].to_string();
@@ -113,14 +90,14 @@ fn delta_in_at_a_version_delta_out_with_history_and_a_byte_identical_reproductio
     );
     assert_eq!(first["summary"]["delta"]["train"]["version"], 0, "{first}");
     let read: serde_json::Value =
-        serde_json::from_str(&python_in(&data, READ_OUTPUT, &["0", "r1"])).expect("JSON");
+        serde_json::from_str(&data.python(READ_OUTPUT, &["0", "r1"])).expect("JSON");
     assert_eq!(read["train"]["latest"], 0, "{read}");
     assert_eq!(read["train"]["equal"], true, "{read}");
     assert_eq!(read["test"]["equal"], true, "{read}");
 
     // The source moves on (version 1); run 2 reads it and writes version 1.
-    assert_eq!(python_in(&data, WRITE_EVENTS, &["append"]).trim(), "1");
-    let out = prepare(&data, "r2", &[]);
+    assert_eq!(data.python(WRITE_EVENTS, &["append"]).trim(), "1");
+    let out = data.prepare("r2", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let second = manifest(&data, "r2");
     assert!(
@@ -135,7 +112,7 @@ fn delta_in_at_a_version_delta_out_with_history_and_a_byte_identical_reproductio
         "new events change the tables"
     );
     let read: serde_json::Value =
-        serde_json::from_str(&python_in(&data, READ_OUTPUT, &["0", "r1"])).expect("JSON");
+        serde_json::from_str(&data.python(READ_OUTPUT, &["0", "r1"])).expect("JSON");
     assert_eq!(read["train"]["latest"], 1, "{read}");
     assert_eq!(
         read["train"]["history"],
@@ -147,15 +124,11 @@ fn delta_in_at_a_version_delta_out_with_history_and_a_byte_identical_reproductio
         "version 0 is still run 1's: {read}"
     );
     let read: serde_json::Value =
-        serde_json::from_str(&python_in(&data, READ_OUTPUT, &["1", "r2"])).expect("JSON");
+        serde_json::from_str(&data.python(READ_OUTPUT, &["1", "r2"])).expect("JSON");
     assert_eq!(read["train"]["equal"], true, "version 1 is run 2's: {read}");
 
     // Reproducing run 1 now: the source at the version run 1 read, the same bytes.
-    let out = prepare(
-        &data,
-        "r3",
-        &["--reproduce", data.path("r1").to_str().unwrap()],
-    );
+    let out = data.prepare("r3", &["--reproduce", data.path("r1").to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let third = manifest(&data, "r3");
     let tables = |m: &serde_json::Value| -> Vec<(String, String)> {
@@ -186,22 +159,10 @@ fn delta_in_at_a_version_delta_out_with_history_and_a_byte_identical_reproductio
     // The same spec and tables in a bucket of a real S3-protocol server: the source
     // read at its latest version gives run 2's tables, and the output gets a version.
     let server = kiln_testkit::S3Server::start(&["kiln"]);
-    kiln_testkit::copy_tree(data.dir.path(), &server.root.path().join("kiln/data"));
-    let out = run(Command::new(env!("CARGO_BIN_EXE_kiln-prepare"))
-        .args(["--spec", "s3://kiln/data/spec.yaml"])
-        .args(["--run", "s3://kiln/runs/r1"])
-        .envs(server.env()));
+    let (out, stored) = data.prepare_in_bucket(&server);
     assert!(out.status.success(), "{}", stderr(&out));
-    let stored: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            server
-                .root
-                .path()
-                .join("kiln/runs/r1/prepare/manifest.json"),
-        )
-        .expect("manifest"),
-    )
-    .expect("JSON");
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(stored).expect("manifest")).expect("JSON");
     assert_eq!(tables(&stored), tables(&second), "S3 and disk agree");
     assert_eq!(
         stored["summary"]["delta"]["train"]["version"], 3,
@@ -217,7 +178,7 @@ fn delta_in_at_a_version_delta_out_with_history_and_a_byte_identical_reproductio
 
     // A pinned version that does not exist, and a reproduction whose plain file changed.
     write_spec(&data, ", version: 9");
-    let out = prepare(&data, "bad", &[]);
+    let out = data.prepare("bad", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("has no version 9 (its latest is 1)"),
@@ -226,11 +187,7 @@ fn delta_in_at_a_version_delta_out_with_history_and_a_byte_identical_reproductio
     );
     write_spec(&data, "");
     rewrite_customers(&data);
-    let out = prepare(
-        &data,
-        "r4",
-        &["--reproduce", data.path("r1").to_str().unwrap()],
-    );
+    let out = data.prepare("r4", &["--reproduce", data.path("r1").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("customers.parquet changed since that run"),
@@ -250,5 +207,5 @@ income = t.column("income").to_pylist()
 income[0] += 1.0
 pq.write_table(t.set_column(t.schema.get_field_index("income"), "income", pa.array(income, pa.float64())), path)
 "#;
-    python_in(data, script, &[]);
+    data.python(script, &[]);
 }

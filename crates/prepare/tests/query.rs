@@ -5,31 +5,9 @@
 //! the column or the SQL position.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use kiln_testkit::stderr;
 use kiln_testkit::tables::{CUSTOMERS, ChurnData, DAY, Event, QUERY};
-use kiln_testkit::{python, run, stderr, stdout};
-
-/// Runs kiln-prepare on the dataset's `spec.yaml` into `<dataset>/<run_dir>`.
-fn prepare(data: &ChurnData, run_dir: &str, extra: &[&str]) -> Output {
-    run(Command::new(env!("CARGO_BIN_EXE_kiln-prepare"))
-        .arg("--spec")
-        .arg(data.path("spec.yaml"))
-        .arg("--run")
-        .arg(data.path(run_dir))
-        .args(extra))
-}
-
-/// Runs a Python script in the test venv with the dataset's folder as argv[1].
-fn python_in(data: &ChurnData, script: &str, args: &[&str]) -> String {
-    let out = run(Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .arg(data.dir.path())
-        .args(args));
-    assert!(out.status.success(), "python failed: {}", stderr(&out));
-    stdout(&out)
-}
 
 /// DuckDB runs the spec's query over the same files and compares its result with
 /// prepare's train and test tables together: row counts, per-column checksums, and
@@ -67,15 +45,12 @@ print(json.dumps(out))
 fn a_multi_table_query_equals_duckdbs_result_of_the_same_sql() {
     let data = ChurnData::generate();
     data.write_spec(QUERY, "");
-    let out = prepare(&data, "run", &["--memory-limit", "256MiB"]);
+    let out = data.prepare("run", &["--memory-limit", "256MiB"]);
     assert!(out.status.success(), "prepare failed: {}", stderr(&out));
     let run_dir = data.path("run");
-    let report: serde_json::Value = serde_json::from_str(&python_in(
-        &data,
-        DUCKDB_COMPARE,
-        &[run_dir.to_str().unwrap(), QUERY],
-    ))
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&data.python(DUCKDB_COMPARE, &[run_dir.to_str().unwrap(), QUERY]))
+            .unwrap();
     assert_eq!(report["rows"]["duck"], CUSTOMERS, "{report}");
     assert_eq!(report["rows"]["kiln"], CUSTOMERS, "{report}");
     assert_eq!(
@@ -111,7 +86,7 @@ fn a_multi_table_query_equals_duckdbs_result_of_the_same_sql() {
     assert!(!names.iter().any(|n| n.ends_with("_SUCCESS")), "{names:?}");
 
     // The same inputs again: a cache hit; one changed event file: a rerun.
-    let again = prepare(&data, "run", &[]);
+    let again = data.prepare("run", &[]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(stderr(&again).contains("cache hit"), "{}", stderr(&again));
     let mut moved = std::fs::read_dir(data.path("transactions"))
@@ -124,7 +99,7 @@ fn a_multi_table_query_equals_duckdbs_result_of_the_same_sql() {
     let file = moved[0].join("part-0.parquet");
     // A second file in one partition (a copy of the first): a new input.
     std::fs::copy(&file, moved[0].join("part-1.parquet")).unwrap();
-    let changed = prepare(&data, "run", &[]);
+    let changed = data.prepare("run", &[]);
     assert!(changed.status.success(), "{}", stderr(&changed));
     assert!(
         !stderr(&changed).contains("cache hit"),
@@ -143,7 +118,7 @@ row = duckdb.sql(f"""SELECT tx_count_90d, tx_sum_90d FROM read_parquet(['{folder
 assert len(row) == 1, row
 print(row[0][0], repr(row[0][1]))
 "#;
-    let text = python_in(data, script, &[run_dir, &customer.to_string()]);
+    let text = data.python(script, &[run_dir, &customer.to_string()]);
     let (count, sum) = text.trim().split_once(' ').unwrap();
     (count.parse().unwrap(), sum.to_string())
 }
@@ -163,7 +138,7 @@ fn an_event_counts_only_before_its_rows_time() {
     ];
     let mut features = |events: &[Event], run_dir: &str| {
         data.write_events(events.to_vec());
-        let out = prepare(&data, run_dir, &[]);
+        let out = data.prepare(run_dir, &[]);
         assert!(out.status.success(), "{}", stderr(&out));
         features_of(&data, run_dir, customer)
     };
@@ -215,7 +190,7 @@ fn query_errors_name_the_table_the_column_or_the_position() {
     ];
     for (i, (query, named)) in cases.iter().enumerate() {
         data.write_spec(query, "");
-        let out = prepare(&data, &format!("bad{i}"), &[]);
+        let out = data.prepare(&format!("bad{i}"), &[]);
         let message = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{query}: {message}");
         assert!(message.contains(named), "{query}: {message}");
@@ -231,7 +206,7 @@ fn query_errors_name_the_table_the_column_or_the_position() {
         &QUERY.replace("c.income, c.as_of", "c.segment AS income, c.as_of"),
         "",
     );
-    let out = prepare(&data, "bad-type", &[]);
+    let out = data.prepare("bad-type", &[]);
     let message = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{message}");
     assert!(
@@ -293,16 +268,14 @@ fn the_feature_table_holds_each_keys_latest_row() {
         SNAPSHOTS,
         "  lookup: {key: customer_id, columns: [tx_count_90d, tx_sum_90d]}\n",
     );
-    let out = prepare(&data, "run", &[]);
+    let out = data.prepare("run", &[]);
     assert!(out.status.success(), "prepare failed: {}", stderr(&out));
     let run_dir = data.path("run");
     let manifest = std::fs::read_to_string(run_dir.join("prepare/manifest.json")).unwrap();
     assert!(manifest.contains("\"features.parquet\""), "{manifest}");
-    let report: serde_json::Value = serde_json::from_str(&python_in(
-        &data,
-        FEATURE_TABLE_CHECK,
-        &[run_dir.to_str().unwrap(), QUERY],
-    ))
+    let report: serde_json::Value = serde_json::from_str(
+        &data.python(FEATURE_TABLE_CHECK, &[run_dir.to_str().unwrap(), QUERY]),
+    )
     .unwrap();
     // Two rows per customer went in; one per customer, the later one, came out.
     assert_eq!(report["prepared"], 2 * CUSTOMERS, "{report}");
@@ -313,7 +286,7 @@ fn the_feature_table_holds_each_keys_latest_row() {
     assert_eq!(report["sorted"], true, "{report}");
     // A lookup column that is not in the schema is a spec error (exit 2).
     data.write_spec(QUERY, "  lookup: {key: customer_id, columns: [nope]}\n");
-    let out = prepare(&data, "bad", &[]);
+    let out = data.prepare("bad", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("transform.lookup.columns[0]: column `nope` is not in `schema`"),
@@ -324,36 +297,20 @@ fn the_feature_table_holds_each_keys_latest_row() {
 
 /// The output's sha256 in a manifest.
 fn output_sha(manifest: &Path, name: &str) -> String {
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
-    manifest["outputs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["path"] == name)
-        .map(|o| o["sha256"].as_str().unwrap().to_string())
-        .unwrap()
+    kiln_testkit::manifest_outputs(manifest).expect("manifest")[name].clone()
 }
 
 #[test]
 fn tables_on_s3_give_the_same_tables_as_on_disk() {
     let data = ChurnData::generate();
     data.write_spec(QUERY, "");
-    let local = prepare(&data, "run", &[]);
+    let local = data.prepare("run", &[]);
     assert!(local.status.success(), "{}", stderr(&local));
 
     // The same files and spec in a bucket of a real S3-protocol server.
     let server = kiln_testkit::S3Server::start(&["kiln"]);
-    kiln_testkit::copy_tree(data.dir.path(), &server.root.path().join("kiln/data"));
-    let out = run(Command::new(env!("CARGO_BIN_EXE_kiln-prepare"))
-        .args(["--spec", "s3://kiln/data/spec.yaml"])
-        .args(["--run", "s3://kiln/runs/r1"])
-        .envs(server.env()));
+    let (out, stored) = data.prepare_in_bucket(&server);
     assert!(out.status.success(), "{}", stderr(&out));
-    let stored = server
-        .root
-        .path()
-        .join("kiln/runs/r1/prepare/manifest.json");
     for table in ["train.parquet", "test.parquet"] {
         assert_eq!(
             output_sha(&stored, table),

@@ -23,6 +23,25 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// A step's outputs, path → sha256, from its manifest file (`None` when there is none).
+pub fn manifest_outputs(manifest: &Path) -> Option<std::collections::BTreeMap<String, String>> {
+    let bytes = std::fs::read(manifest).ok()?;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).expect("manifest JSON");
+    Some(
+        manifest["outputs"]
+            .as_array()
+            .expect("outputs")
+            .iter()
+            .map(|o| {
+                (
+                    o["path"].as_str().expect("path").to_string(),
+                    o["sha256"].as_str().expect("sha256").to_string(),
+                )
+            })
+            .collect(),
+    )
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     // `cargo test` sets CARGO_MANIFEST_DIR for the test binary it runs (the crate

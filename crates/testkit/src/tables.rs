@@ -219,6 +219,59 @@ impl ChurnData {
         self.events = events;
     }
 
+    /// Runs kiln-prepare on the dataset's `spec.yaml` into `<dataset>/<run_dir>`.
+    pub fn prepare(&self, run_dir: &str, extra: &[&str]) -> std::process::Output {
+        crate::run(
+            std::process::Command::new(crate::bin("kiln-prepare"))
+                .arg("--spec")
+                .arg(self.path("spec.yaml"))
+                .arg("--run")
+                .arg(self.path(run_dir))
+                .args(extra),
+        )
+    }
+
+    /// The dataset copied into the bucket `kiln` of an S3-protocol server (under
+    /// `data/`), and kiln-prepare run there: `--spec s3://kiln/data/spec.yaml --run
+    /// s3://kiln/runs/r1`. Returns the output and the run's manifest path on the
+    /// server's disk.
+    pub fn prepare_in_bucket(
+        &self,
+        server: &crate::S3Server,
+    ) -> (std::process::Output, std::path::PathBuf) {
+        crate::copy_tree(self.dir.path(), &server.root.path().join("kiln/data"));
+        let out = crate::run(
+            std::process::Command::new(crate::bin("kiln-prepare"))
+                .args(["--spec", "s3://kiln/data/spec.yaml"])
+                .args(["--run", "s3://kiln/runs/r1"])
+                .envs(server.env()),
+        );
+        (
+            out,
+            server
+                .root
+                .path()
+                .join("kiln/runs/r1/prepare/manifest.json"),
+        )
+    }
+
+    /// Runs a Python script in the test venv with the dataset's folder as argv[1].
+    pub fn python(&self, script: &str, args: &[&str]) -> String {
+        let out = crate::run(
+            std::process::Command::new(crate::python())
+                .arg("-c")
+                .arg(script)
+                .arg(self.dir.path())
+                .args(args),
+        );
+        assert!(
+            out.status.success(),
+            "python failed: {}",
+            crate::stderr(&out)
+        );
+        crate::stdout(&out)
+    }
+
     /// Writes `spec.yaml` (see [`spec`]).
     pub fn write_spec(&self, query: &str, extra: &str) {
         std::fs::write(self.path("spec.yaml"), spec(query, extra)).expect("spec");
