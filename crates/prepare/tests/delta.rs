@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use kiln_testkit::tables::{ChurnData, QUERY};
 use kiln_testkit::stderr;
+use kiln_testkit::tables::{ChurnData, QUERY};
 
 fn manifest(data: &ChurnData, run_dir: &str) -> serde_json::Value {
     let path = data.path(&format!("{run_dir}/prepare/manifest.json"));
