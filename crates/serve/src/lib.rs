@@ -280,12 +280,11 @@ pub async fn serve(
         tokens.clone(),
     ));
     let features = model.inputs.lookup.as_ref().and_then(|l| l.store.clone());
-    let feature_refresh = features.map(|store| {
+    let feature_refresh = features.and_then(|store| {
         store.attach(metrics.clone());
-        match options.feature_refresh {
-            Some(every) => tokio::spawn(store.refresh_every(every)),
-            None => tokio::spawn(std::future::pending()),
-        }
+        options
+            .feature_refresh
+            .map(|every| tokio::spawn(store.refresh_every(every)))
     });
     drop(state);
 
