@@ -9,16 +9,21 @@ use std::path::Path;
 use kiln_testkit::stderr;
 use kiln_testkit::tables::{CUSTOMERS, ChurnData, DAY, Event, QUERY};
 
-/// DuckDB runs the spec's query over the same files and compares its result with
-/// prepare's train and test tables together: row counts, per-column checksums, and
-/// every row (floats rounded to 1e-6, as the two engines sum in different orders).
-const DUCKDB_COMPARE: &str = r#"
+/// DuckDB's view of the dataset's files (argv: folder, run folder, query); the checks
+/// below follow it.
+const DUCKDB_VIEWS: &str = r#"
 import json, sys, duckdb
 folder, run, query = sys.argv[1], sys.argv[2], sys.argv[3]
 db = duckdb.connect()
 db.execute("SET TimeZone = 'UTC'")
 db.execute(f"CREATE VIEW customers AS SELECT * FROM read_parquet('{folder}/customers.parquet')")
 db.execute(f"CREATE VIEW transactions AS SELECT * FROM read_parquet('{folder}/transactions/*/*.parquet', hive_partitioning = true)")
+"#;
+
+/// DuckDB runs the spec's query over the same files and compares its result with
+/// prepare's train and test tables together: row counts, per-column checksums, and
+/// every row (floats rounded to 1e-6, as the two engines sum in different orders).
+const DUCKDB_COMPARE: &str = r#"
 db.execute(f"CREATE TABLE duck AS {query}")
 db.execute(f"""CREATE TABLE kiln AS SELECT * EXCLUDE (row_id, event_timestamp)
                FROM read_parquet(['{run}/prepare/train.parquet', '{run}/prepare/test.parquet'])""")
@@ -48,9 +53,11 @@ fn a_multi_table_query_equals_duckdbs_result_of_the_same_sql() {
     let out = data.prepare("run", &["--memory-limit", "256MiB"]);
     assert!(out.status.success(), "prepare failed: {}", stderr(&out));
     let run_dir = data.path("run");
-    let report: serde_json::Value =
-        serde_json::from_str(&data.python(DUCKDB_COMPARE, &[run_dir.to_str().unwrap(), QUERY]))
-            .unwrap();
+    let report: serde_json::Value = serde_json::from_str(&data.python(
+        &format!("{DUCKDB_VIEWS}{DUCKDB_COMPARE}"),
+        &[run_dir.to_str().unwrap(), QUERY],
+    ))
+    .unwrap();
     assert_eq!(report["rows"]["duck"], CUSTOMERS, "{report}");
     assert_eq!(report["rows"]["kiln"], CUSTOMERS, "{report}");
     assert_eq!(
@@ -242,12 +249,6 @@ FROM snapshots s JOIN history h ON h.customer_id = s.customer_id AND h.as_of = s
 /// DuckDB: prepare's feature table against each customer's latest history, computed
 /// from the sources with the single-snapshot query (whose rows are at `as_of`).
 const FEATURE_TABLE_CHECK: &str = r#"
-import json, sys, duckdb
-folder, run, query = sys.argv[1], sys.argv[2], sys.argv[3]
-db = duckdb.connect()
-db.execute("SET TimeZone = 'UTC'")
-db.execute(f"CREATE VIEW customers AS SELECT * FROM read_parquet('{folder}/customers.parquet')")
-db.execute(f"CREATE VIEW transactions AS SELECT * FROM read_parquet('{folder}/transactions/*/*.parquet', hive_partitioning = true)")
 db.execute(f"CREATE TABLE latest AS SELECT customer_id, as_of AS event_timestamp, tx_count_90d, round(tx_sum_90d, 6) AS tx_sum_90d FROM ({query})")
 db.execute(f"CREATE TABLE kiln AS SELECT customer_id, event_timestamp, tx_count_90d, round(tx_sum_90d, 6) AS tx_sum_90d FROM read_parquet('{run}/prepare/features.parquet')")
 rows = lambda q: db.execute(q).fetchone()[0]
@@ -273,9 +274,10 @@ fn the_feature_table_holds_each_keys_latest_row() {
     let run_dir = data.path("run");
     let manifest = std::fs::read_to_string(run_dir.join("prepare/manifest.json")).unwrap();
     assert!(manifest.contains("\"features.parquet\""), "{manifest}");
-    let report: serde_json::Value = serde_json::from_str(
-        &data.python(FEATURE_TABLE_CHECK, &[run_dir.to_str().unwrap(), QUERY]),
-    )
+    let report: serde_json::Value = serde_json::from_str(&data.python(
+        &format!("{DUCKDB_VIEWS}{FEATURE_TABLE_CHECK}"),
+        &[run_dir.to_str().unwrap(), QUERY],
+    ))
     .unwrap();
     // Two rows per customer went in; one per customer, the later one, came out.
     assert_eq!(report["prepared"], 2 * CUSTOMERS, "{report}");

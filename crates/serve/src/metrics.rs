@@ -256,6 +256,9 @@ impl Metrics {
         for reason in ["concurrency", "queue", "memory"] {
             m.shed.with_label_values(&[reason]);
         }
+        for result in ["hit", "miss"] {
+            m.feature_lookups.with_label_values(&[result]);
+        }
         m
     }
 

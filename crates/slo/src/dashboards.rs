@@ -8,7 +8,7 @@
 
 use kiln_core::metric_names::{
     BATCH_ROWS, DECISIONS_TOTAL, DRIFT_WINDOW_ROWS, DRIFTED_FEATURES_RATIO, FEATURE_DRIFT_PSI,
-    FEATURE_LOOKUPS_TOTAL, FEATURE_TABLE_LOADED, GROUP_DECISIONS_TOTAL, INFLIGHT_REQUESTS,
+    FEATURE_LOOKUPS_TOTAL, FEATURE_TABLE_ROWS, GROUP_DECISIONS_TOTAL, INFLIGHT_REQUESTS,
     MODEL_INFO, MODEL_READY, REQUEST_DURATION_SECONDS, REQUESTS_TOTAL, SHED_REQUESTS_TOTAL,
 };
 use serde_json::{Value, json};
@@ -301,18 +301,10 @@ pub fn serving() -> Value {
     );
     l.add("Positive rate by group", "Share of positive decisions per group of the policy's sensitive attribute", 12, Kind::Series("percentunit"),
         vec![q(format!("sum by (attribute, group) (rate({GROUP_DECISIONS_TOTAL}{{{m}, label=\"1\"}}[$__rate_interval])) / sum by (attribute, group) (rate({GROUP_DECISIONS_TOTAL}{{{m}}}[$__rate_interval]))"), "{{attribute}}={{group}}")]);
-    l.add("Feature lookups missed", "Share of request rows whose key the feature table does not have (their looked-up features are imputed)", 12, Kind::Series("percentunit"),
-        vec![q(format!("sum(rate({FEATURE_LOOKUPS_TOTAL}{{{m}, result=\"miss\"}}[$__rate_interval])) / sum(rate({FEATURE_LOOKUPS_TOTAL}{{{m}}}[$__rate_interval]))"), "missed")]);
-    l.add(
-        "Feature table age",
-        "Time since each server loaded the feature table it serves from (--feature-refresh)",
-        12,
-        Kind::Series("s"),
-        vec![q(
-            format!("time() - max by (instance) ({FEATURE_TABLE_LOADED}{{{m}}})"),
-            "{{instance}}",
-        )],
-    );
+    l.add("Feature lookups missed", "Share of request rows whose key the feature table does not have (their looked-up features are imputed); 0 without lookups", 12, Kind::Series("percentunit"),
+        vec![q(format!("(sum(rate({FEATURE_LOOKUPS_TOTAL}{{{m}, result=\"miss\"}}[$__rate_interval])) / (sum(rate({FEATURE_LOOKUPS_TOTAL}{{{m}}}[$__rate_interval])) > 0)) or vector(0)"), "missed")]);
+    l.add("Feature table keys", "Keys in the feature table each server serves from (0: the model looks nothing up); a stuck refresh pages as KilnFeatureTableRefreshFailing", 12, Kind::Series("none"),
+        vec![q(format!("max by (instance) ({FEATURE_TABLE_ROWS}{{{m}}})"), "{{instance}}")]);
     dashboard(
         "kiln-serving",
         "Kiln serving",
