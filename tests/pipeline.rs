@@ -319,3 +319,112 @@ fn spec_commands_and_a_closed_pipe() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
 }
+
+/// A fully cached `kiln run` on S3 asks the server for no data object: every step's
+/// plan takes its inputs' sha256 from the manifests that recorded them, and its cache
+/// check its outputs', while the objects' ETags are unchanged. The run root and the
+/// data are on a real S3-protocol server; a recording proxy in front of it counts the
+/// requests. `--verify` reads them all again, and a rewritten object is noticed
+/// without it.
+#[test]
+fn a_fully_cached_run_on_s3_gets_no_data_object() {
+    use kiln_testkit::{FaultProxy, S3Server};
+    let s3 = S3Server::start(&["kiln"]);
+    let data = s3.root.path().join("kiln/data");
+    std::fs::create_dir_all(&data).unwrap();
+    for file in ["adult.data", "adult.test"] {
+        std::fs::copy(adult_dir().join(file), data.join(file)).unwrap();
+    }
+    let spec = spec();
+    let kiln_run = |endpoint: &str, extra: &[&str]| {
+        let mut cmd = Command::new(bin("kiln"));
+        cmd.args(["run", "--spec", spec.to_str().unwrap()])
+            .args(["--run", "s3://kiln/runs/cached", "--set", "train.epochs=1"])
+            .args(extra);
+        for (key, value) in s3.env() {
+            cmd.env(key, value);
+        }
+        let out = run(cmd
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("KILN_ADULT_DIR", "s3://kiln/data")
+            .env("MLFLOW_TRACKING_URI", ""));
+        assert!(out.status.success(), "kiln run: {}", stderr(&out));
+        out
+    };
+    // GETs of an object's bytes that is neither a JSON document (a manifest, a report)
+    // nor a plot (`kiln run`'s HTML report inlines the steps' SVG plots).
+    let data_gets = |proxy: &FaultProxy| -> Vec<String> {
+        proxy
+            .requests()
+            .into_iter()
+            .filter(|line| {
+                let target = line.split_whitespace().nth(1).unwrap_or_default();
+                let path = target.split('?').next().unwrap_or_default();
+                line.starts_with("GET ")
+                    && path.trim_start_matches('/').contains('/')
+                    && !path.ends_with(".json")
+                    && !path.ends_with(".svg")
+            })
+            .collect()
+    };
+
+    let first = kiln_run(&s3.endpoint, &[]);
+    let ran: Vec<String> = [
+        "prepare", "validate", "train", "evaluate", "fairness", "register",
+    ]
+    .iter()
+    .map(|step| step_status(&first, step))
+    .collect();
+    assert!(
+        ran.iter().all(|s| s == "ran"),
+        "{ran:?}\n{}",
+        stdout(&first)
+    );
+
+    let proxy = FaultProxy::recording(&s3.endpoint);
+    let cached = kiln_run(&proxy.uri, &[]);
+    for step in [
+        "prepare", "validate", "train", "evaluate", "fairness", "register",
+    ] {
+        assert_eq!(step_status(&cached, step), "cached", "{}", stdout(&cached));
+    }
+    let requests = proxy.requests();
+    assert!(!requests.is_empty(), "the run went through the proxy");
+    assert_eq!(
+        data_gets(&proxy),
+        Vec::<String>::new(),
+        "a fully cached run read data objects (of {} requests)",
+        requests.len()
+    );
+
+    // The control: `--verify` hashes every input and output again, so it reads them.
+    let proxy = FaultProxy::recording(&s3.endpoint);
+    let verified = kiln_run(&proxy.uri, &["--verify"]);
+    assert_eq!(step_status(&verified, "train"), "cached");
+    let gets = data_gets(&proxy);
+    for object in [
+        "/kiln/data/adult.data",
+        "/prepare/train.parquet",
+        "/train/model/model.bin",
+    ] {
+        assert!(
+            gets.iter().any(|line| line.contains(object)),
+            "--verify did not read {object}: {gets:?}"
+        );
+    }
+
+    // A data object rewritten behind the run's back (same size, one byte changed) has a
+    // new ETag: prepare hashes it again, sees the change and runs.
+    let source = data.join("adult.data");
+    let mut bytes = std::fs::read(&source).unwrap();
+    assert_eq!(&bytes[..2], b"39");
+    bytes[1] = b'8';
+    std::fs::write(&source, bytes).unwrap();
+    let changed = kiln_run(&s3.endpoint, &[]);
+    assert_eq!(
+        step_status(&changed, "prepare"),
+        "ran",
+        "{}",
+        stdout(&changed)
+    );
+}

@@ -1,9 +1,13 @@
 //! What a step needs to start: a loaded spec and an opened run root, built from plain
 //! options (the binaries fill them from their flags; the libraries never see clap).
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use crate::error::{Error, Result};
+use crate::manifest::{InputRecord, StepManifest};
 use crate::spec::LoadedSpec;
-use crate::store::ArtifactStore;
+use crate::store::{ArtifactStore, ContentHash, ObjectRef};
 
 /// Where a step's spec and run root come from.
 #[derive(Debug, Clone, Default)]
@@ -14,6 +18,9 @@ pub struct StepOptions {
     pub run: Option<String>,
     /// Rerun even when inputs, spec and version match the last completed run.
     pub force: bool,
+    /// Read and hash every input and every cached output in full, instead of trusting
+    /// the sha256 a manifest recorded for an object whose version has not changed.
+    pub verify: bool,
     /// `KEY=VALUE` overrides of spec values.
     pub overrides: Vec<String>,
     /// Memory a step's query engine may use before it spills to disk, in bytes
@@ -33,7 +40,9 @@ impl StepOptions {
             run: ArtifactStore::open(&run_uri)?,
             spec,
             force: self.force,
+            verify: self.verify,
             memory_limit: self.memory_limit,
+            known: Arc::default(),
         })
     }
 }
@@ -44,22 +53,104 @@ pub struct StepContext {
     pub spec: LoadedSpec,
     pub run: ArtifactStore,
     pub force: bool,
+    /// See [`StepOptions::verify`].
+    pub verify: bool,
     /// See [`StepOptions::memory_limit`].
     pub memory_limit: Option<u64>,
+    /// The hashes the manifests read so far recorded, by object.
+    known: Arc<KnownHashes>,
+}
+
+/// The sha256 that manifests recorded for objects, with the object's version when it
+/// was hashed: what lets a plan name an input's hash without reading it.
+#[derive(Debug, Default)]
+struct KnownHashes(Mutex<HashMap<String, (String, ContentHash)>>);
+
+impl KnownHashes {
+    fn remember(&self, dir: &ArtifactStore, manifest: &StepManifest) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let outputs = manifest
+            .outputs
+            .iter()
+            .map(|o| (dir.uri_of(&o.path), &o.version, &o.hash));
+        let inputs = manifest
+            .inputs
+            .iter()
+            .map(|i| (i.uri.clone(), &i.version, &i.hash));
+        for (uri, version, hash) in outputs.chain(inputs) {
+            if let Some(version) = version {
+                known.insert(uri, (version.clone(), hash.clone()));
+            }
+        }
+    }
+
+    fn get(&self, uri: &str, version: &str) -> Option<ContentHash> {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get(uri)
+            .filter(|(v, _)| v == version)
+            .map(|(_, hash)| hash.clone())
+    }
 }
 
 impl StepContext {
+    /// A context over a loaded spec and an opened run root, with nothing known yet.
+    pub fn new(spec: LoadedSpec, run: ArtifactStore) -> StepContext {
+        StepContext {
+            spec,
+            run,
+            force: false,
+            verify: false,
+            memory_limit: None,
+            known: Arc::default(),
+        }
+    }
+
     /// The folder of an earlier step that must have completed (it has a manifest);
-    /// otherwise a usage error that says which step to run first.
+    /// otherwise a usage error that says which step to run first. Its manifest's
+    /// hashes become known to this run's plans ([`input`](Self::input)).
     pub async fn completed_step(&self, step: &str, needed_by: &str) -> Result<ArtifactStore> {
         let dir = self.run.child(step);
-        if crate::manifest::StepManifest::load(&dir).await?.is_none() {
+        let Some(manifest) = StepManifest::load(&dir).await? else {
             return Err(Error::usage(format!(
                 "{needed_by} needs {step}'s outputs: no {} (run `kiln {step}` first)",
                 dir.uri_of(crate::manifest::MANIFEST)
             )));
-        }
+        };
+        self.known.remember(&dir, &manifest);
         Ok(dir)
+    }
+
+    /// Makes the hashes of a step's last manifest known (its inputs and outputs), so
+    /// that planning it again reads none of its unchanged inputs. A missing or
+    /// unreadable manifest teaches nothing; the cache check reports it.
+    pub async fn recall(&self, step: &str) {
+        let dir = self.run.child(step);
+        if let Ok(Some(manifest)) = StepManifest::load(&dir).await {
+            self.known.remember(&dir, &manifest);
+        }
+    }
+
+    /// An object as a named input of a step, with its sha256: the one a manifest
+    /// recorded when the object's version is unchanged since (no read), else its bytes
+    /// hashed in full (always, under [`verify`](Self::verify)).
+    pub async fn input(&self, name: impl Into<String>, object: &ObjectRef) -> Result<InputRecord> {
+        let version = object.version().await?;
+        let known = if self.verify {
+            None
+        } else {
+            self.known.get(object.uri(), &version)
+        };
+        let hash = match known {
+            Some(hash) => hash,
+            None => object.hash().await?,
+        };
+        Ok(InputRecord {
+            name: name.into(),
+            uri: object.uri().to_string(),
+            hash,
+            version: Some(version),
+        })
     }
 
     /// A step of this run keyed by the spec sections it reads, its inputs and its code
@@ -79,6 +170,7 @@ impl StepContext {
             inputs,
             code,
             self.force,
+            self.verify,
         )
     }
 }

@@ -212,6 +212,7 @@ impl<'a> Driver<'a> {
         ctx: &StepContext,
     ) -> Result<StepOutcome> {
         step.preflight(ctx, &self.control)?;
+        ctx.recall(step.name()).await;
         let planned = step.plan(ctx).await?;
         let outcome = step.execute(ctx, &self.control, planned).await?;
         for observer in &self.observers {
@@ -227,6 +228,7 @@ impl<'a> Driver<'a> {
         step: &dyn PipelineStep,
         ctx: &StepContext,
     ) -> Result<CacheDecision> {
+        ctx.recall(step.name()).await;
         step.plan(ctx).await?.cache_decision().await
     }
 
@@ -343,12 +345,10 @@ transform: {numeric: [{column: x, standardize: true}]}
 "#;
 
     fn context(run: &str) -> StepContext {
-        StepContext {
-            spec: LoadedSpec::from_text(SPEC, "spec.yaml", &[]).unwrap(),
-            run: ArtifactStore::open(run).unwrap(),
-            force: false,
-            memory_limit: None,
-        }
+        StepContext::new(
+            LoadedSpec::from_text(SPEC, "spec.yaml", &[]).unwrap(),
+            ArtifactStore::open(run).unwrap(),
+        )
     }
 
     /// A step that writes one file; its gate passes or fails; it may skip itself.

@@ -43,19 +43,22 @@ pub struct InputRecord {
     pub uri: String,
     #[serde(flatten)]
     pub hash: ContentHash,
+    /// The object's version when it was hashed ([`ObjectRef::current_version`]): a later
+    /// plan trusts the hash while the version is unchanged, without reading the object.
+    ///
+    /// [`ObjectRef::current_version`]: crate::store::ObjectRef::current_version
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 impl InputRecord {
-    /// Hashes an object as a named input of a step.
-    pub async fn of(
-        name: impl Into<String>,
-        object: &crate::store::ObjectRef,
-    ) -> crate::Result<Self> {
-        Ok(InputRecord {
-            name: name.into(),
-            uri: object.uri().to_string(),
-            hash: object.hash().await?,
-        })
+    /// The record without its version: what goes into artifacts that must not depend
+    /// on where or when the input was stored (a bundle's metadata, a checkpoint key).
+    pub fn unversioned(&self) -> InputRecord {
+        InputRecord {
+            version: None,
+            ..self.clone()
+        }
     }
 }
 
@@ -65,6 +68,9 @@ pub struct OutputRecord {
     pub path: String,
     #[serde(flatten)]
     pub hash: ContentHash,
+    /// The committed object's version (see [`InputRecord::version`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// How a step ended. Only successful steps write a manifest (it is the commit
@@ -136,8 +142,14 @@ impl CacheDecision {
     }
 }
 
-/// Compares the current key with the step's manifest and re-hashes its outputs.
-pub async fn check_cache(step_dir: &ArtifactStore, key: &CacheKey) -> Result<CacheDecision> {
+/// Compares the current key with the step's manifest and checks its outputs: an
+/// output whose version is the one committed keeps its recorded hash; any other is
+/// read and hashed again, and so is every output under `verify`.
+pub async fn check_cache(
+    step_dir: &ArtifactStore,
+    key: &CacheKey,
+    verify: bool,
+) -> Result<CacheDecision> {
     let Some(manifest) = StepManifest::load(step_dir).await? else {
         return Ok(CacheDecision::Miss(vec![
             "no manifest (the step has not completed in this run)".into(),
@@ -181,9 +193,13 @@ pub async fn check_cache(step_dir: &ArtifactStore, key: &CacheKey) -> Result<Cac
     if reasons.is_empty() {
         for output in &manifest.outputs {
             let object = step_dir.object(&output.path);
-            if !object.exists().await? {
+            let Some(version) = object.current_version().await? else {
                 reasons.push(format!("output {} is missing", output.path));
-            } else if object.hash().await? != output.hash {
+                continue;
+            };
+            // Unchanged since the commit: its recorded hash stands, unread.
+            let trusted = !verify && output.version.as_deref() == Some(version.as_str());
+            if !trusted && object.hash().await? != output.hash {
                 reasons.push(format!("output {} was modified", output.path));
             }
         }
@@ -221,6 +237,7 @@ mod tests {
                 sha256: sha.into(),
                 size: 1,
             },
+            version: None,
         }
     }
 
@@ -246,6 +263,7 @@ mod tests {
             outputs: vec![OutputRecord {
                 path: "out.txt".into(),
                 hash: out,
+                version: None,
             }],
             summary: serde_json::Value::Null,
         };
@@ -257,7 +275,7 @@ mod tests {
     async fn same_key_and_intact_outputs_hit() {
         let (dir, key) = setup("hit").await;
         assert!(matches!(
-            check_cache(&dir, &key).await.unwrap(),
+            check_cache(&dir, &key, false).await.unwrap(),
             CacheDecision::Hit(_)
         ));
     }
@@ -268,7 +286,7 @@ mod tests {
         let mut changed = key.clone();
         changed.spec_fingerprint = "f2".into();
         changed.inputs[0].hash.sha256 = "bbb".into();
-        let decision = check_cache(&dir, &changed).await.unwrap();
+        let decision = check_cache(&dir, &changed, false).await.unwrap();
         let text = decision.explain();
         assert!(text.contains("spec changed"), "{text}");
         assert!(text.contains("input source[0] changed"), "{text}");
@@ -276,14 +294,14 @@ mod tests {
         dir.put("out.txt", Bytes::from_static(b"tampered"))
             .await
             .unwrap();
-        let text = check_cache(&dir, &key).await.unwrap().explain();
+        let text = check_cache(&dir, &key, false).await.unwrap().explain();
         assert_eq!(text, "miss: output out.txt was modified");
         dir.delete("out.txt").await.unwrap();
-        let text = check_cache(&dir, &key).await.unwrap().explain();
+        let text = check_cache(&dir, &key, false).await.unwrap().explain();
         assert_eq!(text, "miss: output out.txt is missing");
         dir.delete(MANIFEST).await.unwrap();
         assert!(
-            check_cache(&dir, &key)
+            check_cache(&dir, &key, false)
                 .await
                 .unwrap()
                 .explain()

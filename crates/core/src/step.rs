@@ -64,6 +64,7 @@ impl StepWriter {
         outputs.push(OutputRecord {
             path: path.to_string(),
             hash,
+            version: None,
         });
     }
 
@@ -82,12 +83,14 @@ impl StepWriter {
     }
 }
 
-/// One step of one run: its folder, its cache key and whether to force.
+/// One step of one run: its folder, its cache key, whether to force, and whether to
+/// re-read every output a cache check would otherwise trust by its version.
 pub struct Step {
     pub name: String,
     pub dir: ArtifactStore,
     pub key: CacheKey,
     pub force: bool,
+    pub verify: bool,
 }
 
 impl Step {
@@ -102,6 +105,7 @@ impl Step {
         inputs: Vec<InputRecord>,
         code: &[&str],
         force: bool,
+        verify: bool,
     ) -> Self {
         Step {
             name: name.to_string(),
@@ -112,12 +116,13 @@ impl Step {
                 inputs,
             },
             force,
+            verify,
         }
     }
 
     /// Checks the cache without running anything.
     pub async fn cache_decision(&self) -> Result<CacheDecision> {
-        check_cache(&self.dir, &self.key).await
+        check_cache(&self.dir, &self.key, self.verify).await
     }
 
     /// Runs `body` under the step protocol (see the module docs). `body` returns a
@@ -170,10 +175,13 @@ impl Step {
         }
         // Commit: un-commit the old result, move outputs into place, manifest last.
         self.dir.delete(MANIFEST).await?;
-        for output in &outputs {
+        for output in &mut outputs {
             self.dir
                 .rename(&format!("{attempt}/{}", output.path), &output.path)
                 .await?;
+            // The committed object's version, so that a later cache check or a later
+            // step's plan trusts the hash without reading the object again.
+            output.version = self.dir.object(&output.path).current_version().await?;
         }
         let manifest = StepManifest {
             step: self.name.clone(),
@@ -197,7 +205,7 @@ mod tests {
     use super::*;
 
     async fn run_once(run: &ArtifactStore, fail: bool, force: bool) -> Result<StepOutcome> {
-        let step = Step::new(run, "demo", "fp".into(), Vec::new(), &[], force);
+        let step = Step::new(run, "demo", "fp".into(), Vec::new(), &[], force, false);
         step.run(|w| async move {
             w.put_json("a.json", &serde_json::json!({"x": 1})).await?;
             if fail {

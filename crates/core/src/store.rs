@@ -55,6 +55,16 @@ impl Hasher {
     }
 }
 
+/// What identifies an object's version without reading it: the store's ETag (S3's,
+/// or a local file's, which is made of its inode, modification time and size), else
+/// its size and modification time. A rewrite changes it; a rename on one file system
+/// does not.
+pub fn version_of(meta: &object_store::ObjectMeta) -> String {
+    meta.e_tag
+        .clone()
+        .unwrap_or_else(|| format!("{}@{}", meta.size, meta.last_modified.timestamp_micros()))
+}
+
 /// sha256 of a byte slice, hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -166,36 +176,41 @@ impl ObjectRef {
         Ok(hasher.finish())
     }
 
-    /// Whether the object exists.
-    pub async fn exists(&self) -> Result<bool> {
+    /// The store's metadata of the object; `None` when nothing is there. One HEAD.
+    async fn head(&self) -> Result<Option<object_store::ObjectMeta>> {
         match self.store.head(&self.path).await {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Ok(meta) => Ok(Some(meta)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(Error::from_store(&self.uri, e)),
         }
     }
 
-    /// Size in bytes, from the store's metadata.
-    pub async fn size(&self) -> Result<u64> {
-        let meta = self
-            .store
-            .head(&self.path)
-            .await
-            .map_err(|e| Error::from_store(&self.uri, e))?;
-        Ok(meta.size)
+    /// The metadata of an object that must exist.
+    async fn head_existing(&self) -> Result<object_store::ObjectMeta> {
+        self.head().await?.ok_or_else(|| Error::InputNotFound {
+            uri: self.uri.clone(),
+        })
     }
 
-    /// What identifies the object's current version without reading it: the store's
-    /// ETag, else its size and modification time (a local file's ETag is made of both).
+    /// Whether the object exists.
+    pub async fn exists(&self) -> Result<bool> {
+        Ok(self.head().await?.is_some())
+    }
+
+    /// Size in bytes, from the store's metadata.
+    pub async fn size(&self) -> Result<u64> {
+        Ok(self.head_existing().await?.size)
+    }
+
+    /// What identifies the object's current version without reading it (see
+    /// [`version_of`]).
     pub async fn version(&self) -> Result<String> {
-        let meta = self
-            .store
-            .head(&self.path)
-            .await
-            .map_err(|e| Error::from_store(&self.uri, e))?;
-        Ok(meta
-            .e_tag
-            .unwrap_or_else(|| format!("{}@{}", meta.size, meta.last_modified.timestamp_micros())))
+        Ok(version_of(&self.head_existing().await?))
+    }
+
+    /// The object's current version, `None` when it does not exist: one HEAD.
+    pub async fn current_version(&self) -> Result<Option<String>> {
+        Ok(self.head().await?.as_ref().map(version_of))
     }
 
     /// The backend and path, for readers that take them directly (Parquet).

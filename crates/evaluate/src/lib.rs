@@ -27,7 +27,6 @@ use futures::future::BoxFuture;
 use kiln_core::context::StepContext;
 use kiln_core::contracts::prepare;
 use kiln_core::driver::{Control, PipelineStep};
-use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
 use kiln_core::spec::{ColumnType, EvaluateSpec};
 use kiln_core::step::{Step, StepOutcome, StepWriter};
@@ -59,11 +58,11 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let mut inputs = Vec::new();
     for file in MODEL_FILES {
         let object = train.object(&format!("model/{file}"));
-        inputs.push(InputRecord::of(format!("train/model/{file}"), &object).await?);
+        inputs.push(ctx.input(format!("train/model/{file}"), &object).await?);
     }
     for table in [prepare::TEST, prepare::TRAIN] {
         let object = ctx.run.child(prepare::STEP).object(table);
-        inputs.push(InputRecord::of(format!("prepare/{table}"), &object).await?);
+        inputs.push(ctx.input(format!("prepare/{table}"), &object).await?);
     }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }

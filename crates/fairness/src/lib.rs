@@ -20,7 +20,6 @@ use arrow::record_batch::RecordBatch;
 use futures::future::BoxFuture;
 use kiln_core::context::StepContext;
 use kiln_core::driver::{Control, PipelineStep};
-use kiln_core::manifest::InputRecord;
 use kiln_core::predictions;
 use kiln_core::spec::{
     ColumnType, FairnessMetric, FairnessSpec, MitigationConstraint, MitigationSpec,
@@ -133,7 +132,7 @@ pub fn analyse_predictions(
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let evaluate = ctx.completed_step("evaluate", STEP).await?;
     let object = evaluate.object("predictions.parquet");
-    let inputs = vec![InputRecord::of("evaluate/predictions.parquet", &object).await?];
+    let inputs = vec![ctx.input("evaluate/predictions.parquet", &object).await?];
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 

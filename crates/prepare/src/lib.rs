@@ -30,7 +30,6 @@ use kiln_core::context::StepContext;
 use kiln_core::csv_source::{CsvRead, TypedBatch, stream_csv};
 use kiln_core::driver::{Control, PipelineStep};
 use kiln_core::error::Context;
-use kiln_core::manifest::InputRecord;
 use kiln_core::parquet_io::{ParquetSink, read_parquet};
 use kiln_core::progress::Progress;
 use kiln_core::spec::{DataFormat, EventTimeSpec, PipelineSpec, SourceSpec, SplitRole};
@@ -82,10 +81,10 @@ pub struct PrepareSummary {
 
 /// The step with its cache key: every source's sha256 and the spec sections above.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
-    let mut inputs = query::table_inputs(&ctx.spec).await?;
+    let mut inputs = query::table_inputs(ctx).await?;
     for (i, source) in ctx.spec.spec.data.sources.iter().enumerate() {
         let object = ObjectRef::parse(&ctx.spec.resolve(&source.uri))?;
-        inputs.push(InputRecord::of(format!("source[{i}]"), &object).await?);
+        inputs.push(ctx.input(format!("source[{i}]"), &object).await?);
     }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }

@@ -24,6 +24,7 @@ use datafusion::prelude::{
     CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext, ident,
 };
 use futures::{StreamExt, stream::BoxStream};
+use kiln_core::context::StepContext;
 use kiln_core::csv_source::TypedBatch;
 use kiln_core::error::Context;
 use kiln_core::manifest::InputRecord;
@@ -70,16 +71,20 @@ fn locate(loaded: &LoadedSpec, table: &TableSpec) -> Result<TableLocation> {
 
 /// The files each table reads, hashed, for the manifest and the cache key: a file's
 /// own hash, or every file of a folder that the query reads (the format's extension).
-pub async fn table_inputs(loaded: &LoadedSpec) -> Result<Vec<InputRecord>> {
+pub async fn table_inputs(ctx: &StepContext) -> Result<Vec<InputRecord>> {
+    let loaded = &ctx.spec;
     let mut inputs = Vec::new();
     for (name, table) in &loaded.spec.data.tables {
         let location = locate(loaded, table)?;
         if location.format == DataFormat::Delta {
-            inputs.extend(delta_inputs(name, table, &location).await?);
+            inputs.extend(delta_inputs(ctx, name, table, &location).await?);
             continue;
         }
         if !location.folder {
-            inputs.push(InputRecord::of(format!("tables.{name}"), &location.object).await?);
+            inputs.push(
+                ctx.input(format!("tables.{name}"), &location.object)
+                    .await?,
+            );
             continue;
         }
         let folder = ArtifactStore::open(location.object.uri())?;
@@ -98,7 +103,7 @@ pub async fn table_inputs(loaded: &LoadedSpec) -> Result<Vec<InputRecord>> {
         }
         for file in files {
             let object = folder.object(&file);
-            inputs.push(InputRecord::of(format!("tables.{name}/{file}"), &object).await?);
+            inputs.push(ctx.input(format!("tables.{name}/{file}"), &object).await?);
         }
     }
     Ok(inputs)
@@ -108,6 +113,7 @@ pub async fn table_inputs(loaded: &LoadedSpec) -> Result<Vec<InputRecord>> {
 /// (which pins the version; [`delta_versions`] reads it back), then every data file of
 /// that version, hashed as files are.
 async fn delta_inputs(
+    ctx: &StepContext,
     name: &str,
     table: &TableSpec,
     location: &TableLocation,
@@ -117,7 +123,7 @@ async fn delta_inputs(
         .await
         .context(format!("data.tables.{name}"))?;
     let mut inputs = vec![
-        InputRecord::of(
+        ctx.input(
             format!("tables.{name}@{}", snapshot.version),
             &store.object(&delta::log::commit_file(snapshot.version)),
         )
@@ -125,7 +131,10 @@ async fn delta_inputs(
     ];
     for file in &snapshot.files {
         let object = store.object(&file.path);
-        inputs.push(InputRecord::of(format!("tables.{name}/{}", file.path), &object).await?);
+        inputs.push(
+            ctx.input(format!("tables.{name}/{}", file.path), &object)
+                .await?,
+        );
     }
     Ok(inputs)
 }

@@ -77,9 +77,11 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let evaluate = ctx.completed_step("evaluate", STEP).await?;
     let fairness = ctx.completed_step("fairness", STEP).await?;
     let mut inputs = vec![
-        InputRecord::of("evaluate/metrics.json", &evaluate.object("metrics.json")).await?,
-        InputRecord::of("fairness/report.json", &fairness.object("report.json")).await?,
-        InputRecord::of(
+        ctx.input("evaluate/metrics.json", &evaluate.object("metrics.json"))
+            .await?,
+        ctx.input("fairness/report.json", &fairness.object("report.json"))
+            .await?,
+        ctx.input(
             "train/model/model.bin",
             &ctx.run.child("train/model").object("model.bin"),
         )
@@ -87,8 +89,10 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     ];
     if ctx.spec.spec.validation.is_some() && registry_spec(ctx)?.require_validation {
         let validate = ctx.completed_step("validate", STEP).await?;
-        inputs
-            .push(InputRecord::of("validate/report.json", &validate.object("report.json")).await?);
+        inputs.push(
+            ctx.input("validate/report.json", &validate.object("report.json"))
+                .await?,
+        );
     }
     // The registry is part of the key: pointing at another one registers again. The
     // manifest records the server's address, never credentials inside the URI.
@@ -106,6 +110,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
             sha256: kiln_core::store::sha256_hex(registry.as_bytes()),
             size: registry.len() as u64,
         },
+        version: None,
     });
     // The signing key is part of the key too (its public hint, never the secret):
     // adding or changing one signs again.
@@ -118,6 +123,7 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
                 sha256: hint,
                 size: 0,
             },
+            version: None,
         });
     }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))

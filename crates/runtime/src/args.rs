@@ -41,6 +41,11 @@ pub struct StepArgs {
     /// Rerun even when inputs, spec and version match the last completed run.
     #[arg(long)]
     pub force: bool,
+    /// Read and hash every input and cached output in full, instead of trusting the
+    /// sha256 a manifest recorded for an object whose ETag (or size and modification
+    /// time) has not changed.
+    #[arg(long)]
+    pub verify: bool,
     /// Override a spec value, e.g. `--set split.seed=7` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -57,6 +62,7 @@ impl StepArgs {
             spec: self.spec.clone(),
             run: self.run.clone(),
             force: self.force,
+            verify: self.verify,
             overrides: self.overrides.clone(),
             memory_limit: self.memory_limit,
         }
@@ -99,6 +105,9 @@ pub struct OptionalStepArgs {
     /// Rerun even when inputs, spec and version match the last completed run.
     #[arg(long, requires = "spec")]
     pub force: bool,
+    /// Hash every input and cached output in full (see the steps' `--verify`).
+    #[arg(long, requires = "spec")]
+    pub verify: bool,
     /// Override a spec value, e.g. `--set evaluate.threshold=0.4` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", requires = "spec")]
     pub overrides: Vec<String>,
@@ -111,6 +120,7 @@ impl OptionalStepArgs {
             spec: spec.clone(),
             run: self.run.clone(),
             force: self.force,
+            verify: self.verify,
             overrides: self.overrides.clone(),
             memory_limit: None,
         })

@@ -29,6 +29,8 @@ enum Fault {
         op: S3Op,
         nth: usize,
     },
+    /// Nothing fails: every request is forwarded (and recorded, as always).
+    None,
 }
 
 /// The kinds of S3 request a [`FaultProxy::s3`] can fail.
@@ -67,6 +69,7 @@ pub struct FaultProxy {
     pub uri: String,
     pub injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -129,6 +132,21 @@ impl FaultProxy {
         )
     }
 
+    /// A proxy that fails nothing: it forwards every request and records its request
+    /// line ([`FaultProxy::requests`]), to count what a client asked a server for.
+    pub fn recording(upstream: &str) -> FaultProxy {
+        FaultProxy::with_fault(upstream, Fault::None)
+    }
+
+    /// The request line (`GET /bucket/key HTTP/1.1`) of every request received so far,
+    /// in arrival order, whatever the proxy did with it.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Forwards everything from now on.
     pub fn disarm(&self) {
         self.armed.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -145,14 +163,17 @@ impl FaultProxy {
         let seen = std::sync::Arc::new(AtomicUsize::new(0));
         let armed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let armed_here = armed.clone();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let requests_here = requests.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (upstream, fault, counter, seen, armed) = (
+                let (upstream, fault, counter, seen, armed, log) = (
                     upstream.clone(),
                     fault.clone(),
                     counter.clone(),
                     seen.clone(),
                     armed_here.clone(),
+                    requests_here.clone(),
                 );
                 std::thread::spawn(move || {
                     let mut client = stream;
@@ -190,6 +211,9 @@ impl FaultProxy {
                         buf.extend_from_slice(&chunk[..n]);
                     }
                     let request_line = head.lines().next().unwrap_or_default().to_string();
+                    log.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(request_line.clone());
                     let lose_reply = match &fault {
                         Fault::LoseReply { pattern, failures } => {
                             let lose = request_line.contains(pattern.as_str())
@@ -203,7 +227,7 @@ impl FaultProxy {
                     };
                     // `None`: answer 500 here; `Some(d)`: forward, the body `d` late.
                     let stall = match &fault {
-                        Fault::LoseReply { .. } => Some(Duration::ZERO),
+                        Fault::LoseReply { .. } | Fault::None => Some(Duration::ZERO),
                         Fault::FailFirst { pattern, failures } => (!(request_line
                             .contains(pattern.as_str())
                             && counter.fetch_add(1, Ordering::SeqCst) < *failures))
@@ -291,6 +315,7 @@ impl FaultProxy {
             uri,
             injected,
             armed,
+            requests,
         }
     }
 }

@@ -48,12 +48,15 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let mut inputs = Vec::new();
     for name in INPUTS {
         let object = prepare.object(name);
-        inputs.push(InputRecord::of(format!("prepare/{name}"), &object).await?);
+        inputs.push(ctx.input(format!("prepare/{name}"), &object).await?);
     }
     if ctx.spec.spec.tune.is_some() {
         // The tuned configuration is an input: a new search retrains.
         let tune = ctx.completed_step("tune", STEP).await?;
-        inputs.push(InputRecord::of(format!("tune/{TUNED}"), &tune.object(TUNED)).await?);
+        inputs.push(
+            ctx.input(format!("tune/{TUNED}"), &tune.object(TUNED))
+                .await?,
+        );
     }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
@@ -87,13 +90,19 @@ impl PipelineStep for Train {
 /// Trains a planned step (or takes it from the cache).
 async fn execute(ctx: &StepContext, options: &driver::Control, step: Step) -> Result<StepOutcome> {
     // Checkpoints belong to one spec + input combination.
+    // Where and when an input was stored (its version) is not part of what it is.
+    let inputs: Vec<InputRecord> = step
+        .key
+        .inputs
+        .iter()
+        .map(InputRecord::unversioned)
+        .collect();
     let key_text =
-        serde_json::to_string(&(&step.key.spec_fingerprint, &step.key.inputs)).unwrap_or_default();
+        serde_json::to_string(&(&step.key.spec_fingerprint, &inputs)).unwrap_or_default();
     let checkpoints = CheckpointStore {
         dir: ctx.run.child("train/checkpoints"),
         key: sha256_hex(key_text.as_bytes()),
     };
-    let inputs = step.key.inputs.clone();
     let fingerprint = step.key.spec_fingerprint.clone();
     step.run(|writer| train(ctx, options, writer, checkpoints, inputs, fingerprint))
         .await

@@ -27,7 +27,6 @@ use futures::future::BoxFuture;
 use kiln_core::context::StepContext;
 use kiln_core::contracts::prepare;
 use kiln_core::driver::{Control, PipelineStep};
-use kiln_core::manifest::InputRecord;
 use kiln_core::spec::TuneSpec;
 use kiln_core::step::{Step, StepOutcome, StepWriter};
 use kiln_core::store::sha256_hex;
@@ -60,7 +59,10 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let prepare = ctx.completed_step("prepare", STEP).await?;
     let mut inputs = Vec::new();
     for name in INPUTS {
-        inputs.push(InputRecord::of(format!("prepare/{name}"), &prepare.object(name)).await?);
+        inputs.push(
+            ctx.input(format!("prepare/{name}"), &prepare.object(name))
+                .await?,
+        );
     }
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }

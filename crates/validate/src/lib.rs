@@ -39,7 +39,6 @@ use kiln_core::context::StepContext;
 use kiln_core::contracts::prepare;
 use kiln_core::csv_source::{CsvRead, stream_csv};
 use kiln_core::driver::{Control, PipelineStep};
-use kiln_core::manifest::InputRecord;
 use kiln_core::output::write_stderr;
 use kiln_core::parquet_io::{read_parquet, read_parquet_dictionary};
 use kiln_core::spec::{ColumnSpec, ColumnType, CsvOptions, DriftSpec};
@@ -261,9 +260,15 @@ pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let (_, suite_uri) = validation(ctx)?;
     let mut inputs = Vec::new();
     for file in [prepare::TRAIN, prepare::TEST, prepare::PROFILE] {
-        inputs.push(InputRecord::of(format!("prepare/{file}"), &prepare.object(file)).await?);
+        inputs.push(
+            ctx.input(format!("prepare/{file}"), &prepare.object(file))
+                .await?,
+        );
     }
-    inputs.push(InputRecord::of(suite_uri.clone(), &ObjectRef::parse(&suite_uri)?).await?);
+    inputs.push(
+        ctx.input(suite_uri.clone(), &ObjectRef::parse(&suite_uri)?)
+            .await?,
+    );
     Ok(ctx.step(STEP, SPEC_SECTIONS, inputs, &[env!("KILN_CODE_HASH")]))
 }
 

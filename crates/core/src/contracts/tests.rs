@@ -256,6 +256,7 @@ fn bundle_metadata() -> BundleMetadata {
             name: "train.parquet".into(),
             uri: "/home/someone/kiln-runs/adult/prepare/train.parquet".into(),
             hash: hash(),
+            version: None,
         }],
         metrics: TrainingMetrics {
             best_epoch: 7,
