@@ -38,7 +38,8 @@ endif
         serve deploy-dev deploy-dev-stop canary-demo rollback deploy-staging deploy-prod \
         metrics logs slo-rules slo-check \
         lint-manifests chaos check-cuda bench bench-prepare bench-train bench-audit bench-validate \
-        bench-validate-memory bench-tune bench-tune-parallel bench-serve bench-slo-probe bench-tables
+        bench-validate-memory bench-tune bench-tune-parallel bench-serve bench-slo-probe bench-tables \
+        bench-tracking
 
 ##@ Setup
 
@@ -233,6 +234,9 @@ bench-tune: ## kiln tune beside Optuna on scikit-learn and LightGBM (benches/tun
 
 bench-tune-parallel: ## Parallel trials: parallelism 1 against 2 (benches/tune_parallel.sh)
 	benches/run.sh tune-parallel
+
+bench-tracking: ## kiln run on Adult with MLflow tracking against without, 5 pairs (benches/tracking.sh)
+	benches/run.sh tracking
 
 bench-serve: ## kiln-serve beside KServe's Python server and MLServer (benches/serve.sh)
 	benches/run.sh serve

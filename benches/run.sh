@@ -18,6 +18,8 @@
 #   slo-probe               the throughput probe beside oha           benches/slo-probe.sh
 #   tables [C E [MEM]]      prepare's data.query beside DuckDB and    benches/tables.sh (+ tables_peers.py)
 #                           Polars, C customers and E events
+#   tracking [N]            kiln run with MLflow tracking against     benches/tracking.sh
+#                           without, N pairs
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -50,5 +52,6 @@ case "$name" in
                    KILN="$bin/kiln" OHA="$tools/bin/oha" PROMETHEUS="$tools/prometheus/usr/bin/prometheus" \
                      exec benches/slo-probe.sh "$@" ;;
   tables)          deps venv:tables-peers; build; exec benches/tables.sh "$@" ;;
+  tracking)        deps venv:mlflow; build; adult; exec benches/tracking.sh "$@" ;;
   *) echo "benches/run.sh: unknown benchmark '$name' (run it without arguments for the list)" >&2; exit 2 ;;
 esac

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::manifest::CacheDecision;
 use crate::spec::PipelineSpec;
 use crate::step::{Step, StepOutcome};
+use crate::tracked::Tracked;
 
 /// Where training and tuning compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -75,6 +76,16 @@ pub trait PipelineStep: Sync {
         step: Step,
     ) -> BoxFuture<'a, Result<StepOutcome>>;
 
+    /// What experiment tracking keeps of the step beyond its manifest (see
+    /// [`Tracked`]): nothing, unless the step says.
+    fn tracked<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+        _outcome: &'a StepOutcome,
+    ) -> BoxFuture<'a, Result<Tracked>> {
+        Box::pin(async { Ok(Tracked::default()) })
+    }
+
     /// The step's gate, judged on its committed outputs (cached or new):
     /// [`Error::Gate`] when it failed.
     fn gate<'a>(&'a self, _ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
@@ -114,11 +125,12 @@ pub trait Observer: Sync {
         Box::pin(async {})
     }
 
-    /// A step's outputs are committed (ran or cached).
+    /// A step's outputs are committed (ran or cached), as `outcome`'s manifest says.
     fn step_finished<'a>(
         &'a self,
         ctx: &'a StepContext,
         step: &'a dyn PipelineStep,
+        outcome: &'a StepOutcome,
     ) -> BoxFuture<'a, Result<()>>;
 
     /// `kiln run` is about to run the DAG. Cannot fail the pipeline.
@@ -216,7 +228,7 @@ impl<'a> Driver<'a> {
         let planned = step.plan(ctx).await?;
         let outcome = step.execute(ctx, &self.control, planned).await?;
         for observer in &self.observers {
-            observer.step_finished(ctx, step).await?;
+            observer.step_finished(ctx, step, &outcome).await?;
         }
         step.gate(ctx).await?;
         Ok(outcome)
@@ -443,6 +455,7 @@ transform: {numeric: [{column: x, standardize: true}]}
             &'a self,
             _ctx: &'a StepContext,
             step: &'a dyn PipelineStep,
+            _outcome: &'a StepOutcome,
         ) -> BoxFuture<'a, Result<()>> {
             self.0
                 .lock()

@@ -51,6 +51,7 @@ pub mod split;
 pub mod step;
 pub mod store;
 pub mod table;
+pub mod tracked;
 pub mod uuid;
 
 pub use decision::DecisionPolicy;

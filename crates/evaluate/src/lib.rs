@@ -87,6 +87,29 @@ impl PipelineStep for Evaluate {
     ) -> BoxFuture<'a, Result<StepOutcome>> {
         Box::pin(step.run(move |writer| evaluate(ctx, writer)))
     }
+
+    fn tracked<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        _outcome: &'a StepOutcome,
+    ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
+        Box::pin(async move {
+            use kiln_core::contracts::evaluate::EvaluationReport;
+            let report: EvaluationReport = kiln_core::contracts::read_from_run(&ctx.run).await?;
+            let counts = [
+                ("rows", Some(report.rows as f64)),
+                ("positives", Some(report.positives as f64)),
+                ("negatives", Some(report.negatives as f64)),
+                ("threshold", Some(report.threshold)),
+            ];
+            let named = kiln_core::spec::ModelMetric::ALL
+                .iter()
+                .map(|&m| (m.name(), report.metric(m)));
+            Ok(kiln_core::tracked::Tracked::default()
+                .finals(counts.into_iter().chain(named))
+                .artifacts([<EvaluationReport as kiln_core::contracts::Artifact>::FILE]))
+        })
+    }
 }
 
 async fn evaluate(

@@ -160,6 +160,17 @@ impl PipelineStep for Fairness {
     fn gate<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(gate(ctx))
     }
+
+    fn tracked<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+        _outcome: &'a StepOutcome,
+    ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
+        Box::pin(async {
+            Ok(kiln_core::tracked::Tracked::default()
+                .artifacts([<kiln_core::contracts::fairness::FairnessReport as kiln_core::contracts::Artifact>::FILE]))
+        })
+    }
 }
 
 /// The gate: every fairness gate of the committed report passed (a failure is

@@ -336,6 +336,7 @@ impl Observer for Emitter {
         &'a self,
         _ctx: &'a StepContext,
         _step: &'a dyn PipelineStep,
+        _outcome: &'a kiln_core::step::StepOutcome,
     ) -> BoxFuture<'a, kiln_core::Result<()>> {
         Box::pin(async { Ok(()) })
     }

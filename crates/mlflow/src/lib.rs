@@ -21,6 +21,4 @@ pub use client::{
     split_credentials,
 };
 pub use observer::Tracking;
-pub use tracking::{
-    ChildRun, RUN_FILE, RunLink, TrackedRun, ensure_run, finish_run, track_children, track_step,
-};
+pub use tracking::{RUN_FILE, RunLink, TrackedRun, ensure_run, finish_run, log_step};

@@ -1,29 +1,27 @@
 //! Tracking a pipeline run in MLflow, from the steps' own outputs.
 //!
-//! When `MLFLOW_TRACKING_URI` is set, every step, after it completes, logs what its
-//! folder holds to one MLflow run per pipeline run, whose id is kept in
-//! `<run>/mlflow.json` so that steps in different containers find it. Without the
-//! variable nothing is sent: the run's own files are the record.
+//! When `MLFLOW_TRACKING_URI` is set, every step, after it completes, is logged to one
+//! MLflow run per pipeline run, whose id is kept in `<run>/mlflow.json` so that steps
+//! in different containers find it. Without the variable nothing is sent: the run's own
+//! files are the record. What is logged comes from the step's manifest and from what
+//! the step says it tracks ([`Tracked`]); the tracker knows no step by name.
 //!
 //! | step | logged |
 //! | --- | --- |
+//! | every step | numeric facts of its manifest summary as metrics `<step>.<name>`; each input's sha256 as tag `kiln.<step>.input.<name>`; its spec fingerprint; its plots as artifacts under `<step>/` |
 //! | prepare | its tables and raw inputs as MLflow dataset inputs, with digests ([`crate::datasets`]) |
-//! | every step | numeric facts of its manifest summary as metrics `<step>.<name>`; each input's sha256 as tag `kiln.<step>.input.<name>`; its spec fingerprint |
 //! | train | the `train` spec section as params; per-epoch `train.train_loss`, `train.val_loss`, `train.val_auc`, `train.learning_rate` with the epoch as step; `history.json` |
-//! | validate, evaluate, fairness, register | their JSON reports and plots as artifacts under `<step>/` |
-//! | tune | each trial as a child run ([`track_children`]): params, per-epoch metric history |
+//! | evaluate | its metrics at the threshold; `metrics.json` |
+//! | validate, fairness, register | their JSON reports as artifacts under `<step>/` |
+//! | tune | each trial as a child run: params, per-epoch metric history |
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use kiln_core::Result;
-use kiln_core::contracts::{self, Artifact, evaluate::EvaluationReport, train::TrainHistory};
-use kiln_core::spec::ModelMetric;
+use kiln_core::tracked::{Tracked, TrackedChild};
 
-/// Per-epoch fields of train's `history.json`, logged as metric histories.
-const HISTORY_FIELDS: [&str; 4] = ["train_loss", "val_loss", "val_auc", "learning_rate"];
 use kiln_core::context::StepContext;
 use kiln_core::manifest::StepManifest;
 
@@ -96,16 +94,19 @@ pub async fn ensure_run(client: &MlflowClient, ctx: &StepContext) -> Result<Trac
     Ok(tracked)
 }
 
-/// Logs a completed step to MLflow when `MLFLOW_TRACKING_URI` is set.
-pub async fn track_step(ctx: &StepContext, step: &str) -> Result<()> {
-    let Some(client) = MlflowClient::from_env()? else {
-        return Ok(());
-    };
-    let mut tracked = ensure_run(&client, ctx).await?;
-    let dir = ctx.run.child(step);
-    let Some(manifest) = StepManifest::load(&dir).await? else {
-        return Ok(());
-    };
+/// Logs a completed step to the pipeline's MLflow run: its manifest's summary numbers,
+/// input hashes and spec fingerprint, and what the step said it tracks ([`Tracked`]),
+/// in one `log-batch` (the client splits it only at MLflow's limits), then its
+/// artifacts concurrently. A step already logged with this manifest is skipped.
+/// Updates `tracked` (and `mlflow.json`).
+pub async fn log_step(
+    client: &MlflowClient,
+    tracked: &mut TrackedRun,
+    ctx: &StepContext,
+    step: &str,
+    manifest: &StepManifest,
+    facts: &Tracked,
+) -> Result<()> {
     let stamp = manifest.finished_at.to_rfc3339();
     if tracked.logged.get(step) == Some(&stamp) {
         return Ok(());
@@ -120,13 +121,21 @@ pub async fn track_step(ctx: &StepContext, step: &str) -> Result<()> {
             step: 0,
         });
     });
-    // Train's per-epoch histories below carry these names; the summary's best-epoch
-    // values would add a stray point at step 0.
-    // A summary's `format_version` describes the file, not the run.
-    metrics.retain(|m| {
-        !HISTORY_FIELDS.iter().any(|f| m.key == format!("train.{f}"))
-            && !m.key.ends_with(".format_version")
-    });
+    let named: Vec<String> = facts
+        .metrics
+        .iter()
+        .map(|m| sanitize(&format!("{step}.{}", m.name)))
+        .collect();
+    // A step's own metric replaces the summary's value of the same name (a history
+    // supersedes its best point); a summary's `format_version` describes the file.
+    metrics.retain(|m| !named.contains(&m.key) && !m.key.ends_with(".format_version"));
+    metrics.extend(facts.metrics.iter().zip(named).map(|(m, key)| Metric {
+        key,
+        value: m.value,
+        timestamp: now,
+        step: m.step,
+    }));
+    metrics.retain(|m| m.value.is_finite());
     let mut tags: Vec<(String, String)> = manifest
         .inputs
         .iter()
@@ -141,68 +150,11 @@ pub async fn track_step(ctx: &StepContext, step: &str) -> Result<()> {
         format!("kiln.{step}.spec_fingerprint"),
         manifest.spec_fingerprint.clone(),
     ));
-    let mut params = Vec::new();
-    let mut artifacts: Vec<String> = Vec::new();
-    match step {
-        "train" => {
-            let section = serde_json::to_value(&ctx.spec.spec.train).unwrap_or(Value::Null);
-            flatten_strings(&section, "train", &mut params);
-            let history: TrainHistory = contracts::read(&dir).await?;
-            for record in &history.epochs {
-                let fields = [
-                    ("train_loss", Some(record.train_loss)),
-                    ("val_loss", Some(record.val_loss)),
-                    ("val_auc", record.val_auc),
-                    ("learning_rate", Some(record.learning_rate)),
-                ];
-                for (field, value) in fields {
-                    if let Some(value) = value {
-                        metrics.push(Metric {
-                            key: format!("train.{field}"),
-                            value,
-                            timestamp: now,
-                            step: record.epoch as i64,
-                        });
-                    }
-                }
-            }
-            artifacts.push(TrainHistory::FILE.into());
-        }
-        "validate" | "fairness" => artifacts.push("report.json".into()),
-        "evaluate" => {
-            let report: EvaluationReport = contracts::read(&dir).await?;
-            let counts = [
-                ("rows", Some(report.rows as f64)),
-                ("positives", Some(report.positives as f64)),
-                ("negatives", Some(report.negatives as f64)),
-                ("threshold", Some(report.threshold)),
-            ];
-            let named = ModelMetric::ALL
-                .iter()
-                .map(|&m| (m.name(), report.metric(m)));
-            for (key, value) in counts.into_iter().chain(named) {
-                if let Some(value) = value {
-                    metrics.push(Metric {
-                        key: format!("evaluate.{key}"),
-                        value,
-                        timestamp: now,
-                        step: 0,
-                    });
-                }
-            }
-            artifacts.push(EvaluationReport::FILE.into());
-        }
-        "register" => artifacts.push("decision.json".into()),
-        _ => {}
-    }
-    artifacts.extend(
-        manifest
-            .outputs
-            .iter()
-            .filter(|o| o.path.starts_with("plots/"))
-            .map(|o| o.path.clone()),
-    );
-    metrics.retain(|m| m.value.is_finite());
+    let params: Vec<(String, String)> = facts
+        .params
+        .iter()
+        .map(|(k, v)| (sanitize(k), v.clone()))
+        .collect();
     client
         .log_batch(&tracked.run_id, &metrics, &params, &tags)
         .await
@@ -216,99 +168,88 @@ pub async fn track_step(ctx: &StepContext, step: &str) -> Result<()> {
                 Err(e)
             }
         })?;
-    if step == "prepare" {
-        let datasets = crate::datasets::prepare_datasets(&dir, &manifest).await?;
+    let dir = ctx.run.child(step);
+    if facts.datasets {
+        let datasets = crate::datasets::prepare_datasets(&dir, manifest).await?;
         client.log_inputs(&tracked.run_id, &datasets).await?;
     }
+    let plots = manifest
+        .outputs
+        .iter()
+        .filter(|o| o.path.starts_with("plots/"))
+        .map(|o| o.path.clone());
+    let artifacts: Vec<String> = facts.artifacts.iter().cloned().chain(plots).collect();
     let info = tracked.info();
-    for path in artifacts {
-        if let Ok(bytes) = dir.get(&path).await {
+    let uploads = artifacts.iter().map(|path| {
+        let (dir, info) = (&dir, &info);
+        async move {
+            let bytes = dir.get(path).await?;
             client
-                .upload_artifact(
-                    &info,
-                    &format!("{step}/{path}"),
-                    Bytes::from(bytes.to_vec()),
-                )
-                .await?;
+                .upload_artifact(info, &format!("{step}/{path}"), bytes)
+                .await
+                .map_err(kiln_core::Error::from)
         }
+    });
+    futures::future::try_join_all(uploads).await?;
+    for child in &facts.children {
+        log_child(client, tracked, ctx, child).await?;
     }
     tracked.logged.insert(step.to_string(), stamp);
-    ctx.run.put_json(RUN_FILE, &tracked).await?;
+    ctx.run.put_json(RUN_FILE, &*tracked).await?;
     tracing::info!(
         step,
         run_id = tracked.run_id,
         metrics = metrics.len(),
+        artifacts = artifacts.len(),
+        children = facts.children.len(),
         "logged to MLflow"
     );
     Ok(())
 }
 
-/// A child run of the pipeline run's MLflow run (a tune trial): MLflow shows it nested
-/// under its parent through the `mlflow.parentRunId` tag.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChildRun {
-    /// Stable across reruns and unique in the pipeline run, e.g. the trial's index and
-    /// a hash of its result: a child already logged under its key is skipped.
-    pub key: String,
-    pub name: String,
-    pub params: Vec<(String, String)>,
-    /// Metric histories (`step` = epoch) and final values.
-    pub metrics: Vec<Metric>,
-    pub tags: Vec<(String, String)>,
-}
-
-/// Logs `children` as finished child runs of the pipeline's MLflow run when
-/// `MLFLOW_TRACKING_URI` is set; returns how many were created. Each child's id is
-/// kept in `mlflow.json` as soon as it is logged, so a rerun creates only the missing.
-pub async fn track_children(ctx: &StepContext, children: &[ChildRun]) -> Result<usize> {
-    let Some(client) = MlflowClient::from_env()? else {
-        return Ok(0);
-    };
-    let mut tracked = ensure_run(&client, ctx).await?;
-    let mut created = 0;
-    for child in children {
-        if tracked.children.contains_key(&child.key) {
-            continue;
-        }
-        let mut tags = child.tags.clone();
-        tags.push(("mlflow.parentRunId".into(), tracked.run_id.clone()));
-        tags.push(("kiln.run_uri".into(), ctx.run.uri().to_string()));
-        let info = client
-            .create_run(&tracked.experiment_id, &child.name, &tags)
-            .await?;
-        let metrics: Vec<Metric> = child
-            .metrics
-            .iter()
-            .filter(|m| m.value.is_finite())
-            .cloned()
-            .collect();
-        client
-            .log_batch(&info.run_id, &metrics, &child.params, &[])
-            .await?;
-        client.update_run(&info.run_id, "FINISHED").await?;
-        tracked.children.insert(child.key.clone(), info.run_id);
-        ctx.run.put_json(RUN_FILE, &tracked).await?;
-        created += 1;
+/// Logs one child run of the pipeline's MLflow run (a tune trial), nested under it
+/// through the `mlflow.parentRunId` tag, unless a child with its key was logged
+/// already. Its id is kept in `tracked` as soon as it exists.
+async fn log_child(
+    client: &MlflowClient,
+    tracked: &mut TrackedRun,
+    ctx: &StepContext,
+    child: &TrackedChild,
+) -> Result<()> {
+    if tracked.children.contains_key(&child.key) {
+        return Ok(());
     }
-    if created > 0 {
-        tracing::info!(
-            run_id = tracked.run_id,
-            created,
-            "child runs logged to MLflow"
-        );
-    }
-    Ok(created)
+    let mut tags = child.tags.clone();
+    tags.push(("mlflow.parentRunId".into(), tracked.run_id.clone()));
+    tags.push(("kiln.run_uri".into(), ctx.run.uri().to_string()));
+    let info = client
+        .create_run(&tracked.experiment_id, &child.name, &tags)
+        .await?;
+    let metrics: Vec<Metric> = child
+        .metrics
+        .iter()
+        .filter(|m| m.value.is_finite())
+        .map(|m| Metric {
+            key: sanitize(&m.name),
+            value: m.value,
+            timestamp: child.at,
+            step: m.step,
+        })
+        .collect();
+    client
+        .log_batch(&info.run_id, &metrics, &child.params, &[])
+        .await?;
+    client.update_run(&info.run_id, "FINISHED").await?;
+    tracked.children.insert(child.key.clone(), info.run_id);
+    Ok(())
 }
 
 /// Marks the MLflow run finished or failed (the end of `kiln run`).
-pub async fn finish_run(ctx: &StepContext, succeeded: bool) -> Result<()> {
-    let Some(client) = MlflowClient::from_env()? else {
-        return Ok(());
-    };
-    if !ctx.run.exists(RUN_FILE).await? {
-        return Ok(());
-    }
-    let tracked: TrackedRun = ctx.run.get_json(RUN_FILE).await?;
+pub async fn finish_run(
+    client: &MlflowClient,
+    tracked: &TrackedRun,
+    succeeded: bool,
+) -> Result<()> {
     client
         .update_run(
             &tracked.run_id,
@@ -345,19 +286,6 @@ fn flatten_numbers(value: &Value, prefix: &str, out: &mut impl FnMut(String, f64
             }
         }
         _ => {}
-    }
-}
-
-fn flatten_strings(value: &Value, prefix: &str, out: &mut Vec<(String, String)>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                flatten_strings(v, &format!("{prefix}.{k}"), out);
-            }
-        }
-        Value::Null => {}
-        Value::String(s) => out.push((sanitize(prefix), s.clone())),
-        other => out.push((sanitize(prefix), other.to_string())),
     }
 }
 

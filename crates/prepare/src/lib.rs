@@ -111,6 +111,20 @@ impl PipelineStep for Prepare {
         let versions = query::delta_versions(&step.key.inputs);
         Box::pin(step.run(move |writer| prepare(ctx, writer, versions)))
     }
+
+    fn tracked<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+        _outcome: &'a StepOutcome,
+    ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
+        // Prepare's tables and raw inputs are the run's datasets.
+        Box::pin(async {
+            Ok(kiln_core::tracked::Tracked {
+                datasets: true,
+                ..Default::default()
+            })
+        })
+    }
 }
 
 async fn prepare(

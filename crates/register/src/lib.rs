@@ -171,6 +171,17 @@ impl PipelineStep for Register {
     fn gate<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(gate(ctx))
     }
+
+    fn tracked<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+        _outcome: &'a StepOutcome,
+    ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
+        Box::pin(async {
+            Ok(kiln_core::tracked::Tracked::default()
+                .artifacts([<Decision as kiln_core::contracts::Artifact>::FILE]))
+        })
+    }
 }
 
 /// The gate: every registration gate of the committed decision passed (a failure is

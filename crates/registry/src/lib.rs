@@ -366,22 +366,22 @@ impl Registry {
             tags.insert(SIGNATURE_KEY_TAG.into(), key.verifying_key().hint());
             extra.push((kiln_signing::SIGNATURE_FILE, Bytes::from(signed.bytes)));
         }
-        let extra = extra.as_slice();
+        // What the version stores: the bundle's files read above, with `extra` (and the
+        // signature) over them.
+        let mut stored = files.clone();
+        for (file, bytes) in &extra {
+            stored.insert(file, bytes.clone());
+        }
         let tags = &tags;
         match self {
             Registry::Local(root) => {
                 let next = Self::claim_version(root, model, run_uri).await?;
                 let dir = format!("{model}/versions/{next}");
-                for file in BUNDLE_FILES {
-                    if bundle.exists(file).await? {
-                        root.put(&format!("{dir}/model/{file}"), bundle.get(file).await?)
-                            .await?;
-                    }
-                }
-                for (file, bytes) in extra {
-                    root.put(&format!("{dir}/model/{file}"), bytes.clone())
-                        .await?;
-                }
+                let puts = stored.iter().map(|(file, bytes)| {
+                    let (path, bytes) = (format!("{dir}/model/{file}"), bytes.clone());
+                    async move { root.put(&path, bytes).await }
+                });
+                futures::future::try_join_all(puts).await?;
                 let version = LocalVersion {
                     version: next,
                     run_uri: run_uri.to_string(),
@@ -401,19 +401,12 @@ impl Registry {
                 let run = mlflow_run
                     .ok_or_else(|| Error::Invalid("no MLflow run to register from".into()))?;
                 let info = run.info();
-                for file in BUNDLE_FILES {
-                    if bundle.exists(file).await? {
-                        let bytes = Bytes::from(bundle.get(file).await?.to_vec());
-                        client
-                            .upload_artifact(&info, &format!("model/{file}"), bytes)
-                            .await?;
-                    }
-                }
-                for (file, bytes) in extra {
-                    client
-                        .upload_artifact(&info, &format!("model/{file}"), bytes.clone())
-                        .await?;
-                }
+                // The files go up concurrently: each is its own artifact PUT.
+                let uploads = stored.iter().map(|(file, bytes)| {
+                    let (path, bytes, info) = (format!("model/{file}"), bytes.clone(), &info);
+                    async move { client.upload_artifact(info, &path, bytes).await }
+                });
+                futures::future::try_join_all(uploads).await?;
                 let model_tags: Vec<(String, String)> =
                     vec![("kiln.managed".into(), "true".into())];
                 client.ensure_registered_model(model, &model_tags).await?;

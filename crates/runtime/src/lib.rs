@@ -22,8 +22,10 @@ pub use args::{
 /// `MLFLOW_TRACKING_URI` is set) and OpenLineage (when `OPENLINEAGE_URL` or a file
 /// transport is set) observe it.
 pub fn driver(control: kiln_core::driver::Control) -> kiln_core::driver::Driver<'static> {
+    static TRACKING: std::sync::LazyLock<kiln_mlflow::Tracking> =
+        std::sync::LazyLock::new(kiln_mlflow::Tracking::new);
     kiln_core::driver::Driver::new(control)
-        .observe(&kiln_mlflow::Tracking)
+        .observe(&*TRACKING)
         .observe(&*kiln_lineage::EMITTER)
 }
 use kiln_core::{Error, Result};

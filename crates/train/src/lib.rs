@@ -85,6 +85,44 @@ impl PipelineStep for Train {
     ) -> BoxFuture<'a, Result<StepOutcome>> {
         Box::pin(execute(ctx, control, step))
     }
+
+    fn tracked<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        _outcome: &'a StepOutcome,
+    ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
+        Box::pin(tracked(ctx))
+    }
+}
+
+/// The `train` section as params, and the per-epoch history as metric histories (the
+/// epoch as step), which replace the summary's best-epoch values of the same names.
+async fn tracked(ctx: &StepContext) -> Result<kiln_core::tracked::Tracked> {
+    use kiln_core::tracked::{Tracked, TrackedMetric};
+    let history: TrainHistory = kiln_core::contracts::read(&ctx.run.child(STEP)).await?;
+    let section = serde_json::to_value(&ctx.spec.spec.train)
+        .map_err(|e| Error::Invalid(format!("encoding the train section: {e}")))?;
+    let mut tracked = Tracked::default()
+        .params_from(STEP, &section)
+        .artifacts([TrainHistory::FILE]);
+    for record in &history.epochs {
+        let fields = [
+            ("train_loss", Some(record.train_loss)),
+            ("val_loss", Some(record.val_loss)),
+            ("val_auc", record.val_auc),
+            ("learning_rate", Some(record.learning_rate)),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                tracked.metrics.push(TrackedMetric {
+                    name: name.to_string(),
+                    value,
+                    step: record.epoch as i64,
+                });
+            }
+        }
+    }
+    Ok(tracked)
 }
 
 /// Trains a planned step (or takes it from the cache).

@@ -114,18 +114,22 @@ impl PipelineStep for Tune {
     ) -> BoxFuture<'a, Result<StepOutcome>> {
         Box::pin(execute(ctx, control, step))
     }
+
+    fn tracked<'a>(
+        &'a self,
+        ctx: &'a StepContext,
+        outcome: &'a StepOutcome,
+    ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
+        Box::pin(tracking::tracked(ctx, outcome))
+    }
 }
 
-/// Runs a planned search (or takes it from the cache), then logs each trial as a
-/// child run of the pipeline's MLflow run (the driver's observer logs the step).
+/// Runs a planned search (or takes it from the cache).
 async fn execute(ctx: &StepContext, options: &Control, step: Step) -> Result<StepOutcome> {
     let tune = tune_section(ctx)?;
     let cache = cache_of(ctx, &step);
-    let outcome = step
-        .run(|writer| search(ctx, options, writer, tune, cache))
-        .await?;
-    tracking::track_trials(ctx).await?;
-    Ok(outcome)
+    step.run(|writer| search(ctx, options, writer, tune, cache))
+        .await
 }
 
 /// The next round for the Argo fan-out: its unfinished trials, or none when the search

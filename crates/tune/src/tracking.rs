@@ -1,47 +1,40 @@
-//! Each trial as an MLflow child run of the pipeline's run: its parameters, its
-//! per-epoch metric history and its result, nested under the pipeline run in MLflow's
-//! UI (`mlflow.parentRunId`). Only when `MLFLOW_TRACKING_URI` is set.
+//! Each trial as a run nested under the pipeline's tracked run (an MLflow child run):
+//! its parameters, its per-epoch metric history and its result, what tune says it
+//! tracks ([`kiln_core::tracked::Tracked::children`]).
 
 use kiln_core::Result;
 use kiln_core::context::StepContext;
-use kiln_core::manifest::StepManifest;
 use kiln_core::spec::TuneMetric;
+use kiln_core::step::StepOutcome;
 use kiln_core::store::sha256_hex;
-use kiln_mlflow::{ChildRun, Metric};
+use kiln_core::tracked::{Tracked, TrackedChild, TrackedMetric};
 
 use crate::search::TrialRecord;
 use crate::{BestConfig, STEP};
 
-/// Logs the finished search's trials (from `trials.json`) as child runs.
-pub(crate) async fn track_trials(ctx: &StepContext) -> Result<()> {
-    // Read the trials only when tracking is on (the same test as the client's).
-    if kiln_mlflow::MlflowConfig::from_env()?.is_none() {
-        return Ok(());
-    }
+/// The finished search's trials (from `trials.json`) as child runs.
+pub(crate) async fn tracked(ctx: &StepContext, outcome: &StepOutcome) -> Result<Tracked> {
     let dir = ctx.run.child(STEP);
-    let Some(manifest) = StepManifest::load(&dir).await? else {
-        return Ok(());
-    };
     let trials: Vec<TrialRecord> = dir.get_json("trials.json").await?;
     let best: BestConfig = kiln_core::contracts::read(&dir).await?;
-    let at = manifest.finished_at.timestamp_millis();
-    let children: Vec<ChildRun> = trials
-        .iter()
-        .map(|t| child_of(t, best.metric, best.trial, at))
-        .collect();
-    kiln_mlflow::track_children(ctx, &children).await?;
-    Ok(())
+    let at = outcome.manifest().finished_at.timestamp_millis();
+    Ok(Tracked {
+        children: trials
+            .iter()
+            .map(|t| child_of(t, best.metric, best.trial, at))
+            .collect(),
+        ..Tracked::default()
+    })
 }
 
 /// One trial's child run.
-fn child_of(trial: &TrialRecord, metric: TuneMetric, best: usize, at: i64) -> ChildRun {
+fn child_of(trial: &TrialRecord, metric: TuneMetric, best: usize, at: i64) -> TrackedChild {
     let content =
         serde_json::to_vec(&(&trial.params, trial.value, &trial.history)).unwrap_or_default();
     let mut metrics = Vec::new();
-    let point = |key: &str, value: f64, step: usize| Metric {
-        key: key.to_string(),
+    let point = |name: &str, value: f64, step: usize| TrackedMetric {
+        name: name.to_string(),
         value,
-        timestamp: at,
         step: step as i64,
     };
     for r in &trial.history {
@@ -77,7 +70,7 @@ fn child_of(trial: &TrialRecord, metric: TuneMetric, best: usize, at: i64) -> Ch
             (trial.index == best).to_string(),
         ),
     ];
-    ChildRun {
+    TrackedChild {
         key: format!(
             "tune/trial-{:04}-{}",
             trial.index,
@@ -87,5 +80,6 @@ fn child_of(trial: &TrialRecord, metric: TuneMetric, best: usize, at: i64) -> Ch
         params,
         metrics,
         tags,
+        at,
     }
 }

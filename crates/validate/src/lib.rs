@@ -311,6 +311,17 @@ impl PipelineStep for Validate {
     fn gate<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, Result<()>> {
         Box::pin(gate(ctx))
     }
+
+    fn tracked<'a>(
+        &'a self,
+        _ctx: &'a StepContext,
+        _outcome: &'a StepOutcome,
+    ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
+        Box::pin(async {
+            Ok(kiln_core::tracked::Tracked::default()
+                .artifacts([<ValidateReport as kiln_core::contracts::Artifact>::FILE]))
+        })
+    }
 }
 
 /// The gate: the committed report passed (a failure is [`Error::Gate`], the report
