@@ -56,7 +56,8 @@ install: ## Install every kiln* binary of the workspace into ~/.cargo/bin (from 
 data: ## Find (or download and checksum) the UCI Adult files
 	@scripts/adult-data.sh
 
-test: test-deps ## Run every test (installs and starts what they need), the manual's link check, compat-ge, check-cuda
+test: test-deps ## Run every test (installs and starts what they need), fmt and clippy, the manual's link check, compat-ge, check-cuda
+	$(MAKE) --no-print-directory lint
 	cargo build --locked --bins
 	MLFLOW_TRACKING_URI= $(ADULT) cargo test --locked --workspace --no-fail-fast
 	$(MAKE) --no-print-directory lint-manifests

@@ -24,50 +24,51 @@ pub struct ModelLineage {
 /// Traces `reference` (a registry reference or a bundle folder/URI).
 pub async fn model_lineage(reference: &str, local_registry: &str) -> Result<ModelLineage> {
     let parsed = ModelReference::parse(reference)?;
-    let (model, run_uri, model_sha256, bundle_sha256) =
-        match locate(&parsed, local_registry).await? {
-            Some(located) => {
-                let tags = located
-                    .registry
-                    .tags(&located.model, &located.version)
-                    .await?;
-                let run = tags.get("kiln.run_uri").cloned().ok_or_else(|| {
-                    Error::usage(format!(
-                        "{}: the version records no run (tag kiln.run_uri)",
-                        located.describe()
-                    ))
-                })?;
-                (
-                    located.describe(),
-                    run,
-                    tags.get("kiln.model_sha256").cloned(),
-                    tags.get("kiln.bundle_sha256").cloned(),
-                )
-            }
-            None => {
-                // A bundle folder: its metadata names the prepared tables it was trained on,
-                // which sit in the run's prepare/ folder.
-                let bundle = ArtifactStore::open(reference)?;
-                let metadata: kiln_core::contracts::bundle::BundleMetadata = bundle
-                    .get_json(kiln_model::bundle::METADATA)
+    let (model, run_uri, model_sha256, bundle_sha256) = match locate(&parsed, local_registry)
+        .await?
+    {
+        Some(located) => {
+            let tags = located
+                .registry
+                .tags(&located.model, &located.version)
+                .await?;
+            let run = tags.get("kiln.run_uri").cloned().ok_or_else(|| {
+                Error::usage(format!(
+                    "{}: the version records no run (tag kiln.run_uri)",
+                    located.describe()
+                ))
+            })?;
+            (
+                located.describe(),
+                run,
+                tags.get("kiln.model_sha256").cloned(),
+                tags.get("kiln.bundle_sha256").cloned(),
+            )
+        }
+        None => {
+            // A bundle folder: its metadata names the prepared tables it was trained on,
+            // which sit in the run's prepare/ folder.
+            let bundle = ArtifactStore::open(reference)?;
+            let metadata: kiln_core::contracts::bundle::BundleMetadata =
+                kiln_core::contracts::read_at(&bundle, kiln_model::bundle::METADATA)
                     .await
                     .map_err(|e| Error::usage(format!("{reference}: not a model bundle ({e})")))?;
-                let run = metadata
-                    .data
-                    .iter()
-                    .find_map(|d| {
-                        d.uri
-                            .rsplit_once("/prepare/")
-                            .map(|(run, _)| run.to_string())
-                    })
-                    .ok_or_else(|| {
-                        Error::usage(format!(
-                            "{reference}: the bundle's metadata names no prepared table to trace"
-                        ))
-                    })?;
-                (reference.to_string(), run, None, None)
-            }
-        };
+            let run = metadata
+                .data
+                .iter()
+                .find_map(|d| {
+                    d.uri
+                        .rsplit_once("/prepare/")
+                        .map(|(run, _)| run.to_string())
+                })
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "{reference}: the bundle's metadata names no prepared table to trace"
+                    ))
+                })?;
+            (reference.to_string(), run, None, None)
+        }
+    };
     let run = ArtifactStore::open(&run_uri)?;
     let from = if run.exists("register/manifest.json").await? {
         "register"

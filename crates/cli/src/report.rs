@@ -168,9 +168,7 @@ pub async fn render(run: &ArtifactStore) -> Result<String> {
     if let Some(d) = load::<Decision>(run).await? {
         body.push_str(&registration_section(&d));
         // The BOM of a version this run registered (a reused version has none here).
-        let bom_path = format!("register/{}", kiln_register::bom::BOM_FILE);
-        if run.exists(&bom_path).await? {
-            let bom: serde_json::Value = run.get_json(&bom_path).await?;
+        if let Some(bom) = kiln_register::bom::read(run).await? {
             body.push_str(&bom_summary(&bom));
         }
     }

@@ -91,6 +91,10 @@ impl DecisionPolicy {
 
     /// Parses `decision_policy.json`.
     pub fn from_json(bytes: &[u8], uri: &str) -> Result<Self> {
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the decision policy's own reader"
+        )]
         let policy: DecisionPolicy = crate::store::parse_json(bytes, uri)?;
         if policy.format_version != POLICY_FORMAT {
             return Err(Error::Invalid(format!(

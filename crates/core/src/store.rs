@@ -345,6 +345,7 @@ impl ArtifactStore {
     /// Reads and parses a JSON object; the error names the file, line and column.
     pub async fn get_json<T: DeserializeOwned>(&self, rel: &str) -> Result<T> {
         let bytes = self.get(rel).await?;
+        #[expect(clippy::disallowed_methods, reason = "the raw reader itself")]
         parse_json(&bytes, &self.uri_of(rel))
     }
 
@@ -656,6 +657,7 @@ mod tests {
         struct T {
             a: u32,
         }
+        #[expect(clippy::disallowed_methods, reason = "testing the raw parser")]
         let err = parse_json::<T>(b"{\"a\": \"x\"}", "s/t.json").unwrap_err();
         let text = err.to_string();
         assert!(

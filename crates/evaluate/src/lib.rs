@@ -340,5 +340,5 @@ async fn evaluate_off_runtime(
 
 /// Reads `metrics.json` of a run.
 pub async fn load_report(run: &ArtifactStore) -> Result<EvaluationReport> {
-    run.child(STEP).get_json(METRICS).await
+    kiln_core::contracts::read_at(&run.child(STEP), METRICS).await
 }

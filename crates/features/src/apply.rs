@@ -102,6 +102,7 @@ impl FittedTransform {
 
     /// Parses `transform.json`.
     pub fn from_json(bytes: &[u8], uri: &str) -> Result<Self> {
+        #[expect(clippy::disallowed_methods, reason = "the transform's own reader")]
         let mut transform: FittedTransform = kiln_core::store::parse_json(bytes, uri)?;
         if transform.format_version != TRANSFORM_FORMAT {
             return Err(Error::Invalid(format!(

@@ -52,7 +52,7 @@ impl RunLink for TrackedRun {
 /// `MLFLOW_EXPERIMENT_NAME`, else the spec's name).
 pub async fn ensure_run(client: &MlflowClient, ctx: &StepContext) -> Result<TrackedRun> {
     if ctx.run.exists(RUN_FILE).await? {
-        let tracked: TrackedRun = ctx.run.get_json(RUN_FILE).await?;
+        let tracked: TrackedRun = kiln_core::contracts::read_from_run(&ctx.run).await?;
         if tracked.tracking_uri == client.tracking_uri() {
             return Ok(tracked);
         }

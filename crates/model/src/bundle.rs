@@ -25,7 +25,7 @@ use burn::tensor::backend::Backend;
 use bytes::Bytes;
 use kiln_core::decision::{DECISION_POLICY, DecisionPolicy};
 use kiln_core::step::StepWriter;
-use kiln_core::store::{ArtifactStore, parse_json};
+use kiln_core::store::ArtifactStore;
 use kiln_core::{Error, Result};
 use kiln_features::FittedTransform;
 
@@ -130,7 +130,7 @@ pub struct BundleParts<'a> {
     pub config: &'a ClassifierConfig,
     pub training_config: &'a serde_json::Value,
     pub transform: &'a FittedTransform,
-    pub reference_profile: &'a serde_json::Value,
+    pub reference_profile: &'a kiln_stats::profile::TableProfile,
     pub metadata: &'a BundleMetadata,
 }
 
@@ -170,7 +170,7 @@ pub struct ModelBundle<B: Backend> {
 impl<B: Backend> ModelBundle<B> {
     /// Loads a bundle folder from any store.
     pub async fn load(dir: &ArtifactStore, device: &B::Device) -> Result<Self> {
-        let metadata: BundleMetadata = dir.get_json(METADATA).await?;
+        let metadata: BundleMetadata = kiln_core::contracts::read_at(dir, METADATA).await?;
         if metadata.format_version != BUNDLE_FORMAT {
             return Err(Error::Invalid(format!(
                 "{}: bundle format {} is not supported (expected {BUNDLE_FORMAT})",
@@ -178,6 +178,10 @@ impl<B: Backend> ModelBundle<B> {
                 metadata.format_version
             )));
         }
+        #[expect(
+            clippy::disallowed_methods,
+            reason = "the bundle's own model configuration"
+        )]
         let config: ClassifierConfig = dir.get_json(MODEL_CONFIG).await?;
         let transform =
             FittedTransform::from_json(&dir.get(TRANSFORM).await?, &dir.uri_of(TRANSFORM))?;
@@ -351,7 +355,17 @@ fn predict_rows<B: Backend>(
 
 /// Parses a bundle's metadata without loading the model.
 pub fn parse_metadata(bytes: &[u8], uri: &str) -> Result<BundleMetadata> {
-    parse_json(bytes, uri)
+    kiln_core::contracts::parse(bytes, uri)
+}
+
+/// A bundle's training configuration (the `train` section it was trained with, as
+/// JSON), for the ML-BOM.
+pub async fn read_training_config(dir: &ArtifactStore) -> Result<serde_json::Value> {
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the bundle's own training configuration"
+    )]
+    dir.get_json(TRAINING_CONFIG).await
 }
 
 /// A table scored by a bundle: scores, the policy's decisions and the 0/1 labels.

@@ -61,12 +61,7 @@ pub use kiln_core::contracts::prepare::{FEATURES, PROFILE, TEST, TRAIN, TRANSFOR
 
 const BATCH_ROWS: usize = 8192;
 
-/// `profile.json`: the profile of each split.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SplitProfiles {
-    pub train: TableProfile,
-    pub test: TableProfile,
-}
+pub use kiln_stats::profile::SplitProfiles;
 
 /// Row counts and label balance, kept in the manifest's summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

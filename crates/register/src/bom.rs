@@ -22,6 +22,18 @@ use serde_json::{Value, json};
 /// The BOM's file name, beside a version's bundle.
 pub const BOM_FILE: &str = "bom.cdx.json";
 
+/// The ML-BOM a run's register step stored (`register/bom.cdx.json`), if it registered
+/// a new version: the one reader of the file (a CycloneDX document, kept as JSON).
+pub async fn read(run: &kiln_core::store::ArtifactStore) -> kiln_core::Result<Option<Value>> {
+    let path = format!("register/{BOM_FILE}");
+    if !run.exists(&path).await? {
+        return Ok(None);
+    }
+    #[expect(clippy::disallowed_methods, reason = "register reads its own ML-BOM")]
+    let bom = run.get_json(&path).await?;
+    Ok(Some(bom))
+}
+
 /// What the BOM is made from.
 pub struct BomInputs<'a> {
     pub model: &'a str,

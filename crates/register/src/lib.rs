@@ -393,7 +393,7 @@ async fn register_model(
             let fairness = ctx.run.child("fairness");
             let threshold = ctx.spec.spec.evaluate.threshold;
             let policy = if fairness.exists(GROUP_THRESHOLDS).await? {
-                let groups: GroupThresholds = fairness.get_json(GROUP_THRESHOLDS).await?;
+                let groups: GroupThresholds = contracts::read(&fairness).await?;
                 DecisionPolicy::with_groups(threshold, groups)
             } else {
                 DecisionPolicy::global(threshold)
@@ -464,7 +464,7 @@ async fn bill_of_materials(
 ) -> Result<Value> {
     let bundle = ctx.run.child("train/model");
     let metadata: BundleMetadata = contracts::read_from_run(&ctx.run).await?;
-    let training_config: Value = bundle.get_json(kiln_model::bundle::TRAINING_CONFIG).await?;
+    let training_config: Value = kiln_model::bundle::read_training_config(&bundle).await?;
     let raw_data = StepManifest::load(&ctx.run.child(prepare::STEP))
         .await?
         .map(|m| m.inputs)

@@ -131,6 +131,10 @@ impl Registry {
         }
     }
 
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the local registry's own records"
+    )]
     async fn local_versions(root: &ArtifactStore, model: &str) -> Result<Vec<LocalVersion>> {
         let mut out = Vec::new();
         for path in root.list(&format!("{model}/versions")).await? {
@@ -177,6 +181,10 @@ impl Registry {
 
     /// The aliases as of the newest revision: `aliases.json` (a view that may lag),
     /// then every revision recorded after it.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the local registry's own records"
+    )]
     async fn local_aliases(root: &ArtifactStore, model: &str) -> Result<Aliases> {
         let path = format!("{model}/aliases.json");
         let mut aliases = if root.exists(&path).await? {
@@ -475,6 +483,7 @@ impl Registry {
                         root.uri()
                     )));
                 }
+                #[expect(clippy::disallowed_methods, reason = "the local registry's own record")]
                 let record: LocalVersion = root.get_json(&path).await?;
                 let mut tags = record.tags;
                 tags.entry("kiln.run_uri".into()).or_insert(record.run_uri);

@@ -117,7 +117,8 @@ impl ServedModel {
                 source.reference
             )));
         }
-        let reference: TableProfile = resolved.bundle.get_json(REFERENCE_PROFILE).await?;
+        let reference: TableProfile =
+            kiln_stats::profile::read_reference(&resolved.bundle.object(REFERENCE_PROFILE)).await?;
         let columns = input_columns(&bundle);
         let mut inputs = InputSchema::new(columns, source.max_request_rows);
         inputs.lookup = lookup(&bundle.transform, &inputs, source.feature_table.as_deref()).await?;

@@ -22,6 +22,33 @@ pub const MAX_CATEGORIES: usize = 1000;
 /// Distinct categories tracked before counting stops growing (high-cardinality guard).
 const MAX_TRACKED: usize = 100_000;
 
+/// prepare's `profile.json`: the profile of each split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitProfiles {
+    pub train: TableProfile,
+    pub test: TableProfile,
+}
+
+impl SplitProfiles {
+    /// Reads a `profile.json`: the one reader of the file (train's reference, the
+    /// validation's drift reference).
+    pub async fn read(object: &kiln_core::store::ObjectRef) -> Result<SplitProfiles> {
+        #[expect(clippy::disallowed_methods, reason = "the profile's own reader")]
+        kiln_core::store::parse_json(&object.get().await?, object.uri())
+    }
+}
+
+/// Reads a reference profile for drift: a `profile.json`'s train profile, or a single
+/// table's profile (a model bundle's `reference_profile.json`).
+pub async fn read_reference(object: &kiln_core::store::ObjectRef) -> Result<TableProfile> {
+    let uri = object.uri();
+    #[expect(clippy::disallowed_methods, reason = "the profile's own reader")]
+    let value: serde_json::Value = kiln_core::store::parse_json(&object.get().await?, uri)?;
+    let profile = value.get("train").cloned().unwrap_or(value);
+    serde_json::from_value(profile)
+        .map_err(|e| kiln_core::Error::usage(format!("{uri}: not a Kiln profile: {e}")))
+}
+
 /// The profile of one table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableProfile {

@@ -214,7 +214,8 @@ async fn train(
     let (result, config, train_rows, validation_rows) = trained?;
     let seconds = started.elapsed().as_secs_f64();
 
-    let profile: serde_json::Value = prepare.get_json(prepare::PROFILE).await?;
+    let profiles =
+        kiln_stats::profile::SplitProfiles::read(&prepare.object(prepare::PROFILE)).await?;
     let metrics = TrainingMetrics {
         best_epoch: result.best.epoch,
         val_loss: result.best.val_loss,
@@ -249,7 +250,7 @@ async fn train(
         config: &config,
         training_config: &training_config,
         transform: &transform,
-        reference_profile: &profile["train"],
+        reference_profile: &profiles.train,
         metadata: &metadata,
     }
     .write(&writer, "model")

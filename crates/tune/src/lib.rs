@@ -54,6 +54,12 @@ pub const TRIALS: &str = "trials.json";
 /// [`TRIALS`] from a run root.
 pub const TRIALS_PATH: &str = "tune/trials.json";
 
+/// A finished search's trials ([`TRIALS`] of a run): the one reader of the file.
+#[expect(clippy::disallowed_methods, reason = "tune reads its own trials file")]
+pub async fn read_trials(run: &kiln_core::store::ArtifactStore) -> Result<Vec<TrialRecord>> {
+    run.get_json(TRIALS_PATH).await
+}
+
 /// The step with its cache key: prepare's outputs and the tune and train sections.
 pub async fn plan(ctx: &StepContext) -> Result<Step> {
     let prepare = ctx.completed_step("prepare", STEP).await?;

@@ -32,6 +32,7 @@ impl TrialCache {
         if !self.dir.exists(&name).await? {
             return Ok(None);
         }
+        #[expect(clippy::disallowed_methods, reason = "the search's own trial record")]
         let record: TrialRecord = self.dir.get_json(&name).await?;
         Ok(
             (record.format_version == TUNE_FORMAT && record.params == plan.params)

@@ -15,7 +15,7 @@ use crate::{BestConfig, STEP};
 /// The finished search's trials (from `trials.json`) as child runs.
 pub(crate) async fn tracked(ctx: &StepContext, outcome: &StepOutcome) -> Result<Tracked> {
     let dir = ctx.run.child(STEP);
-    let trials: Vec<TrialRecord> = dir.get_json("trials.json").await?;
+    let trials: Vec<TrialRecord> = crate::read_trials(&ctx.run).await?;
     let best: BestConfig = kiln_core::contracts::read(&dir).await?;
     let at = outcome.manifest().finished_at.timestamp_millis();
     Ok(Tracked {

@@ -244,11 +244,7 @@ pub async fn profile_table(data_uri: &str, name: &str) -> Result<Suite> {
 /// Reads a reference profile: prepare's `profile.json` (its `train` profile) or a
 /// single table profile.
 pub async fn load_reference(uri: &str) -> Result<TableProfile> {
-    let bytes = ObjectRef::parse(uri)?.get().await?;
-    let value: serde_json::Value = kiln_core::store::parse_json(&bytes, uri)?;
-    let profile = value.get("train").cloned().unwrap_or(value);
-    serde_json::from_value(profile)
-        .map_err(|e| Error::usage(format!("{uri}: not a Kiln profile: {e}")))
+    kiln_stats::profile::read_reference(&ObjectRef::parse(uri)?).await
 }
 
 pub use kiln_core::contracts::validate::ValidateReport;

@@ -15,7 +15,7 @@ pub async fn section(run: &ArtifactStore) -> Result<String> {
     let Some(best) = super::load::<BestConfig>(run).await? else {
         return Ok(String::new());
     };
-    let trials: Vec<TrialRecord> = run.get_json(kiln_tune::TRIALS_PATH).await?;
+    let trials: Vec<TrialRecord> = kiln_tune::read_trials(run).await?;
     let metric = best.metric.name();
     let mut out = format!(
         "<h2>Hyperparameter search</h2><p>{} trials, {} pruned; best: trial {} with {metric} {:.4} (on train's validation rows).</p>",

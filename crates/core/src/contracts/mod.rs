@@ -63,20 +63,23 @@ pub(crate) fn first_version() -> u32 {
 
 /// Reads an artifact from its step folder, refusing a format newer than this build's.
 pub async fn read<T: Artifact>(step_dir: &ArtifactStore) -> Result<T> {
-    let value: T = step_dir.get_json(T::FILE).await?;
-    check_version(&value, &step_dir.uri_of(T::FILE))?;
-    Ok(value)
+    read_at(step_dir, T::FILE).await
 }
 
 /// [`read`] from a run root (`<run>/STEP/FILE`).
 pub async fn read_from_run<T: Artifact>(run: &ArtifactStore) -> Result<T> {
-    let value: T = run.get_json(&T::path()).await?;
-    check_version(&value, &run.uri_of(&T::path()))?;
-    Ok(value)
+    read_at(run, &T::path()).await
+}
+
+/// [`read`] from another place than its step folder: `rel` under `dir` (a model
+/// bundle's `metadata.json` in a registry version's folder).
+pub async fn read_at<T: Artifact>(dir: &ArtifactStore, rel: &str) -> Result<T> {
+    parse(&dir.get(rel).await?, &dir.uri_of(rel))
 }
 
 /// Parses an artifact's bytes (for callers that already hold them).
 pub fn parse<T: Artifact>(bytes: &[u8], uri: &str) -> Result<T> {
+    #[expect(clippy::disallowed_methods, reason = "the contracts' own reader")]
     let value: T = crate::store::parse_json(bytes, uri)?;
     check_version(&value, uri)?;
     Ok(value)
