@@ -2,7 +2,8 @@
 //! (clap, indicatif, tracing-subscriber) unless a binary asks for its `cli` feature, and
 //! the crates the model server is built from never do; and the layers point one way
 //! (core below statistics below features below the model; charts beside, for reports);
-//! and each step's code hash covers every workspace crate the step links.
+//! and each step's code hash covers every workspace crate the step links; and the SLO
+//! tools and the rollout controller link no table or model crate.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -146,6 +147,31 @@ fn the_layers_point_one_way() {
             .iter()
             .any(|d| d == "kiln-stats")
     );
+}
+
+/// The SLO tools and the rollout controller work on Prometheus answers, registry
+/// records and JSON files: neither they nor their binaries link Arrow, Parquet, burn or
+/// DataFusion (kiln-core without its `tables` feature, the MLflow client without its
+/// step tracking, the runtime without the step driver).
+#[test]
+fn slo_and_rollout_link_no_table_or_model_crate() {
+    const HEAVY: &[&str] = &["arrow", "parquet", "burn", "datafusion", "kiln-model"];
+    let mut offenders = Vec::new();
+    for package in ["kiln-slo", "kiln-rollout"] {
+        for features in [&[][..], &["cli"][..]] {
+            for dep in dependencies(package, features) {
+                if HEAVY.iter().any(|h| dep == *h || dep.starts_with(&format!("{h}-"))) {
+                    offenders.push(format!("{package} {features:?} → {dep}"));
+                }
+            }
+        }
+    }
+    offenders.dedup();
+    assert!(offenders.is_empty(), "{offenders:?}");
+    // Not blind: a step does link them.
+    let evaluate = dependencies("kiln-evaluate", &["cli"]);
+    assert!(evaluate.iter().any(|d| d == "arrow"), "{evaluate:?}");
+    assert!(evaluate.iter().any(|d| d == "kiln-model"), "{evaluate:?}");
 }
 
 #[test]

@@ -78,6 +78,7 @@ pub enum Error {
     },
 
     /// A Parquet file could not be read or written.
+    #[cfg(feature = "tables")]
     #[error("parquet {uri}: {source}")]
     Parquet {
         uri: String,
@@ -86,6 +87,7 @@ pub enum Error {
     },
 
     /// An Arrow computation failed.
+    #[cfg(feature = "tables")]
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
 
@@ -151,7 +153,9 @@ impl Error {
             Error::Unreachable { .. } | Error::Interrupted(_) => ExitClass::Transient,
             Error::Context { source, .. } => source.class(),
             Error::Store { source, .. } => chain_class(source).unwrap_or(ExitClass::Internal),
+            #[cfg(feature = "tables")]
             Error::Parquet { source, .. } => chain_class(source).unwrap_or(ExitClass::Internal),
+            #[cfg(feature = "tables")]
             Error::Arrow(source) => chain_class(source).unwrap_or(ExitClass::Internal),
             Error::Io { source, .. } => chain_class(source).unwrap_or(ExitClass::Internal),
             Error::Invalid(_) => ExitClass::Internal,
@@ -249,27 +253,35 @@ fn chain_class(err: &(dyn std::error::Error + 'static)) -> Option<ExitClass> {
                 }
             }
         }
-        if let Some(parquet) = e.downcast_ref::<parquet::errors::ParquetError>()
-            && let parquet::errors::ParquetError::External(inner) = parquet
-        {
-            let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
-            return chain_class(inner);
-        }
-        if let Some(arrow) = e.downcast_ref::<arrow::error::ArrowError>() {
-            match arrow {
-                arrow::error::ArrowError::ExternalError(inner) => {
-                    let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
-                    return chain_class(inner);
-                }
-                arrow::error::ArrowError::IoError(_, io) if is_transient_io(io.kind()) => {
-                    return Some(ExitClass::Transient);
-                }
-                _ => {}
-            }
+        #[cfg(feature = "tables")]
+        if let Some(class) = table_error_class(e) {
+            return class;
         }
         current = e.source();
     }
     None
+}
+
+/// The class of an Arrow or Parquet error that wraps another (`Some(class)`: decided,
+/// whatever the wrapped error says).
+#[cfg(feature = "tables")]
+fn table_error_class(e: &(dyn std::error::Error + 'static)) -> Option<Option<ExitClass>> {
+    if let Some(parquet::errors::ParquetError::External(inner)) =
+        e.downcast_ref::<parquet::errors::ParquetError>()
+    {
+        let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
+        return Some(chain_class(inner));
+    }
+    match e.downcast_ref::<arrow::error::ArrowError>()? {
+        arrow::error::ArrowError::ExternalError(inner) => {
+            let inner: &(dyn std::error::Error + 'static) = inner.as_ref();
+            Some(chain_class(inner))
+        }
+        arrow::error::ArrowError::IoError(_, io) if is_transient_io(io.kind()) => {
+            Some(Some(ExitClass::Transient))
+        }
+        _ => None,
+    }
 }
 
 fn is_transient_io(kind: io::ErrorKind) -> bool {

@@ -35,6 +35,7 @@
 
 pub mod context;
 pub mod contracts;
+#[cfg(feature = "tables")]
 pub mod csv_source;
 pub mod decision;
 pub mod driver;
@@ -43,16 +44,20 @@ pub mod local_file;
 pub mod manifest;
 pub mod metric_names;
 pub mod output;
+#[cfg(feature = "tables")]
 pub mod parquet_io;
+#[cfg(feature = "tables")]
 pub mod predictions;
 pub mod progress;
 pub mod spec;
 pub mod split;
 pub mod step;
 pub mod store;
+#[cfg(feature = "tables")]
 pub mod table;
 pub mod tracked;
 pub mod uuid;
+pub mod values;
 
 pub use decision::DecisionPolicy;
 pub use error::{Context, Error, ExitClass, Result};

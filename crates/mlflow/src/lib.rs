@@ -11,8 +11,12 @@
 //! [`observer`] makes it an observer of the step driver ([`driver`]).
 
 pub mod client;
+#[cfg(feature = "tracking")]
 pub mod datasets;
+#[cfg(feature = "tracking")]
 pub mod observer;
+pub mod run;
+#[cfg(feature = "tracking")]
 pub mod tracking;
 mod transport;
 
@@ -20,5 +24,8 @@ pub use client::{
     Auth, ErrorCode, Metric, MlflowClient, MlflowConfig, MlflowError, ModelVersion, RunInfo, Tag,
     split_credentials,
 };
+#[cfg(feature = "tracking")]
 pub use observer::Tracking;
-pub use tracking::{RUN_FILE, RunLink, TrackedRun, ensure_run, finish_run, log_step};
+pub use run::{RUN_FILE, RunLink, TrackedRun, ensure_run, finish_run};
+#[cfg(feature = "tracking")]
+pub use tracking::log_step;

@@ -22,7 +22,8 @@ use kiln_core::step::StepOutcome;
 use tokio::task::JoinHandle;
 
 use crate::client::MlflowClient;
-use crate::tracking::{TrackedRun, ensure_run, finish_run, log_step};
+use crate::run::{TrackedRun, ensure_run, finish_run};
+use crate::tracking::log_step;
 
 /// The MLflow observer. One per process ([`Tracking::new`]).
 #[derive(Default)]

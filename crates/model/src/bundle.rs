@@ -32,53 +32,11 @@ use kiln_features::FittedTransform;
 use crate::classifier::{Classifier, ClassifierConfig};
 use crate::layout::FeatureLayout;
 
-pub const MODEL_RECORD: &str = "model.bin";
-pub const MODEL_CONFIG: &str = "model_config.json";
-pub const TRAINING_CONFIG: &str = "training_config.json";
-pub const TRANSFORM: &str = "transform.json";
-pub const REFERENCE_PROFILE: &str = "reference_profile.json";
-pub const METADATA: &str = "metadata.json";
-/// Version of the bundle layout.
-pub use kiln_core::contracts::bundle::{BUNDLE_FORMAT, BundleMetadata, TrainingMetrics};
-/// Every file of a bundle (what a registry copies; the policy only in a registered one).
-pub const BUNDLE_FILES: &[&str] = &[
-    MODEL_RECORD,
-    MODEL_CONFIG,
-    TRAINING_CONFIG,
-    TRANSFORM,
-    REFERENCE_PROFILE,
-    DECISION_POLICY,
-    METADATA,
-];
-
-/// The digest that pins a bundle: sha256 of `sha256sum`'s lines (`<hex>  <name>\n`)
-/// for every bundle file present, in name order. In a bundle folder,
-/// `sha256sum $(ls decision_policy.json metadata.json model.bin model_config.json reference_profile.json training_config.json transform.json 2>/dev/null) | sha256sum`
-/// prints the same. Any changed, added or removed bundle file changes it.
-pub fn bundle_digest(files: &[(&str, &[u8])]) -> String {
-    let mut sorted: Vec<&(&str, &[u8])> = files
-        .iter()
-        .filter(|(name, _)| BUNDLE_FILES.contains(name))
-        .collect();
-    sorted.sort_by_key(|(name, _)| *name);
-    let lines: String = sorted
-        .iter()
-        .map(|(name, bytes)| format!("{}  {name}\n", kiln_core::store::sha256_hex(bytes)))
-        .collect();
-    kiln_core::store::sha256_hex(lines.as_bytes())
-}
-
-/// [`bundle_digest`] of the bundle in `store`.
-pub async fn bundle_digest_of(store: &ArtifactStore) -> Result<String> {
-    let mut files = Vec::new();
-    for name in BUNDLE_FILES {
-        if store.exists(name).await? {
-            files.push((*name, store.get(name).await?));
-        }
-    }
-    let views: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_ref())).collect();
-    Ok(bundle_digest(&views))
-}
+pub use kiln_core::contracts::bundle::{
+    BUNDLE_FILES, BUNDLE_FORMAT, BundleMetadata, METADATA, MODEL_CONFIG, MODEL_RECORD,
+    REFERENCE_PROFILE, TRAINING_CONFIG, TRANSFORM, TrainingMetrics, bundle_digest,
+    bundle_digest_of,
+};
 
 /// Serialises a model's parameters.
 pub fn encode_model<B: Backend>(model: &Classifier<B>) -> Result<Vec<u8>> {

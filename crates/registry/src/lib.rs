@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use kiln_core::contracts::bundle::{BUNDLE_FILES, bundle_digest};
 use kiln_core::store::ArtifactStore;
 use kiln_core::{Error, Result};
 use kiln_mlflow::{MlflowClient, ModelVersion, RunLink};
-use kiln_model::bundle::{BUNDLE_FILES, bundle_digest};
 
 /// `version.json` of a local version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ pub use args::{
 /// The driver every Kiln binary runs steps with: MLflow tracking (when
 /// `MLFLOW_TRACKING_URI` is set) and OpenLineage (when `OPENLINEAGE_URL` or a file
 /// transport is set) observe it.
+#[cfg(feature = "steps")]
 pub fn driver(control: kiln_core::driver::Control) -> kiln_core::driver::Driver<'static> {
     static TRACKING: std::sync::LazyLock<kiln_mlflow::Tracking> =
         std::sync::LazyLock::new(kiln_mlflow::Tracking::new);

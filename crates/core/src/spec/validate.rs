@@ -69,7 +69,7 @@ impl PipelineSpec {
                 }
             }
             EventTimeSpec::Fixed(text) => {
-                crate::table::parse_timestamp(text)
+                crate::values::parse_timestamp(text)
                     .ok_or_else(|| format!("event_time.fixed: `{text}` is not an RFC 3339 time"))?;
             }
             EventTimeSpec::IngestTime => {}
@@ -354,7 +354,7 @@ impl PipelineSpec {
                     ColumnType::Bool => value.is_boolean(),
                     ColumnType::Timestamp => value
                         .as_str()
-                        .and_then(crate::table::parse_timestamp)
+                        .and_then(crate::values::parse_timestamp)
                         .is_some(),
                 };
                 if !fits {
