@@ -32,6 +32,7 @@ const LIBRARIES: &[&str] = &[
     "kiln-register",
     "kiln-slo",
     "kiln-rollout",
+    "kiln-prometheus",
 ];
 
 /// The normal (not build, not dev) dependencies of one package, one name per line.
@@ -160,7 +161,10 @@ fn slo_and_rollout_link_no_table_or_model_crate() {
     for package in ["kiln-slo", "kiln-rollout"] {
         for features in [&[][..], &["cli"][..]] {
             for dep in dependencies(package, features) {
-                if HEAVY.iter().any(|h| dep == *h || dep.starts_with(&format!("{h}-"))) {
+                if HEAVY
+                    .iter()
+                    .any(|h| dep == *h || dep.starts_with(&format!("{h}-")))
+                {
                     offenders.push(format!("{package} {features:?} → {dep}"));
                 }
             }

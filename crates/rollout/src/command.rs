@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use kiln_prometheus::PromDuration;
+use kiln_prometheus::PrometheusClient;
 use kiln_registry::Registry;
-use kiln_slo::prometheus::PrometheusClient;
-use kiln_slo::windows::PromDuration;
 use serde_json::Value;
 
 use crate::args::{

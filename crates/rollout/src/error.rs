@@ -23,15 +23,17 @@ pub enum RolloutError {
     Core(#[from] kiln_core::Error),
     /// Prometheus answered, but not as its API documents (exit 1).
     #[error(transparent)]
-    Prometheus(kiln_slo::error::SloError),
+    Prometheus(kiln_prometheus::PrometheusError),
 }
 
-impl From<kiln_slo::error::SloError> for RolloutError {
-    fn from(e: kiln_slo::error::SloError) -> Self {
-        use kiln_slo::error::SloError;
+impl From<kiln_prometheus::PrometheusError> for RolloutError {
+    fn from(e: kiln_prometheus::PrometheusError) -> Self {
+        use kiln_prometheus::PrometheusError;
         match e {
-            SloError::Unreachable { url, message } => RolloutError::Unreachable { url, message },
-            SloError::Usage(message) => RolloutError::Usage(message),
+            PrometheusError::Unreachable { url, message } => {
+                RolloutError::Unreachable { url, message }
+            }
+            PrometheusError::Usage(message) => RolloutError::Usage(message),
             other => RolloutError::Prometheus(other),
         }
     }
@@ -55,4 +57,4 @@ impl From<RolloutError> for kiln_core::Error {
 
 pub type Result<T, E = RolloutError> = std::result::Result<T, E>;
 
-pub(crate) use kiln_slo::prometheus::error_chain;
+pub(crate) use kiln_prometheus::error_chain;

@@ -6,8 +6,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use kiln_prometheus::PrometheusClient;
 use kiln_registry::Registry;
-use kiln_slo::prometheus::PrometheusClient;
 
 use crate::analysis::{Measurement, Verdict, judge};
 use crate::error::{Result, RolloutError};

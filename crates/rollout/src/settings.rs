@@ -11,7 +11,7 @@
 use kiln_core::metric_names::{REQUEST_DURATION_SECONDS, REQUESTS_TOTAL};
 use std::path::Path;
 
-use kiln_slo::windows::PromDuration;
+use kiln_prometheus::PromDuration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RolloutError};

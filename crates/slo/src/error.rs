@@ -39,6 +39,17 @@ impl SloError {
     }
 }
 
+impl From<kiln_prometheus::PrometheusError> for SloError {
+    fn from(e: kiln_prometheus::PrometheusError) -> Self {
+        use kiln_prometheus::PrometheusError;
+        match e {
+            PrometheusError::Usage(message) => SloError::Usage(message),
+            PrometheusError::Unreachable { url, message } => SloError::Unreachable { url, message },
+            PrometheusError::Api { url, message } => SloError::Api { url, message },
+        }
+    }
+}
+
 impl From<SloError> for kiln_core::Error {
     fn from(e: SloError) -> Self {
         match e {

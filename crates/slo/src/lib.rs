@@ -13,7 +13,7 @@ pub mod check;
 pub mod dashboards;
 pub mod error;
 pub mod probe;
-pub mod prometheus;
+pub use kiln_prometheus as prometheus;
 pub mod rules;
 pub mod spec;
 pub mod windows;

@@ -1,11 +1,11 @@
-//! A small client of Prometheus's HTTP API: instant queries, as `kiln slo check` needs.
+//! The client: instant queries, with two tries.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{Result, SloError};
+use crate::{PrometheusError, Result};
 
 /// One sample of an instant vector.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,12 +52,12 @@ impl PrometheusClient {
             format!("http://{}", url.trim_end_matches('/'))
         };
         url::Url::parse(&base)
-            .map_err(|e| SloError::Usage(format!("--prometheus `{url}`: not a URL: {e}")))?;
+            .map_err(|e| PrometheusError::Usage(format!("--prometheus `{url}`: not a URL: {e}")))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
             .build()
-            .map_err(|e| SloError::Usage(format!("HTTP client: {e}")))?;
+            .map_err(|e| PrometheusError::Usage(format!("HTTP client: {e}")))?;
         Ok(PrometheusClient { base, http })
     }
 
@@ -92,20 +92,23 @@ impl PrometheusClient {
                 last = format!("HTTP {status}");
                 continue;
             }
-            let body = response.text().await.map_err(|e| SloError::Unreachable {
-                url: self.base.clone(),
-                message: error_chain(&e),
-            })?;
+            let body = response
+                .text()
+                .await
+                .map_err(|e| PrometheusError::Unreachable {
+                    url: self.base.clone(),
+                    message: error_chain(&e),
+                })?;
             return self.parse(promql, status.as_u16(), &body);
         }
-        Err(SloError::Unreachable {
+        Err(PrometheusError::Unreachable {
             url: self.base.clone(),
             message: last,
         })
     }
 
     fn parse(&self, promql: &str, status: u16, body: &str) -> Result<Vec<Sample>> {
-        let api = |message: String| SloError::Api {
+        let api = |message: String| PrometheusError::Api {
             url: self.base.clone(),
             message,
         };
