@@ -2,7 +2,8 @@
 //! `MLFLOW_TRACKING_URI` is set.
 //!
 //! The observer builds one client and finds (or creates) the pipeline's MLflow run
-//! once, at the first step it hears of. Each finished step is then logged from the
+//! once: at the start of `kiln run` (while the first step runs), or at the first step
+//! it hears of. Each finished step is then logged from the
 //! manifest the driver hands over and from what the step says it tracks
 //! ([`PipelineStep::tracked`]) ([`log_step`]).
 //!
@@ -125,10 +126,24 @@ impl Observer for Tracking {
         })
     }
 
-    fn pipeline_started<'a>(&'a self, _ctx: &'a StepContext) -> BoxFuture<'a, ()> {
+    fn pipeline_started<'a>(&'a self, ctx: &'a StepContext) -> BoxFuture<'a, ()> {
         self.inner
             .in_pipeline
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Find or create the MLflow run while the first step runs. A failure here is
+        // not reported: the first finished step connects again and reports it.
+        let (inner, ctx) = (Arc::clone(&self.inner), ctx.clone());
+        let connect = tokio::spawn(async move {
+            if let Err(e) = inner.connect(&ctx).await {
+                tracing::debug!(error = %e, "connecting to MLflow at the pipeline's start");
+            }
+            Ok(())
+        });
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(connect);
         Box::pin(async {})
     }
 

@@ -424,9 +424,19 @@ impl Registry {
                 let version = client
                     .create_model_version(model, &source, &run.run_id, &tag_list)
                     .await?;
-                let ready = client
-                    .wait_until_ready(model, &version.version, std::time::Duration::from_secs(120))
-                    .await?;
+                // A version whose files are already in place is READY at once (what
+                // MLflow answers for a run's artifacts); otherwise poll until it is.
+                let ready = if version.status == "READY" {
+                    version
+                } else {
+                    client
+                        .wait_until_ready(
+                            model,
+                            &version.version,
+                            std::time::Duration::from_secs(120),
+                        )
+                        .await?
+                };
                 Ok(Created {
                     version: ready.version,
                     source,
@@ -460,12 +470,12 @@ impl Registry {
                 let sha = kiln_core::store::sha256_hex(&bytes);
                 client.upload_artifact(&run.info(), name, bytes).await?;
                 let uri = format!("{}/{name}", run.artifact_uri.trim_end_matches('/'));
-                client
-                    .set_model_version_tag(model, version, &format!("kiln.{name}"), &uri)
-                    .await?;
-                client
-                    .set_model_version_tag(model, version, &format!("kiln.{name}.sha256"), &sha)
-                    .await?;
+                let (uri_tag, sha_tag) = (format!("kiln.{name}"), format!("kiln.{name}.sha256"));
+                futures::future::try_join(
+                    client.set_model_version_tag(model, version, &uri_tag, &uri),
+                    client.set_model_version_tag(model, version, &sha_tag, &sha),
+                )
+                .await?;
                 Ok(uri)
             }
         }
