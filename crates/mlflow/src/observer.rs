@@ -8,7 +8,7 @@
 //! ([`PipelineStep::tracked`]) ([`log_step`]).
 //!
 //! Within `kiln run` the logging is off the critical path: a step's calls go to a
-//! background task while the next step runs, one step after another in order, and the
+//! background task while the next steps run, one step's logging at a time, and the
 //! pipeline's end waits for them (a failure there fails the run) before it marks the
 //! MLflow run FINISHED or FAILED. A step run alone is logged before its binary exits,
 //! and its failure is the step's.
@@ -35,12 +35,15 @@ pub struct Tracking {
 #[derive(Default)]
 struct Inner {
     /// The client and the pipeline's run, once the first step found them; the lock
-    /// also keeps the logging of one step after another.
+    /// also lets one step's logging run at a time.
     state: tokio::sync::Mutex<Option<(MlflowClient, TrackedRun)>>,
     /// Logging still in flight (`kiln run` only).
     pending: Mutex<Vec<JoinHandle<Result<()>>>>,
     /// Set between `pipeline_started` and `pipeline_finished`.
     in_pipeline: std::sync::atomic::AtomicBool,
+    /// Set once `state` holds the run: a finished step need not wait for the lock
+    /// (which the previous step's logging may hold) to know it.
+    connected: std::sync::atomic::AtomicBool,
 }
 
 impl Tracking {
@@ -62,6 +65,8 @@ impl Inner {
             };
             let run = ensure_run(&client, ctx).await?;
             *state = Some((client, run));
+            self.connected
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(Some(state))
     }
@@ -94,8 +99,13 @@ impl Observer for Tracking {
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             // Finding the run is not deferred: every later step (and register's
-            // link to it) must see the same `mlflow.json`.
-            if self.inner.connect(ctx).await?.is_none() {
+            // link to it) must see the same `mlflow.json`. Once found, the previous
+            // step's logging (which holds the lock) is not waited for.
+            let connected = self
+                .inner
+                .connected
+                .load(std::sync::atomic::Ordering::SeqCst);
+            if !connected && self.inner.connect(ctx).await?.is_none() {
                 return Ok(());
             }
             let facts = step.tracked(ctx, outcome).await?;
