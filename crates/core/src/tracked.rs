@@ -49,6 +49,11 @@ pub struct TrackedChild {
 }
 
 impl Tracked {
+    /// What a step whose report is all tracking keeps of it gives: that artifact.
+    pub fn report<T: crate::contracts::Artifact>() -> Tracked {
+        Tracked::default().artifacts([T::FILE])
+    }
+
     /// Adds final values (step 0), skipping the absent ones.
     pub fn finals<'a>(mut self, values: impl IntoIterator<Item = (&'a str, Option<f64>)>) -> Self {
         for (name, value) in values {

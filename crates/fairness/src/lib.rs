@@ -167,8 +167,9 @@ impl PipelineStep for Fairness {
         _outcome: &'a StepOutcome,
     ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
         Box::pin(async {
-            Ok(kiln_core::tracked::Tracked::default()
-                .artifacts([<kiln_core::contracts::fairness::FairnessReport as kiln_core::contracts::Artifact>::FILE]))
+            Ok(kiln_core::tracked::Tracked::report::<
+                kiln_core::contracts::fairness::FairnessReport,
+            >())
         })
     }
 }

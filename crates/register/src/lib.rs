@@ -177,10 +177,7 @@ impl PipelineStep for Register {
         _ctx: &'a StepContext,
         _outcome: &'a StepOutcome,
     ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
-        Box::pin(async {
-            Ok(kiln_core::tracked::Tracked::default()
-                .artifacts([<Decision as kiln_core::contracts::Artifact>::FILE]))
-        })
+        Box::pin(async { Ok(kiln_core::tracked::Tracked::report::<Decision>()) })
     }
 }
 

@@ -313,10 +313,7 @@ impl PipelineStep for Validate {
         _ctx: &'a StepContext,
         _outcome: &'a StepOutcome,
     ) -> BoxFuture<'a, Result<kiln_core::tracked::Tracked>> {
-        Box::pin(async {
-            Ok(kiln_core::tracked::Tracked::default()
-                .artifacts([<ValidateReport as kiln_core::contracts::Artifact>::FILE]))
-        })
+        Box::pin(async { Ok(kiln_core::tracked::Tracked::report::<ValidateReport>()) })
     }
 }
 
